@@ -1,0 +1,87 @@
+"""``routelearn db upgrade`` and ``routelearn doctor``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import click
+from kombu import Connection
+from sqlalchemy.engine import make_url
+
+from routelearn.broker import transport_options
+from routelearn.settings import Settings, get_settings
+from routelearn.store import migrate
+from routelearn.store.engine import create_database_if_missing
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database set-up."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def upgrade(revision: str) -> None:
+    """Create the database if missing and migrate the schema to REVISION."""
+    url = get_settings().database_url
+    created = create_database_if_missing(url)
+    name = make_url(url).database
+    click.echo(f"database {name!r} {'created' if created else 'exists'}")
+    migrate.upgrade(url, revision)
+    click.echo(f"schema at revision {migrate.current_revision(url)}")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _check_broker(settings: Settings) -> Check:
+    try:
+        with Connection(settings.broker_url, transport_options=transport_options(settings),
+                        connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+        return Check("broker", True, f"{_safe(settings.broker_url)} answers")
+    except Exception as exc:
+        return Check("broker", False,
+                     f"{_safe(settings.broker_url)} does not answer ({exc}). Start Redis, or set "
+                     "ROUTELEARN_BROKER_URL to a broker that runs.")
+
+
+def _check_database(settings: Settings) -> Check:
+    url = settings.database_url
+    try:
+        current = migrate.current_revision(url)
+    except Exception as exc:
+        text = str(exc).splitlines()[0]
+        if "does not exist" in text:
+            return Check("database", False, f"{text}. Run: routelearn db upgrade")
+        return Check("database", False,
+                     f"{_safe(url)} does not answer ({text}). Start PostgreSQL, or set "
+                     "ROUTELEARN_DATABASE_URL to one that runs.")
+    head = migrate.head_revision()
+    if current != head:
+        return Check("schema", False,
+                     f"schema at revision {current or 'none'}, code expects {head}. "
+                     "Run: routelearn db upgrade")
+    return Check("database", True, f"{_safe(url)} answers, schema at head ({head})")
+
+
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@click.command("doctor")
+def doctor() -> None:
+    """Check that the broker and database answer and the schema is current."""
+    settings = get_settings()
+    checks = [_check_broker(settings), _check_database(settings)]
+    for check in checks:
+        click.echo(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+    if not all(c.ok for c in checks):
+        raise SystemExit(1)
+
+
+COMMANDS = [db_group, doctor]

@@ -1,0 +1,42 @@
+"""``routelearn workers``: consumer statistics of every ingesting worker process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from routelearn.cli.table import print_table
+from routelearn.settings import get_settings
+from routelearn.store.consumer_stats import list_stats
+from routelearn.store.engine import make_engine
+
+
+@click.command("workers")
+@click.option("--all", "show_all", is_flag=True, help="Include processes silent for over an hour.")
+def workers(show_all: bool) -> None:
+    """Per worker process: batches and events processed, duplicates, errors, last error."""
+    engine = make_engine(get_settings().database_url)
+    try:
+        stats = list_stats(engine)
+    finally:
+        engine.dispose()
+    now = datetime.now(UTC)
+    rows = []
+    for s in stats:
+        idle = (now - s.updated_at).total_seconds()
+        if idle > 3600 and not show_all:
+            continue
+        rows.append([
+            s.worker, s.started_at.strftime("%Y-%m-%d %H:%M:%S"), f"{idle:.0f}s", s.batches,
+            s.processed, s.duplicates, s.dead_lettered, s.errors, s.consecutive_errors,
+            (s.last_error or "").splitlines()[0][:60] if s.last_error else "",
+        ])
+    print_table(
+        ["worker", "started at", "idle", "batches", "processed", "duplicates", "dead-lettered",
+         "errors", "consecutive", "last error"],
+        rows,
+    )
+
+
+COMMANDS = [workers]

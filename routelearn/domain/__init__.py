@@ -1,0 +1,1 @@
+"""Pure logic: no Celery, no database driver. Tested without a broker."""

@@ -1,0 +1,55 @@
+"""Metric deltas per (model, complexity) from what a batch newly counted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from routelearn.domain import latency
+
+MetricKey = tuple[str, str]  # (model_name, complexity_level)
+
+
+@dataclass(slots=True)
+class MetricDelta:
+    usage: int = 0
+    success: int = 0
+    failure: int = 0
+    rt_count: int = 0
+    rt_sum: float = 0.0
+    histogram: list[int] = field(default_factory=latency.empty)
+
+    def add_outcome(self, outcome: str, response_time_ms: float | None) -> None:
+        if outcome == "success":
+            self.success += 1
+        elif outcome == "failure":
+            self.failure += 1
+        else:
+            raise ValueError(f"not an outcome that counts: {outcome!r}")
+        if response_time_ms is not None:
+            self.rt_count += 1
+            self.rt_sum += response_time_ms
+            self.histogram[latency.bucket_of(response_time_ms)] += 1
+
+
+@dataclass(frozen=True, slots=True)
+class CountedOutcome:
+    """An outcome the database accepted as its decision's first."""
+
+    model: str
+    complexity: str
+    outcome: str
+    response_time_ms: float | None
+
+
+def metric_deltas(
+    new_decisions: Iterable[MetricKey], counted_outcomes: Iterable[CountedOutcome]
+) -> dict[MetricKey, MetricDelta]:
+    """Deltas keyed and ordered by (model, complexity), ready for one sorted upsert."""
+    deltas: dict[MetricKey, MetricDelta] = {}
+    for key in new_decisions:
+        deltas.setdefault(key, MetricDelta()).usage += 1
+    for counted in counted_outcomes:
+        delta = deltas.setdefault((counted.model, counted.complexity), MetricDelta())
+        delta.add_outcome(counted.outcome, counted.response_time_ms)
+    return dict(sorted(deltas.items()))

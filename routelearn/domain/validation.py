@@ -1,0 +1,121 @@
+"""Raw payload -> validated event or a rejection naming each bad field and its value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from routelearn.domain.identity import decision_key, derive_event_id
+from schema.events import RoutingEvent
+
+_VALUE_REPR_LIMIT = 120
+
+
+@dataclass(frozen=True, slots=True)
+class ValidEvent:
+    """A validated event, flattened to the columns ingestion writes."""
+
+    event_id: str
+    decision_key: str
+    decision_id: str | None
+    timestamp: datetime
+    instance_id: str
+    complexity: str
+    model: str
+    provider: str
+    score: float
+    outcome: str
+    response_time_ms: float | None
+    capabilities: tuple[str, ...]
+    prefer: str | None
+    user_model_request: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    value: str  # repr of the offending value, shortened
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}={self.value}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a payload was refused. ``payload`` is exactly what arrived."""
+
+    payload: Any
+    errors: tuple[FieldError, ...]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(str(e) for e in self.errors)
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    if len(text) > _VALUE_REPR_LIMIT:
+        text = text[: _VALUE_REPR_LIMIT - 3] + "..."
+    return text
+
+
+def _field_errors(exc: ValidationError) -> tuple[FieldError, ...]:
+    errors = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "(event)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        value = "(missing)" if err["type"] == "missing" else _short_repr(err.get("input"))
+        errors.append(FieldError(field, value, message))
+    return tuple(errors)
+
+
+def validate_event(payload: Any, now: datetime | None = None) -> ValidEvent | Rejection:
+    """Validate one payload; never raises for bad input."""
+    if not isinstance(payload, Mapping):
+        kind = type(payload).__name__
+        return Rejection(payload, (FieldError("(event)", _short_repr(payload),
+                                              f"expected a JSON object, got {kind}"),))
+    try:
+        event = RoutingEvent.model_validate(payload, context={"now": now})
+    except ValidationError as exc:
+        return Rejection(payload, _field_errors(exc))
+    event_id = event.event_id or derive_event_id(event.model_dump(mode="json"))
+    d = event.routing_decision
+    return ValidEvent(
+        event_id=event_id,
+        decision_key=decision_key(event_id, event.decision_id),
+        decision_id=event.decision_id,
+        timestamp=event.timestamp,
+        instance_id=event.instance_id,
+        complexity=d.complexity.value,
+        model=d.selected_model,
+        provider=d.selected_provider,
+        score=d.complexity_score,
+        outcome=d.outcome.value,
+        response_time_ms=d.response_time_ms,
+        capabilities=d.capabilities_required,
+        prefer=d.prefer.value if d.prefer else None,
+        user_model_request=d.user_model_request,
+    )
+
+
+def validate_batch(
+    payloads: Iterable[Any], now: datetime | None = None
+) -> tuple[list[ValidEvent], list[Rejection]]:
+    """Split a batch into valid events (in arrival order) and rejections."""
+    valid: list[ValidEvent] = []
+    rejected: list[Rejection] = []
+    for payload in payloads:
+        result = validate_event(payload, now)
+        if isinstance(result, ValidEvent):
+            valid.append(result)
+        else:
+            rejected.append(result)
+    return valid, rejected

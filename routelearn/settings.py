@@ -1,0 +1,79 @@
+"""Configuration from ``ROUTELEARN_*`` environment variables, validated once at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from routelearn.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Every tunable of routelearn; README's configuration table documents each one."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUTELEARN_", frozen=True, extra="ignore")
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/routelearn"
+
+    # Broker redelivery: a message unacked for this long is handed to another worker, so it must
+    # exceed every task's hard time limit; it also bounds how long a killed worker's messages wait.
+    visibility_timeout: float = Field(default=45.0, gt=0)
+    unacked_restore_interval: float = Field(default=5.0, gt=0)
+    ingest_soft_time_limit: float = Field(default=20.0, gt=0)
+    ingest_time_limit: float = Field(default=25.0, gt=0)
+    worker_prefetch_multiplier: int = Field(default=1, ge=1, le=64)
+
+    # Producer side (EventPublisher): a batch leaves at this many events or after this many ms.
+    publish_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    publish_linger_ms: float = Field(default=50.0, ge=0)
+    publish_buffer_size: int = Field(default=100_000, ge=1)
+
+    # Back-off of a worker that keeps hitting database errors: base and cap, in seconds.
+    db_retry_base: float = Field(default=0.2, gt=0)
+    db_retry_cap: float = Field(default=5.0, gt=0)
+
+    db_pool_size: int = Field(default=2, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _limits_fit_visibility(self) -> Settings:
+        if self.ingest_soft_time_limit >= self.ingest_time_limit:
+            raise ValueError(
+                f"ROUTELEARN_INGEST_SOFT_TIME_LIMIT ({self.ingest_soft_time_limit}) must be below "
+                f"ROUTELEARN_INGEST_TIME_LIMIT ({self.ingest_time_limit})"
+            )
+        if self.ingest_time_limit >= self.visibility_timeout:
+            raise ValueError(
+                f"ROUTELEARN_INGEST_TIME_LIMIT ({self.ingest_time_limit}) must be below "
+                f"ROUTELEARN_VISIBILITY_TIMEOUT ({self.visibility_timeout}), or a running task "
+                "would be redelivered to another worker"
+            )
+        if self.db_retry_base > self.db_retry_cap:
+            raise ValueError(
+                f"ROUTELEARN_DB_RETRY_BASE ({self.db_retry_base}) must not exceed "
+                f"ROUTELEARN_DB_RETRY_CAP ({self.db_retry_cap})"
+            )
+        return self
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment; a bad value raises ConfigError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            if err["loc"]:
+                name = "ROUTELEARN_" + "_".join(str(p) for p in err["loc"]).upper()
+                problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
+            else:
+                problems.append(err["msg"].removeprefix("Value error, "))
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated on first use."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""PostgreSQL access. Every write of one batch shares the caller's connection/transaction."""

@@ -1,0 +1,228 @@
+"""One batch, one transaction: audit rows, decisions, metric deltas, dead letters.
+
+Every statement is set-based (``unnest`` of arrays, one round trip each) and every aggregate
+change is an atomic upsert, never read-then-write, so any number of workers may ingest at once.
+Rows are written in key order, so concurrent batches take row locks in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from routelearn.domain.aggregate import CountedOutcome, MetricDelta, MetricKey, metric_deltas
+from routelearn.domain.decisions import DecisionRow, fold_decisions
+from routelearn.domain.identity import dead_letter_key
+from routelearn.domain.validation import Rejection, ValidEvent
+
+CAPABILITY_SEPARATOR = "\x1f"  # validation refuses control characters inside a capability
+
+_INSERT_RECORDS = """
+INSERT INTO routing_records (event_id, decision_id, decision_key, timestamp, instance_id,
+    complexity, model, provider, score, outcome, response_time_ms, capabilities_required,
+    preference, user_model_request)
+SELECT e.event_id, e.decision_id, e.decision_key, e.ts, e.instance_id, e.complexity, e.model,
+    e.provider, e.score, e.outcome, e.rt, string_to_array(e.caps, chr(31)), e.prefer, e.umr
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[],
+            %s::text[], %s::text[], %s::float8[], %s::text[], %s::float8[], %s::text[],
+            %s::text[], %s::text[])
+     AS e(event_id, decision_id, decision_key, ts, instance_id, complexity, model, provider,
+          score, outcome, rt, caps, prefer, umr)
+ORDER BY e.event_id
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+_INSERT_DECISIONS = """
+INSERT INTO routing_decisions (decision_key, model_name, complexity_level, instance_id,
+    first_seen_at, outcome, response_time_ms)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],
+                     %s::text[], %s::float8[]) AS v
+ORDER BY 1
+ON CONFLICT (decision_key) DO NOTHING
+RETURNING decision_key
+"""
+
+# The first outcome wins: a decision whose outcome is already set is left alone, and a
+# concurrent writer re-checks ``outcome IS NULL`` after waiting for the row lock.
+_SET_OUTCOMES = """
+UPDATE routing_decisions AS d SET outcome = v.outcome, response_time_ms = v.rt
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[])
+     AS v(key, model, complexity, outcome, rt)
+WHERE d.decision_key = v.key AND d.outcome IS NULL
+  AND d.model_name = v.model AND d.complexity_level = v.complexity
+RETURNING d.decision_key
+"""
+
+_UPSERT_METRICS = """
+INSERT INTO model_routing_metrics AS m (model_name, complexity_level, usage_count,
+    success_count, failure_count, response_time_count, response_time_sum, avg_response_time,
+    response_time_histogram, updated_at)
+SELECT v.model, v.complexity, v.usage, v.success, v.failure, v.rt_count, v.rt_sum,
+    CASE WHEN v.rt_count > 0 THEN v.rt_sum / v.rt_count END, v.hist::bigint[], now()
+FROM unnest(%s::text[], %s::text[], %s::int8[], %s::int8[], %s::int8[], %s::int8[],
+            %s::float8[], %s::text[])
+     AS v(model, complexity, usage, success, failure, rt_count, rt_sum, hist)
+ORDER BY v.model, v.complexity
+ON CONFLICT (model_name, complexity_level) DO UPDATE SET
+    usage_count = m.usage_count + excluded.usage_count,
+    success_count = m.success_count + excluded.success_count,
+    failure_count = m.failure_count + excluded.failure_count,
+    response_time_count = m.response_time_count + excluded.response_time_count,
+    response_time_sum = m.response_time_sum + excluded.response_time_sum,
+    avg_response_time = CASE
+        WHEN m.response_time_count + excluded.response_time_count > 0
+        THEN (m.response_time_sum + excluded.response_time_sum)
+             / (m.response_time_count + excluded.response_time_count)
+    END,
+    response_time_histogram = (
+        SELECT array_agg(a + b ORDER BY i)
+        FROM unnest(m.response_time_histogram, excluded.response_time_histogram)
+             WITH ORDINALITY AS h(a, b, i)
+    ),
+    updated_at = now()
+"""
+
+_INSERT_DEAD_LETTERS = """
+INSERT INTO dead_letters (payload_key, payload, reason, errors, source)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[]) AS v
+ORDER BY 1
+ON CONFLICT (payload_key) DO NOTHING
+RETURNING payload_key
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCounts:
+    """What one committed batch changed."""
+
+    received: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    new_decisions: int = 0
+    counted_outcomes: int = 0
+
+
+def payload_text(payload: object) -> str:
+    """The payload as stored: JSON text (control characters escaped, so PostgreSQL takes it)."""
+    try:
+        return json.dumps(payload, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError):
+        return json.dumps(repr(payload))
+
+
+def insert_dead_letters(conn: Connection, rejections: Sequence[Rejection], source: str) -> int:
+    """Keep each distinct rejected payload once; returns how many were new."""
+    rows: dict[str, Rejection] = {}
+    for rejection in rejections:
+        rows.setdefault(dead_letter_key(rejection.payload), rejection)
+    if not rows:
+        return 0
+    keys = sorted(rows)
+    params = (
+        keys,
+        [payload_text(rows[k].payload) for k in keys],
+        [rows[k].reason for k in keys],
+        [json.dumps([{"field": e.field, "value": e.value, "message": e.message}
+                     for e in rows[k].errors]) for k in keys],
+        [source] * len(keys),
+    )
+    return len(conn.exec_driver_sql(_INSERT_DEAD_LETTERS, params).fetchall())
+
+
+def _insert_records(conn: Connection, events: Sequence[ValidEvent]) -> set[str]:
+    columns: tuple[list[object], ...] = tuple([] for _ in range(14))
+    for e in events:
+        values = (e.event_id, e.decision_id, e.decision_key, e.timestamp, e.instance_id,
+                  e.complexity, e.model, e.provider, e.score, e.outcome, e.response_time_ms,
+                  CAPABILITY_SEPARATOR.join(e.capabilities), e.prefer, e.user_model_request)
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return {row[0] for row in conn.exec_driver_sql(_INSERT_RECORDS, columns)}
+
+
+def _apply_decisions(
+    conn: Connection, rows: Sequence[DecisionRow]
+) -> tuple[list[MetricKey], list[CountedOutcome]]:
+    inserted = {
+        r[0]
+        for r in conn.exec_driver_sql(
+            _INSERT_DECISIONS,
+            (
+                [r.key for r in rows], [r.model for r in rows], [r.complexity for r in rows],
+                [r.instance_id for r in rows], [r.first_seen for r in rows],
+                [r.outcome for r in rows], [r.response_time_ms for r in rows],
+            ),
+        )
+    }
+    pending = [r for r in rows if r.key not in inserted and r.outcome is not None]
+    updated: set[str] = set()
+    if pending:
+        updated = {
+            r[0]
+            for r in conn.exec_driver_sql(
+                _SET_OUTCOMES,
+                (
+                    [r.key for r in pending], [r.model for r in pending],
+                    [r.complexity for r in pending], [r.outcome for r in pending],
+                    [r.response_time_ms for r in pending],
+                ),
+            )
+        }
+    new_decisions = [(r.model, r.complexity) for r in rows if r.key in inserted]
+    counted = [
+        CountedOutcome(r.model, r.complexity, r.outcome, r.response_time_ms)
+        for r in rows
+        if r.outcome is not None and (r.key in inserted or r.key in updated)
+    ]
+    return new_decisions, counted
+
+
+def _upsert_metrics(conn: Connection, deltas: dict[MetricKey, MetricDelta]) -> None:
+    if not deltas:
+        return
+    keys = list(deltas)
+    d = [deltas[k] for k in keys]
+    conn.exec_driver_sql(
+        _UPSERT_METRICS,
+        (
+            [k[0] for k in keys], [k[1] for k in keys],
+            [x.usage for x in d], [x.success for x in d], [x.failure for x in d],
+            [x.rt_count for x in d], [x.rt_sum for x in d],
+            ["{" + ",".join(map(str, x.histogram)) + "}" for x in d],
+        ),
+    )
+
+
+def ingest_batch(
+    conn: Connection,
+    events: Sequence[ValidEvent],
+    rejections: Sequence[Rejection],
+    source: str,
+) -> BatchCounts:
+    """Write one batch inside the caller's transaction (the caller commits or rolls back)."""
+    unique: dict[str, ValidEvent] = {}
+    for event in events:
+        unique.setdefault(event.event_id, event)
+    fresh: list[ValidEvent] = []
+    new_decisions: list[MetricKey] = []
+    counted: list[CountedOutcome] = []
+    if unique:
+        new_ids = _insert_records(conn, sorted(unique.values(), key=lambda e: e.event_id))
+        fresh = [e for e in unique.values() if e.event_id in new_ids]  # arrival order
+    if fresh:
+        new_decisions, counted = _apply_decisions(conn, fold_decisions(fresh))
+        _upsert_metrics(conn, metric_deltas(new_decisions, counted))
+    insert_dead_letters(conn, rejections, source)
+    return BatchCounts(
+        received=len(events) + len(rejections),
+        inserted=len(fresh),
+        duplicates=len(events) - len(fresh),
+        rejected=len(rejections),
+        new_decisions=len(new_decisions),
+        counted_outcomes=len(counted),
+    )

@@ -1,0 +1,1 @@
+"""Event models, database tables and migrations."""

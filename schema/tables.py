@@ -1,0 +1,127 @@
+"""The current database schema as SQLAlchemy Core metadata.
+
+Migrations under ``schema/migrations`` build it; ``tests/integration/test_migrations.py``
+checks that the migrated database and this metadata agree. Table and column names follow seed
+001 so its dashboard SQL runs; the additions are marked.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from routelearn.domain.latency import NUM_BUCKETS
+
+metadata = MetaData()
+
+# The audit trail: one row per distinct event.
+routing_records = Table(
+    "routing_records",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("instance_id", String, nullable=False),
+    Column("complexity", String, nullable=False),
+    Column("model", String, nullable=False),
+    Column("provider", String, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("outcome", String, nullable=False),
+    # The seed's INTEGER, widened: producers report fractional milliseconds.
+    Column("response_time_ms", Float),
+    Column("capabilities_required", ARRAY(Text)),
+    Column("preference", String),
+    Column("created_at", DateTime(timezone=True), server_default=text("now()")),
+    # Added: identities that make ingestion exact, and the field the seed's table dropped.
+    Column("event_id", Text, nullable=False),
+    Column("decision_id", Text),
+    Column("decision_key", Text, nullable=False),
+    Column("user_model_request", String),
+    UniqueConstraint("event_id", name="uq_routing_records_event_id"),
+    Index("idx_routing_records_model_complexity", "model", "complexity"),
+    Index("idx_routing_records_timestamp", text("timestamp DESC")),
+    Index("idx_routing_records_timestamp_instance", "timestamp", "instance_id"),
+    Index("idx_routing_records_outcome", "outcome"),
+)
+
+# Added: one row per decision, so a decision counts once and its first outcome once.
+routing_decisions = Table(
+    "routing_decisions",
+    metadata,
+    Column("decision_key", Text, primary_key=True),
+    Column("model_name", String, nullable=False),
+    Column("complexity_level", String, nullable=False),
+    Column("instance_id", String, nullable=False),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String),
+    Column("response_time_ms", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+# Aggregates per (model, complexity). The seed's unbounded ``response_times`` array is replaced by
+# count, sum and a fixed log-bucket histogram (routelearn.domain.latency).
+model_routing_metrics = Table(
+    "model_routing_metrics",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("model_name", String, nullable=False),
+    Column("complexity_level", String, nullable=False),
+    Column("usage_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("success_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("avg_response_time", Float),
+    Column("response_time_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("failure_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("response_time_sum", Float, nullable=False, server_default=text("0")),
+    Column(
+        "response_time_histogram",
+        ARRAY(BigInteger),
+        nullable=False,
+        server_default=text(f"array_fill(0::bigint, ARRAY[{NUM_BUCKETS}])"),
+    ),
+    UniqueConstraint("model_name", "complexity_level", name="uq_model_routing_metrics_key"),
+)
+
+# Payloads that failed validation (or hit an internal error), kept with the reason for replay.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("payload_key", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("errors", JSONB, nullable=False),
+    Column("source", String, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    UniqueConstraint("payload_key", name="uq_dead_letters_payload_key"),
+)
+
+# Per worker process: what it ingested and the errors it met (seed 000's consumer state).
+consumer_stats = Table(
+    "consumer_stats",
+    metadata,
+    Column("worker", Text, primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("batches", BigInteger, nullable=False, server_default=text("0")),
+    Column("processed", BigInteger, nullable=False, server_default=text("0")),
+    Column("duplicates", BigInteger, nullable=False, server_default=text("0")),
+    Column("dead_lettered", BigInteger, nullable=False, server_default=text("0")),
+    Column("errors", BigInteger, nullable=False, server_default=text("0")),
+    Column("consecutive_errors", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,1 @@
+"""The Celery app (``celery -A workers.app``), its configuration and worker bootstrap."""
