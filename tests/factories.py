@@ -1,0 +1,58 @@
+"""Event builders shared by the tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+
+def make_event(
+    outcome: str = "routed",
+    *,
+    model: str = "gpt-4o",
+    complexity: str = "complex",
+    decision_id: str | None = None,
+    event_id: str | None = None,
+    response_time_ms: float | None = None,
+    instance_id: str = "instance-1",
+    timestamp: str | None = None,
+    provider: str = "github_models",
+    score: float = 4.8,
+) -> dict[str, Any]:
+    """An event in the seed's format; ``event_id``/``decision_id`` only when given."""
+    event: dict[str, Any] = {
+        "timestamp": timestamp or datetime.now(UTC).isoformat(),
+        "instance_id": instance_id,
+        "routing_decision": {
+            "complexity": complexity,
+            "selected_model": model,
+            "selected_provider": provider,
+            "complexity_score": score,
+            "outcome": outcome,
+            "response_time_ms": response_time_ms,
+            "capabilities_required": [],
+            "prefer": None,
+            "user_model_request": None,
+        },
+    }
+    if event_id is not None:
+        event["event_id"] = event_id
+    if decision_id is not None:
+        event["decision_id"] = decision_id
+    return event
+
+
+def decision_pair(
+    outcome: str, *, model: str = "gpt-4o", complexity: str = "complex",
+    response_time_ms: float | None = 300.0, instance_id: str = "instance-1",
+) -> list[dict[str, Any]]:
+    """A decision's ``routed`` event and its outcome event, with fresh ids."""
+    decision_id = str(uuid.uuid4())
+    common = {"model": model, "complexity": complexity, "decision_id": decision_id,
+              "instance_id": instance_id}
+    return [
+        make_event("routed", event_id=str(uuid.uuid4()), **common),  # type: ignore[arg-type]
+        make_event(outcome, event_id=str(uuid.uuid4()), response_time_ms=response_time_ms,
+                   **common),  # type: ignore[arg-type]
+    ]
