@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 import beat_schedule
 from routelearn.broker import transport_options
@@ -44,8 +44,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A default limit for every task; ingestion declares its own (see tasks/ingest.py).
         "task_soft_time_limit": settings.ingest_soft_time_limit,
         "task_time_limit": settings.ingest_time_limit,
-        # Queues by kind; a worker started without -Q consumes all of them.
-        "task_queues": [Queue(name) for name in ALL_QUEUES],
+        # Queues by kind; a worker started without -Q consumes all of them. Each queue has its
+        # own exchange and routing key: with one shared binding, kombu's Redis transport would
+        # copy a restored (unacked) message into every queue bound to it.
+        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name)
+                        for name in ALL_QUEUES],
         "task_default_queue": INGEST_QUEUE,
         "task_routes": {
             INGEST_EVENTS_TASK: {"queue": INGEST_QUEUE},

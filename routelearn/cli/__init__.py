@@ -21,9 +21,9 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from routelearn.cli import dead_letters, db, publish, queries, workers
+    from routelearn.cli import bench, dead_letters, db, publish, queries, workers
 
-    for module in (db, publish, dead_letters, queries, workers):
+    for module in (db, publish, dead_letters, queries, workers, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,1 @@
+"""Benchmarks, run as ``routelearn bench ...``; they start their own workers and databases."""

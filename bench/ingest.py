@@ -1,0 +1,219 @@
+"""``routelearn bench ingest``: end-to-end ingestion throughput, latency and worker memory,
+against a seed-style baseline measured in the same run.
+
+End-to-end means from the first publish (through EventPublisher, one message per batch) to the
+moment the last event is counted in ``model_routing_metrics``. Latency is publish-to-visible:
+a poller reads the number of counted events every few ms, and event k (in publish order) is
+taken as visible at the first poll that counts at least k events. With several worker processes
+the order is only approximately FIFO, so this is an estimate and is reported as one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import harness
+from bench.naive_app import NAIVE_QUEUE, NAIVE_TASK, SEED_DDL
+from routelearn.broker import producer_app
+from routelearn.constants import INGEST_QUEUE
+from routelearn.publisher import EventPublisher
+from routelearn.settings import Settings
+from routelearn.store.engine import libpq_dsn
+
+MODELS = [f"model-{i:02d}" for i in range(20)]
+COMPLEXITIES = ["simple", "medium", "complex"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    events: int
+    seconds: float
+    events_per_s: float
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    worker_peak_rss_mb: float | None = None  # largest single worker process
+    worker_tree_rss_mb: float | None = None  # a worker's main process and its pool, summed
+
+
+def synthetic_events(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    """n events: decisions as a ``routed`` event followed by its outcome, realistic fields."""
+    rng = random.Random(seed)
+    events: list[dict[str, Any]] = []
+    now = datetime.now(UTC).isoformat()
+    while len(events) < n:
+        decision_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        model, complexity = rng.choice(MODELS), rng.choice(COMPLEXITIES)
+        base = {"timestamp": now, "instance_id": f"instance-{rng.randrange(50)}",
+                "decision_id": decision_id}
+        decision = {"complexity": complexity, "selected_model": model,
+                    "selected_provider": "provider", "complexity_score": 3.5,
+                    "capabilities_required": ["function_calling"], "prefer": "speed",
+                    "user_model_request": None}
+        events.append({**base, "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                       "routing_decision": {**decision, "outcome": "routed",
+                                            "response_time_ms": None}})
+        events.append({**base, "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                       "routing_decision": {**decision,
+                                            "outcome": "success" if rng.random() < 0.9
+                                            else "failure",
+                                            "response_time_ms": rng.lognormvariate(6.5, 0.6)}})
+    return events[:n]
+
+
+class CountPoller:
+    """Polls a counting query every ``interval`` s on its own connection; keeps the timeline."""
+
+    def __init__(self, dsn: str, query: str, interval: float = 0.005) -> None:
+        self.timeline: list[tuple[float, int]] = []
+        self._dsn, self._query, self._interval = dsn, query, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CountPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            while not self._stop.is_set():
+                row = conn.execute(self._query).fetchone()
+                self.timeline.append((time.monotonic(), int(row[0]) if row else 0))
+                time.sleep(self._interval)
+
+    def latest(self) -> int:
+        return self.timeline[-1][1] if self.timeline else 0
+
+    def visible_at(self, total: int) -> list[float]:
+        """For k in 1..total, the first poll time at which at least k events counted."""
+        times: list[float] = []
+        for t, counted in self.timeline:
+            while len(times) < min(counted, total):
+                times.append(t)
+        return times
+
+
+def _wait_for_workers(settings: Settings, expected: int) -> None:
+    app = producer_app(settings)
+    try:
+        harness.wait_until(lambda: len(app.control.ping(timeout=0.5)) >= expected, 60,
+                           "workers to answer ping")
+    finally:
+        app.close()
+
+
+def _memory(procs: list[Any]) -> tuple[float, float]:
+    peaks = [[harness.peak_rss_mb(pid) for pid in harness.process_tree(p.pid)] for p in procs]
+    return max(max(tree) for tree in peaks), max(sum(tree) for tree in peaks)
+
+
+def run_fast(settings: Settings, events: list[dict[str, Any]], workers: int, concurrency: int,
+             batch_size: int, log_dir: Path) -> RunResult:
+    query = ("SELECT coalesce(sum(usage_count + success_count + failure_count), 0) "
+             "FROM model_routing_metrics")
+    with harness.workers(settings, "workers.app", INGEST_QUEUE, workers, concurrency,
+                         log_dir) as procs:
+        _wait_for_workers(settings, workers)
+        publish_times: list[float] = []
+        with CountPoller(libpq_dsn(settings.database_url), query) as poller:
+            start = time.monotonic()
+            with EventPublisher(settings, batch_size=batch_size) as publisher:
+                for event in events:
+                    publish_times.append(time.monotonic())
+                    publisher.publish(event, block=True)
+            harness.wait_until(lambda: poller.latest() >= len(events), 600,
+                               "every event counted")
+        visible = poller.visible_at(len(events))
+        seconds = visible[-1] - start
+        peak, tree = _memory(procs)
+    latencies = sorted((v - p) * 1000 for v, p in zip(visible, publish_times, strict=True))
+    return RunResult(len(events), seconds, len(events) / seconds,
+                     latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1],
+                     peak, tree)
+
+
+def run_naive(settings: Settings, events: list[dict[str, Any]], workers: int, concurrency: int,
+              log_dir: Path) -> RunResult:
+    dsn = libpq_dsn(settings.database_url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(SEED_DDL)
+        for model in MODELS:
+            for complexity in COMPLEXITIES:
+                conn.execute("INSERT INTO naive_model_routing_metrics (model_name, "
+                             "complexity_level) VALUES (%s, %s)", (model, complexity))
+    with harness.workers(settings, "bench.naive_app", NAIVE_QUEUE, workers, concurrency,
+                         log_dir) as procs:
+        _wait_for_workers(settings, workers)
+        app = producer_app(settings)
+        with CountPoller(dsn, "SELECT sum(usage_count) FROM naive_model_routing_metrics",
+                         interval=0.02) as poller:
+            start = time.monotonic()
+            with app.producer_or_acquire() as producer:
+                for event in events:  # the seed's way: one message per event
+                    app.send_task(NAIVE_TASK, args=[event], queue=NAIVE_QUEUE,
+                                  producer=producer)
+            harness.wait_until(lambda: poller.latest() >= len(events), 600,
+                               "every naive event counted")
+        app.close()
+        seconds = poller.visible_at(len(events))[-1] - start
+        peak, tree = _memory(procs)
+    return RunResult(len(events), seconds, len(events) / seconds,
+                     worker_peak_rss_mb=peak, worker_tree_rss_mb=tree)
+
+
+def main(events: int = 200_000, naive_events: int = 10_000, workers: int = 1,
+         concurrency: int = 2, batch_size: int = 1000,
+         pg_base: str = "postgresql+psycopg://postgres@127.0.0.1:5432",
+         redis_base: str = "redis://127.0.0.1:6379",
+         out_dir: Path = Path("bench-results")) -> dict[str, Any]:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    log_dir = out_dir / f"ingest-{stamp}"
+    corpus = synthetic_events(events)
+    with harness.scratch(pg_base, redis_base) as settings:
+        fast = run_fast(settings, corpus, workers, concurrency, batch_size, log_dir / "fast")
+    with harness.scratch(pg_base, redis_base) as settings:
+        naive = run_naive(settings, synthetic_events(naive_events, seed=2), workers,
+                          concurrency, log_dir / "naive")
+    report = {
+        "when": stamp,
+        "config": {"events": events, "naive_events": naive_events, "workers": workers,
+                   "concurrency": concurrency, "batch_size": batch_size},
+        "fast": asdict(fast),
+        "naive": asdict(naive),
+        "speedup": fast.events_per_s / naive.events_per_s,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"ingest-{stamp}.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    fast, naive = report["fast"], report["naive"]
+    lines = [
+        f"fast path : {fast['events']:,} events in {fast['seconds']:.2f} s = "
+        f"{fast['events_per_s']:,.0f} events/s end-to-end",
+        f"            publish-to-visible latency p50 {fast['latency_p50_ms']:.0f} ms, "
+        f"p99 {fast['latency_p99_ms']:.0f} ms (FIFO estimate)",
+        f"            worker peak RSS {fast['worker_peak_rss_mb']:.0f} MB per process, "
+        f"{fast['worker_tree_rss_mb']:.0f} MB main + pool",
+        f"naive     : {naive['events']:,} events in {naive['seconds']:.2f} s = "
+        f"{naive['events_per_s']:,.0f} events/s (one message, one INSERT and one UPDATE "
+        f"per event)",
+        f"speed-up  : {report['speedup']:.1f}x",
+    ]
+    return "\n".join(lines)
+
+
