@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -35,12 +36,13 @@ def free_redis_db(base_url: str) -> int:
 
 
 @contextmanager
-def scratch(pg_base: str, redis_base: str, **overrides: object) -> Iterator[Settings]:
+def scratch(pg_base: str, redis_base: str, **overrides: Any) -> Iterator[Settings]:
     """Settings for a fresh, migrated database and an empty Redis db; both removed at exit."""
     database = f"routelearn_bench_{uuid.uuid4().hex[:8]}"
     index = free_redis_db(redis_base)
-    settings = Settings(database_url=f"{pg_base}/{database}", broker_url=f"{redis_base}/{index}",
-                        **overrides)  # type: ignore[arg-type]
+    settings = Settings(
+        database_url=f"{pg_base}/{database}", broker_url=f"{redis_base}/{index}", **overrides
+    )
     create_database_if_missing(settings.database_url)
     try:
         migrate.upgrade(settings.database_url)
@@ -58,20 +60,38 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def workers(settings: Settings, app: str, queue: str, count: int, concurrency: int,
-            log_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+def workers(
+    settings: Settings, app: str, queue: str, count: int, concurrency: int, log_dir: Path
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     """``count`` real ``celery worker`` processes; warm-stopped at exit."""
     log_dir.mkdir(parents=True, exist_ok=True)
     procs = []
     for n in range(count):
         log = open(log_dir / f"worker-{n}.log", "wb")  # noqa: SIM115
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel=WARNING",
-             f"--queues={queue}", f"--concurrency={concurrency}",
-             f"--hostname=bench{n}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
-             "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env_for(settings), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    app,
+                    "worker",
+                    "--loglevel=WARNING",
+                    f"--queues={queue}",
+                    f"--concurrency={concurrency}",
+                    f"--hostname=bench{n}-{uuid.uuid4().hex[:6]}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=ROOT,
+                env=env_for(settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     try:
         yield procs
     finally:

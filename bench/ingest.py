@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from routelearn.publisher import EventPublisher
 
 from bench import harness
 from bench.naive_app import NAIVE_QUEUE, NAIVE_TASK, SEED_DDL
 from routelearn.broker import producer_app
 from routelearn.constants import INGEST_QUEUE
-from routelearn.publisher import EventPublisher
 from routelearn.settings import Settings
 from routelearn.store.engine import libpq_dsn
 
@@ -53,20 +53,38 @@ def synthetic_events(n: int, seed: int = 1) -> list[dict[str, Any]]:
     while len(events) < n:
         decision_id = str(uuid.UUID(int=rng.getrandbits(128)))
         model, complexity = rng.choice(MODELS), rng.choice(COMPLEXITIES)
-        base = {"timestamp": now, "instance_id": f"instance-{rng.randrange(50)}",
-                "decision_id": decision_id}
-        decision = {"complexity": complexity, "selected_model": model,
-                    "selected_provider": "provider", "complexity_score": 3.5,
-                    "capabilities_required": ["function_calling"], "prefer": "speed",
-                    "user_model_request": None}
-        events.append({**base, "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
-                       "routing_decision": {**decision, "outcome": "routed",
-                                            "response_time_ms": None}})
-        events.append({**base, "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
-                       "routing_decision": {**decision,
-                                            "outcome": "success" if rng.random() < 0.9
-                                            else "failure",
-                                            "response_time_ms": rng.lognormvariate(6.5, 0.6)}})
+        base = {
+            "timestamp": now,
+            "instance_id": f"instance-{rng.randrange(50)}",
+            "decision_id": decision_id,
+        }
+        decision = {
+            "complexity": complexity,
+            "selected_model": model,
+            "selected_provider": "provider",
+            "complexity_score": 3.5,
+            "capabilities_required": ["function_calling"],
+            "prefer": "speed",
+            "user_model_request": None,
+        }
+        events.append(
+            {
+                **base,
+                "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "routing_decision": {**decision, "outcome": "routed", "response_time_ms": None},
+            }
+        )
+        events.append(
+            {
+                **base,
+                "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "routing_decision": {
+                    **decision,
+                    "outcome": "success" if rng.random() < 0.9 else "failure",
+                    "response_time_ms": rng.lognormvariate(6.5, 0.6),
+                },
+            }
+        )
     return events[:n]
 
 
@@ -109,8 +127,9 @@ class CountPoller:
 def _wait_for_workers(settings: Settings, expected: int) -> None:
     app = producer_app(settings)
     try:
-        harness.wait_until(lambda: len(app.control.ping(timeout=0.5)) >= expected, 60,
-                           "workers to answer ping")
+        harness.wait_until(
+            lambda: len(app.control.ping(timeout=0.5)) >= expected, 60, "workers to answer ping"
+        )
     finally:
         app.close()
 
@@ -120,12 +139,21 @@ def _memory(procs: list[Any]) -> tuple[float, float]:
     return max(max(tree) for tree in peaks), max(sum(tree) for tree in peaks)
 
 
-def run_fast(settings: Settings, events: list[dict[str, Any]], workers: int, concurrency: int,
-             batch_size: int, log_dir: Path) -> RunResult:
-    query = ("SELECT coalesce(sum(usage_count + success_count + failure_count), 0) "
-             "FROM model_routing_metrics")
-    with harness.workers(settings, "workers.app", INGEST_QUEUE, workers, concurrency,
-                         log_dir) as procs:
+def run_fast(
+    settings: Settings,
+    events: list[dict[str, Any]],
+    workers: int,
+    concurrency: int,
+    batch_size: int,
+    log_dir: Path,
+) -> RunResult:
+    query = (
+        "SELECT coalesce(sum(usage_count + success_count + failure_count), 0) "
+        "FROM model_routing_metrics"
+    )
+    with harness.workers(
+        settings, "workers.app", INGEST_QUEUE, workers, concurrency, log_dir
+    ) as procs:
         _wait_for_workers(settings, workers)
         publish_times: list[float] = []
         with CountPoller(libpq_dsn(settings.database_url), query) as poller:
@@ -134,63 +162,94 @@ def run_fast(settings: Settings, events: list[dict[str, Any]], workers: int, con
                 for event in events:
                     publish_times.append(time.monotonic())
                     publisher.publish(event, block=True)
-            harness.wait_until(lambda: poller.latest() >= len(events), 600,
-                               "every event counted")
+            harness.wait_until(lambda: poller.latest() >= len(events), 600, "every event counted")
         visible = poller.visible_at(len(events))
         seconds = visible[-1] - start
         peak, tree = _memory(procs)
     latencies = sorted((v - p) * 1000 for v, p in zip(visible, publish_times, strict=True))
-    return RunResult(len(events), seconds, len(events) / seconds,
-                     latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1],
-                     peak, tree)
+    return RunResult(
+        len(events),
+        seconds,
+        len(events) / seconds,
+        latencies[len(latencies) // 2],
+        latencies[int(len(latencies) * 0.99) - 1],
+        peak,
+        tree,
+    )
 
 
-def run_naive(settings: Settings, events: list[dict[str, Any]], workers: int, concurrency: int,
-              log_dir: Path) -> RunResult:
+def run_naive(
+    settings: Settings, events: list[dict[str, Any]], workers: int, concurrency: int, log_dir: Path
+) -> RunResult:
     dsn = libpq_dsn(settings.database_url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(SEED_DDL)
         for model in MODELS:
             for complexity in COMPLEXITIES:
-                conn.execute("INSERT INTO naive_model_routing_metrics (model_name, "
-                             "complexity_level) VALUES (%s, %s)", (model, complexity))
-    with harness.workers(settings, "bench.naive_app", NAIVE_QUEUE, workers, concurrency,
-                         log_dir) as procs:
+                conn.execute(
+                    "INSERT INTO naive_model_routing_metrics (model_name, "
+                    "complexity_level) VALUES (%s, %s)",
+                    (model, complexity),
+                )
+    with harness.workers(
+        settings, "bench.naive_app", NAIVE_QUEUE, workers, concurrency, log_dir
+    ) as procs:
         _wait_for_workers(settings, workers)
         app = producer_app(settings)
-        with CountPoller(dsn, "SELECT sum(usage_count) FROM naive_model_routing_metrics",
-                         interval=0.02) as poller:
+        with CountPoller(
+            dsn, "SELECT sum(usage_count) FROM naive_model_routing_metrics", interval=0.02
+        ) as poller:
             start = time.monotonic()
             with app.producer_or_acquire() as producer:
                 for event in events:  # the seed's way: one message per event
-                    app.send_task(NAIVE_TASK, args=[event], queue=NAIVE_QUEUE,
-                                  producer=producer)
-            harness.wait_until(lambda: poller.latest() >= len(events), 600,
-                               "every naive event counted")
+                    app.send_task(NAIVE_TASK, args=[event], queue=NAIVE_QUEUE, producer=producer)
+            harness.wait_until(
+                lambda: poller.latest() >= len(events), 600, "every naive event counted"
+            )
         app.close()
         seconds = poller.visible_at(len(events))[-1] - start
         peak, tree = _memory(procs)
-    return RunResult(len(events), seconds, len(events) / seconds,
-                     worker_peak_rss_mb=peak, worker_tree_rss_mb=tree)
+    return RunResult(
+        len(events),
+        seconds,
+        len(events) / seconds,
+        worker_peak_rss_mb=peak,
+        worker_tree_rss_mb=tree,
+    )
 
 
-def main(events: int = 200_000, naive_events: int = 10_000, workers: int = 1,
-         concurrency: int = 2, batch_size: int = 1000,
-         pg_base: str = "postgresql+psycopg://postgres@127.0.0.1:5432",
-         redis_base: str = "redis://127.0.0.1:6379",
-         out_dir: Path = Path("bench-results")) -> dict[str, Any]:
+def main(
+    events: int = 200_000,
+    naive_events: int = 10_000,
+    workers: int = 1,
+    concurrency: int = 2,
+    batch_size: int = 1000,
+    pg_base: str = "postgresql+psycopg://postgres@127.0.0.1:5432",
+    redis_base: str = "redis://127.0.0.1:6379",
+    out_dir: Path = Path("bench-results"),
+) -> dict[str, Any]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = out_dir / f"ingest-{stamp}"
     corpus = synthetic_events(events)
     with harness.scratch(pg_base, redis_base) as settings:
         fast = run_fast(settings, corpus, workers, concurrency, batch_size, log_dir / "fast")
     with harness.scratch(pg_base, redis_base) as settings:
-        naive = run_naive(settings, synthetic_events(naive_events, seed=2), workers,
-                          concurrency, log_dir / "naive")
+        naive = run_naive(
+            settings,
+            synthetic_events(naive_events, seed=2),
+            workers,
+            concurrency,
+            log_dir / "naive",
+        )
     report = {
         "when": stamp,
-        "config": {"events": events, "naive_events": naive_events, "workers": workers,
-                   "concurrency": concurrency, "batch_size": batch_size},
+        "config": {
+            "events": events,
+            "naive_events": naive_events,
+            "workers": workers,
+            "concurrency": concurrency,
+            "batch_size": batch_size,
+        },
         "fast": asdict(fast),
         "naive": asdict(naive),
         "speedup": fast.events_per_s / naive.events_per_s,
@@ -215,5 +274,3 @@ def summary(report: dict[str, Any]) -> str:
         f"speed-up  : {report['speedup']:.1f}x",
     ]
     return "\n".join(lines)
-
-

@@ -51,9 +51,18 @@ def naive_ingest_event(event: dict[str, Any]) -> None:
         "INSERT INTO naive_routing_records (timestamp, instance_id, complexity, model, provider,"
         " score, outcome, response_time_ms, capabilities_required, preference)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (event["timestamp"], event["instance_id"], d["complexity"], d["selected_model"],
-         d["selected_provider"], d["complexity_score"], d["outcome"],
-         None if rt is None else round(rt), d["capabilities_required"], d["prefer"]),
+        (
+            event["timestamp"],
+            event["instance_id"],
+            d["complexity"],
+            d["selected_model"],
+            d["selected_provider"],
+            d["complexity_score"],
+            d["outcome"],
+            None if rt is None else round(rt),
+            d["capabilities_required"],
+            d["prefer"],
+        ),
     )
     conn.execute(
         "UPDATE naive_model_routing_metrics SET usage_count = usage_count + 1,"
@@ -63,8 +72,13 @@ def naive_ingest_event(event: dict[str, Any]) -> None:
         " avg_response_time = CASE WHEN %s::int IS NULL THEN avg_response_time"
         "   ELSE (COALESCE(avg_response_time, 0) * response_time_count + %s::int)"
         "        / (response_time_count + 1) END,"
-        " response_time_count = response_time_count + (CASE WHEN %s::int IS NULL THEN 0 ELSE 1 END),"
+        " response_time_count = response_time_count"
+        "   + (CASE WHEN %s::int IS NULL THEN 0 ELSE 1 END),"
         " updated_at = NOW() WHERE model_name = %s AND complexity_level = %s",
-        (d["outcome"], *([None if rt is None else round(rt)] * 4), d["selected_model"],
-         d["complexity"]),
+        (
+            d["outcome"],
+            *([None if rt is None else round(rt)] * 4),
+            d["selected_model"],
+            d["complexity"],
+        ),
     )

@@ -91,26 +91,38 @@ class Ingestor:
         state.unreported += 1
         state.last_error = f"{type(exc).__name__}: {exc}".strip()
         state.last_error_at = datetime.now(UTC)
-        log.warning("database error %d in a row, backing off: %s", state.consecutive,
-                    state.last_error.splitlines()[0])
+        log.warning(
+            "database error %d in a row, backing off: %s",
+            state.consecutive,
+            state.last_error.splitlines()[0],
+        )
 
     def _report_errors(self) -> None:
         state = self._errors
         if not state.unreported or state.last_error_at is None:
             return
-        consumer_stats.record_errors(self.engine, self.worker, self.started_at, state.unreported,
-                                     state.consecutive, state.last_error, state.last_error_at)
+        consumer_stats.record_errors(
+            self.engine,
+            self.worker,
+            self.started_at,
+            state.unreported,
+            state.consecutive,
+            state.last_error,
+            state.last_error_at,
+        )
         state.unreported = 0
 
-    def _write(self, valid: Sequence[ValidEvent], rejected: Sequence[Rejection],
-               source: str) -> BatchCounts:
+    def _write(
+        self, valid: Sequence[ValidEvent], rejected: Sequence[Rejection], source: str
+    ) -> BatchCounts:
         with self.engine.begin() as conn:
             counts = ingest_batch(conn, valid, rejected, source)
             consumer_stats.record_batch(conn, self.worker, self.started_at, counts)
         return counts
 
-    def _write_isolating(self, valid: Sequence[ValidEvent], rejected: Sequence[Rejection],
-                         source: str) -> BatchCounts:
+    def _write_isolating(
+        self, valid: Sequence[ValidEvent], rejected: Sequence[Rejection], source: str
+    ) -> BatchCounts:
         try:
             return self._write(valid, rejected, source)
         except Exception as exc:
@@ -119,8 +131,9 @@ class Ingestor:
             if len(valid) <= 1:
                 if not valid:
                     raise  # only rejections, and even they cannot be stored: a real fault
-                log.error("event %s could not be ingested, dead-lettered: %s",
-                          valid[0].event_id, exc)
+                log.error(
+                    "event %s could not be ingested, dead-lettered: %s", valid[0].event_id, exc
+                )
                 return self._write([], [*rejected, _internal_rejection(valid[0], exc)], source)
             half = len(valid) // 2
             first = self._write_isolating(valid[:half], rejected, source)
@@ -146,7 +159,9 @@ def _internal_rejection(event: ValidEvent, exc: BaseException) -> Rejection:
             "user_model_request": event.user_model_request,
         },
     }
-    message = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    message = (
+        f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    )
     return Rejection(payload, (FieldError("(event)", repr(event.event_id), message),))
 
 

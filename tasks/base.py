@@ -30,6 +30,7 @@ class RouteLearnTask(Task):  # type: ignore[misc]
     def rl_app(self) -> RouteLearnCelery:
         return self.app  # type: ignore[no-any-return]
 
-    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
-                   einfo: Any) -> None:
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
         log.error("task %s[%s] failed: %s", self.name, task_id, exc)

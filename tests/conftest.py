@@ -19,8 +19,13 @@ from routelearn.store.engine import create_database_if_missing, drop_database, m
 from tests.services import START_HINTS, ServiceDown, claim_redis_db, test_settings
 from workers.app import RouteLearnCelery, create_app
 
-TABLES = ("routing_records", "routing_decisions", "model_routing_metrics", "dead_letters",
-          "consumer_stats")
+TABLES = (
+    "routing_records",
+    "routing_decisions",
+    "model_routing_metrics",
+    "dead_letters",
+    "consumer_stats",
+)
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +47,10 @@ def settings(redis_db: int) -> Iterator[Settings]:
     try:
         create_database_if_missing(values.database_url)
     except Exception as exc:
-        pytest.fail(f"PostgreSQL does not answer ({exc}); start it with: "
-                    f"{START_HINTS['postgres']}", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL does not answer ({exc}); start it with: {START_HINTS['postgres']}",
+            pytrace=False,
+        )
     migrate.upgrade(values.database_url)
     yield values
     drop_database(values.database_url)
@@ -83,8 +90,14 @@ def celery_app(settings: Settings) -> Iterator[RouteLearnCelery]:
 @pytest.fixture
 def worker(celery_app: RouteLearnCelery, clean: None) -> Iterator[Any]:
     """A real Celery worker (solo pool, in a thread of this process) on the real broker."""
-    with start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False,
-                      loglevel="WARNING", shutdown_timeout=30) as w:
+    with start_worker(
+        celery_app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as w:
         yield w
 
 
@@ -93,7 +106,8 @@ def metrics(engine: Engine) -> dict[tuple[str, str], tuple[int, int, int]]:
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT model_name, complexity_level, usage_count, success_count, failure_count "
-            "FROM model_routing_metrics").fetchall()
+            "FROM model_routing_metrics"
+        ).fetchall()
     return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
 
 

@@ -44,15 +44,24 @@ def make_event(
 
 
 def decision_pair(
-    outcome: str, *, model: str = "gpt-4o", complexity: str = "complex",
-    response_time_ms: float | None = 300.0, instance_id: str = "instance-1",
+    outcome: str,
+    *,
+    model: str = "gpt-4o",
+    complexity: str = "complex",
+    response_time_ms: float | None = 300.0,
+    instance_id: str = "instance-1",
 ) -> list[dict[str, Any]]:
     """A decision's ``routed`` event and its outcome event, with fresh ids."""
     decision_id = str(uuid.uuid4())
-    common = {"model": model, "complexity": complexity, "decision_id": decision_id,
-              "instance_id": instance_id}
+    common: dict[str, Any] = {
+        "model": model,
+        "complexity": complexity,
+        "decision_id": decision_id,
+        "instance_id": instance_id,
+    }
     return [
-        make_event("routed", event_id=str(uuid.uuid4()), **common),  # type: ignore[arg-type]
-        make_event(outcome, event_id=str(uuid.uuid4()), response_time_ms=response_time_ms,
-                   **common),  # type: ignore[arg-type]
+        make_event("routed", event_id=str(uuid.uuid4()), **common),
+        make_event(
+            outcome, event_id=str(uuid.uuid4()), response_time_ms=response_time_ms, **common
+        ),
     ]

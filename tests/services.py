@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ _CLAIM_KEY = "routelearn:test-run"
 START_HINTS = {
     "postgres": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
     "redis": "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' "
-             "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
+    "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
 }
 
 
@@ -44,8 +44,10 @@ def claim_redis_db() -> int:
             if client.dbsize() == 0 and client.set(_CLAIM_KEY, token, nx=True, ex=6 * 3600):
                 return index
         except redis.ConnectionError as exc:
-            raise ServiceDown(f"Redis at {REDIS_BASE} does not answer ({exc}); start it with: "
-                              f"{START_HINTS['redis']}") from exc
+            raise ServiceDown(
+                f"Redis at {REDIS_BASE} does not answer ({exc}); start it with: "
+                f"{START_HINTS['redis']}"
+            ) from exc
         finally:
             client.close()
     raise ServiceDown("no empty Redis db index in 1-15: another test run holds them all")
@@ -76,8 +78,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05,
-             message: str = "condition") -> None:
+def wait_for(
+    predicate: Callable[[], bool],
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -88,18 +94,39 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: flo
 
 @contextmanager
 def worker_process(
-    settings: Settings, *, concurrency: int = 2, name: str = "w1", queues: str | None = None,
+    settings: Settings,
+    *,
+    concurrency: int = 2,
+    name: str = "w1",
+    queues: str | None = None,
     extra: tuple[str, ...] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A real ``celery -A workers.app worker`` process, as users start it; stopped at exit."""
-    cmd = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--loglevel=INFO",
-           f"--concurrency={concurrency}", f"--hostname={name}-{uuid.uuid4().hex[:6]}@%h",
-           "--without-gossip", "--without-mingle", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        f"--hostname={name}-{uuid.uuid4().hex[:6]}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        *extra,
+    ]
     if queues:
         cmd.append(f"--queues={queues}")
     log = open(ROOT / ".pytest_cache" / f"worker-{name}.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=settings_env(settings), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=settings_env(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         yield proc
     finally:
@@ -121,8 +148,6 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the process and its children (prefork pool), as a crash would."""
     import signal
 
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(10)

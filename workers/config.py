@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 import beat_schedule
 from routelearn.broker import transport_options
@@ -47,8 +47,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Queues by kind; a worker started without -Q consumes all of them. Each queue has its
         # own exchange and routing key: with one shared binding, kombu's Redis transport would
         # copy a restored (unacked) message into every queue bound to it.
-        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name)
-                        for name in ALL_QUEUES],
+        "task_queues": [
+            Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ALL_QUEUES
+        ],
         "task_default_queue": INGEST_QUEUE,
         "task_routes": {
             INGEST_EVENTS_TASK: {"queue": INGEST_QUEUE},

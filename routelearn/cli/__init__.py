@@ -21,7 +21,7 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from routelearn.cli import bench, dead_letters, db, publish, queries, workers
+    from routelearn.cli import bench, db, dead_letters, publish, queries, workers
 
     for module in (db, publish, dead_letters, queries, workers, bench):
         for command in module.COMMANDS:

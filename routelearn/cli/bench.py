@@ -14,24 +14,53 @@ def bench_group() -> None:
 
 @bench_group.command("ingest")
 @click.option("--events", default=200_000, show_default=True, help="Events on the fast path.")
-@click.option("--naive-events", default=10_000, show_default=True,
-              help="Events for the seed-style baseline (one message per event).")
+@click.option(
+    "--naive-events",
+    default=10_000,
+    show_default=True,
+    help="Events for the seed-style baseline (one message per event).",
+)
 @click.option("--workers", default=1, show_default=True, help="Worker processes to start.")
 @click.option("--concurrency", default=2, show_default=True, help="Pool size per worker.")
 @click.option("--batch-size", default=1000, show_default=True, help="Events per message.")
-@click.option("--pg", "pg_base", default="postgresql+psycopg://postgres@127.0.0.1:5432",
-              show_default=True, help="PostgreSQL server (a scratch database is made on it).")
-@click.option("--redis", "redis_base", default="redis://127.0.0.1:6379", show_default=True,
-              help="Redis server (an empty db index is used and flushed after).")
-@click.option("--out", "out_dir", default="bench-results", show_default=True,
-              type=click.Path(path_type=Path), help="Where the JSON report and logs go.")
-def ingest(events: int, naive_events: int, workers: int, concurrency: int, batch_size: int,
-           pg_base: str, redis_base: str, out_dir: Path) -> None:
+@click.option(
+    "--pg",
+    "pg_base",
+    default="postgresql+psycopg://postgres@127.0.0.1:5432",
+    show_default=True,
+    help="PostgreSQL server (a scratch database is made on it).",
+)
+@click.option(
+    "--redis",
+    "redis_base",
+    default="redis://127.0.0.1:6379",
+    show_default=True,
+    help="Redis server (an empty db index is used and flushed after).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default="bench-results",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where the JSON report and logs go.",
+)
+def ingest(
+    events: int,
+    naive_events: int,
+    workers: int,
+    concurrency: int,
+    batch_size: int,
+    pg_base: str,
+    redis_base: str,
+    out_dir: Path,
+) -> None:
     """End-to-end ingestion throughput and latency, against a naive baseline."""
     from bench.ingest import main, summary
 
-    report = main(events, naive_events, workers, concurrency, batch_size, pg_base, redis_base,
-                  out_dir)
+    report = main(
+        events, naive_events, workers, concurrency, batch_size, pg_base, redis_base, out_dir
+    )
     click.echo(summary(report))
     click.echo(f"report: {out_dir}/ingest-{report['when']}.json")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import click
-from kombu import Connection
+from kombu.connection import Connection
 from sqlalchemy.engine import make_url
 
 from routelearn.broker import transport_options
@@ -40,14 +40,18 @@ class Check:
 
 def _check_broker(settings: Settings) -> Check:
     try:
-        with Connection(settings.broker_url, transport_options=transport_options(settings),
-                        connect_timeout=3) as conn:
+        with Connection(
+            settings.broker_url, transport_options=transport_options(settings), connect_timeout=3
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
         return Check("broker", True, f"{_safe(settings.broker_url)} answers")
     except Exception as exc:
-        return Check("broker", False,
-                     f"{_safe(settings.broker_url)} does not answer ({exc}). Start Redis, or set "
-                     "ROUTELEARN_BROKER_URL to a broker that runs.")
+        return Check(
+            "broker",
+            False,
+            f"{_safe(settings.broker_url)} does not answer ({exc}). Start Redis, or set "
+            "ROUTELEARN_BROKER_URL to a broker that runs.",
+        )
 
 
 def _check_database(settings: Settings) -> Check:
@@ -58,14 +62,20 @@ def _check_database(settings: Settings) -> Check:
         text = str(exc).splitlines()[0]
         if "does not exist" in text:
             return Check("database", False, f"{text}. Run: routelearn db upgrade")
-        return Check("database", False,
-                     f"{_safe(url)} does not answer ({text}). Start PostgreSQL, or set "
-                     "ROUTELEARN_DATABASE_URL to one that runs.")
+        return Check(
+            "database",
+            False,
+            f"{_safe(url)} does not answer ({text}). Start PostgreSQL, or set "
+            "ROUTELEARN_DATABASE_URL to one that runs.",
+        )
     head = migrate.head_revision()
     if current != head:
-        return Check("schema", False,
-                     f"schema at revision {current or 'none'}, code expects {head}. "
-                     "Run: routelearn db upgrade")
+        return Check(
+            "schema",
+            False,
+            f"schema at revision {current or 'none'}, code expects {head}. "
+            "Run: routelearn db upgrade",
+        )
     return Check("database", True, f"{_safe(url)} answers, schema at head ({head})")
 
 

@@ -27,14 +27,33 @@ def workers(show_all: bool) -> None:
         idle = (now - s.updated_at).total_seconds()
         if idle > 3600 and not show_all:
             continue
-        rows.append([
-            s.worker, s.started_at.strftime("%Y-%m-%d %H:%M:%S"), f"{idle:.0f}s", s.batches,
-            s.processed, s.duplicates, s.dead_lettered, s.errors, s.consecutive_errors,
-            (s.last_error or "").splitlines()[0][:60] if s.last_error else "",
-        ])
+        rows.append(
+            [
+                s.worker,
+                s.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                f"{idle:.0f}s",
+                s.batches,
+                s.processed,
+                s.duplicates,
+                s.dead_lettered,
+                s.errors,
+                s.consecutive_errors,
+                (s.last_error or "").splitlines()[0][:60] if s.last_error else "",
+            ]
+        )
     print_table(
-        ["worker", "started at", "idle", "batches", "processed", "duplicates", "dead-lettered",
-         "errors", "consecutive", "last error"],
+        [
+            "worker",
+            "started at",
+            "idle",
+            "batches",
+            "processed",
+            "duplicates",
+            "dead-lettered",
+            "errors",
+            "consecutive",
+            "last error",
+        ],
         rows,
     )
 

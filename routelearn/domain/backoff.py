@@ -13,4 +13,4 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | No
     if attempt < 1:
         raise ValueError(f"attempt must be >= 1, got {attempt}")
     ceiling = min(cap, base * 2 ** min(attempt - 1, 32))
-    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+    return float(ceiling / 2 + (rng or random).uniform(0, ceiling / 2))

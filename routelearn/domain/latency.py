@@ -20,7 +20,7 @@ def bucket_of(ms: float) -> int:
     """Index of the bucket holding ``ms`` (ms >= 0)."""
     if ms < 1.0:
         return 0
-    index = 1 + int(math.floor(math.log10(ms) * PER_DECADE + 1e-9))
+    index = 1 + math.floor(math.log10(ms) * PER_DECADE + 1e-9)
     return min(index, NUM_BUCKETS - 1)
 
 

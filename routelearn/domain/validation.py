@@ -80,8 +80,10 @@ def validate_event(payload: Any, now: datetime | None = None) -> ValidEvent | Re
     """Validate one payload; never raises for bad input."""
     if not isinstance(payload, Mapping):
         kind = type(payload).__name__
-        return Rejection(payload, (FieldError("(event)", _short_repr(payload),
-                                              f"expected a JSON object, got {kind}"),))
+        return Rejection(
+            payload,
+            (FieldError("(event)", _short_repr(payload), f"expected a JSON object, got {kind}"),),
+        )
     try:
         event = RoutingEvent.model_validate(payload, context={"now": now})
     except ValidationError as exc:

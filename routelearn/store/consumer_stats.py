@@ -66,7 +66,8 @@ def record_errors(
     """Add ``errors`` unreported errors; raises if the database is still down (caller retries)."""
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            _RECORD_ERROR, (worker, started_at, errors, consecutive, last_error[:2000], last_error_at)
+            _RECORD_ERROR,
+            (worker, started_at, errors, consecutive, last_error[:2000], last_error_at),
         )
 
 

@@ -32,14 +32,15 @@ def is_transient(error: BaseException) -> bool:
     """True when the database was unavailable or a concurrency conflict aborted the transaction."""
     if isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)):
         return True
+    cause: BaseException | None = error
     if isinstance(error, exc.DBAPIError):
         if error.connection_invalidated:
             return True
-        error = error.orig
-    if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
+        cause = error.orig
+    if isinstance(cause, (psycopg.OperationalError, psycopg.InterfaceError)):
         return True
-    code = getattr(error, "sqlstate", None)
-    return bool(code) and (code in _TRANSIENT_CODES or code[:2] in _TRANSIENT_CLASSES)
+    code = getattr(cause, "sqlstate", None)
+    return isinstance(code, str) and (code in _TRANSIENT_CODES or code[:2] in _TRANSIENT_CLASSES)
 
 
 def libpq_dsn(url: str, database: str | None = None) -> str:
@@ -66,5 +67,9 @@ def create_database_if_missing(url: str) -> bool:
 def drop_database(url: str) -> None:
     """Drop the URL's database, closing its other connections first (tests, benchmarks)."""
     name = make_url(url).database
+    if not name:
+        raise ValueError(f"the database URL names no database: {url}")
     with psycopg.connect(libpq_dsn(url, "postgres"), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )

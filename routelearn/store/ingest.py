@@ -127,8 +127,12 @@ def insert_dead_letters(conn: Connection, rejections: Sequence[Rejection], sourc
         keys,
         [payload_text(rows[k].payload) for k in keys],
         [rows[k].reason for k in keys],
-        [json.dumps([{"field": e.field, "value": e.value, "message": e.message}
-                     for e in rows[k].errors]) for k in keys],
+        [
+            json.dumps(
+                [{"field": e.field, "value": e.value, "message": e.message} for e in rows[k].errors]
+            )
+            for k in keys
+        ],
         [source] * len(keys),
     )
     return len(conn.exec_driver_sql(_INSERT_DEAD_LETTERS, params).fetchall())
@@ -137,9 +141,22 @@ def insert_dead_letters(conn: Connection, rejections: Sequence[Rejection], sourc
 def _insert_records(conn: Connection, events: Sequence[ValidEvent]) -> set[str]:
     columns: tuple[list[object], ...] = tuple([] for _ in range(14))
     for e in events:
-        values = (e.event_id, e.decision_id, e.decision_key, e.timestamp, e.instance_id,
-                  e.complexity, e.model, e.provider, e.score, e.outcome, e.response_time_ms,
-                  CAPABILITY_SEPARATOR.join(e.capabilities), e.prefer, e.user_model_request)
+        values = (
+            e.event_id,
+            e.decision_id,
+            e.decision_key,
+            e.timestamp,
+            e.instance_id,
+            e.complexity,
+            e.model,
+            e.provider,
+            e.score,
+            e.outcome,
+            e.response_time_ms,
+            CAPABILITY_SEPARATOR.join(e.capabilities),
+            e.prefer,
+            e.user_model_request,
+        )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     return {row[0] for row in conn.exec_driver_sql(_INSERT_RECORDS, columns)}
@@ -153,9 +170,13 @@ def _apply_decisions(
         for r in conn.exec_driver_sql(
             _INSERT_DECISIONS,
             (
-                [r.key for r in rows], [r.model for r in rows], [r.complexity for r in rows],
-                [r.instance_id for r in rows], [r.first_seen for r in rows],
-                [r.outcome for r in rows], [r.response_time_ms for r in rows],
+                [r.key for r in rows],
+                [r.model for r in rows],
+                [r.complexity for r in rows],
+                [r.instance_id for r in rows],
+                [r.first_seen for r in rows],
+                [r.outcome for r in rows],
+                [r.response_time_ms for r in rows],
             ),
         )
     }
@@ -167,8 +188,10 @@ def _apply_decisions(
             for r in conn.exec_driver_sql(
                 _SET_OUTCOMES,
                 (
-                    [r.key for r in pending], [r.model for r in pending],
-                    [r.complexity for r in pending], [r.outcome for r in pending],
+                    [r.key for r in pending],
+                    [r.model for r in pending],
+                    [r.complexity for r in pending],
+                    [r.outcome for r in pending],
                     [r.response_time_ms for r in pending],
                 ),
             )
@@ -190,9 +213,13 @@ def _upsert_metrics(conn: Connection, deltas: dict[MetricKey, MetricDelta]) -> N
     conn.exec_driver_sql(
         _UPSERT_METRICS,
         (
-            [k[0] for k in keys], [k[1] for k in keys],
-            [x.usage for x in d], [x.success for x in d], [x.failure for x in d],
-            [x.rt_count for x in d], [x.rt_sum for x in d],
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [x.usage for x in d],
+            [x.success for x in d],
+            [x.failure for x in d],
+            [x.rt_count for x in d],
+            [x.rt_sum for x in d],
             ["{" + ",".join(map(str, x.histogram)) + "}" for x in d],
         ),
     )

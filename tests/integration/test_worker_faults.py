@@ -29,22 +29,35 @@ from workers.app import RouteLearnCelery
 Expected = dict[tuple[str, str], tuple[int, int, int]]
 
 
-def stream(rng: random.Random, decisions: int, models: tuple[str, ...] = ("a", "b", "c"),
-           ) -> tuple[list[dict[str, Any]], Expected, int]:
+def stream(
+    rng: random.Random,
+    decisions: int,
+    models: tuple[str, ...] = ("a", "b", "c"),
+) -> tuple[list[dict[str, Any]], Expected, int]:
     """Each decision: a routed event and at most one outcome, in random order, plus duplicates;
     the result does not depend on which worker sees what first."""
     events: list[dict[str, Any]] = []
     want: dict[tuple[str, str], list[int]] = {}
     for _ in range(decisions):
         model, complexity = rng.choice(models), rng.choice(["simple", "medium", "complex"])
-        common = {"model": model, "complexity": complexity, "decision_id": str(uuid.uuid4())}
-        events.append(make_event("routed", event_id=str(uuid.uuid4()), **common))  # type: ignore[arg-type]
+        common: dict[str, Any] = {
+            "model": model,
+            "complexity": complexity,
+            "decision_id": str(uuid.uuid4()),
+        }
+        events.append(make_event("routed", event_id=str(uuid.uuid4()), **common))
         row = want.setdefault((model, complexity), [0, 0, 0])
         row[0] += 1
         outcome = rng.choice(["success", "success", "failure", None])
         if outcome:
-            events.append(make_event(outcome, event_id=str(uuid.uuid4()),
-                                     response_time_ms=rng.uniform(10, 3000), **common))  # type: ignore[arg-type]
+            events.append(
+                make_event(
+                    outcome,
+                    event_id=str(uuid.uuid4()),
+                    response_time_ms=rng.uniform(10, 3000),
+                    **common,
+                )
+            )
             row[1 if outcome == "success" else 2] += 1
     distinct = len(events)
     events += rng.sample(events, len(events) // 5)
@@ -54,19 +67,23 @@ def stream(rng: random.Random, decisions: int, models: tuple[str, ...] = ("a", "
 
 def send(app: RouteLearnCelery, events: list[dict[str, Any]], size: int) -> None:
     for start in range(0, len(events), size):
-        app.send_task(INGEST_EVENTS_TASK, args=[events[start:start + size]])
+        app.send_task(INGEST_EVENTS_TASK, args=[events[start : start + size]])
 
 
 def wait_exact(engine: Engine, distinct: int, want: Expected, timeout: float = 90) -> None:
-    wait_for(lambda: count(engine, "routing_records") >= distinct, timeout=timeout,
-             message=f"{distinct} audit rows")
+    wait_for(
+        lambda: count(engine, "routing_records") >= distinct,
+        timeout=timeout,
+        message=f"{distinct} audit rows",
+    )
     time.sleep(0.5)  # let any straggling redelivery land before judging
     assert count(engine, "routing_records") == distinct
     assert metrics(engine) == want
 
 
-def test_two_worker_processes_count_exactly(settings: Settings, clean: None, engine: Engine,
-                                            celery_app: RouteLearnCelery) -> None:
+def test_two_worker_processes_count_exactly(
+    settings: Settings, clean: None, engine: Engine, celery_app: RouteLearnCelery
+) -> None:
     events, want, distinct = stream(random.Random(11), 3000)
     with worker_process(settings, name="a"), worker_process(settings, name="b"):
         send(celery_app, events, 50)
@@ -78,9 +95,14 @@ def test_two_worker_processes_count_exactly(settings: Settings, clean: None, eng
 
 def _blocked_backends(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(text(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'")).scalar_one())
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
 
 
 def _pool_children(pid: int) -> list[int]:
@@ -105,13 +127,15 @@ def test_sigkill_mid_batch_counts_every_event_once(
 
     holder = engine.connect()
     tx = holder.begin()
-    holder.execute(text("SELECT 1 FROM model_routing_metrics WHERE model_name = 'held' "
-                        "FOR UPDATE"))
+    holder.execute(text("SELECT 1 FROM model_routing_metrics WHERE model_name = 'held' FOR UPDATE"))
     try:
         with worker_process(settings, name="crash", concurrency=1) as proc:
             send(celery_app, events, 40)
-            wait_for(lambda: _blocked_backends(engine) >= 1, timeout=30,
-                     message="a batch blocked mid-transaction")
+            wait_for(
+                lambda: _blocked_backends(engine) >= 1,
+                timeout=30,
+                message="a batch blocked mid-transaction",
+            )
             if victim == "whole worker":
                 kill_group(proc)
             else:
@@ -134,28 +158,36 @@ def test_sigkill_mid_batch_counts_every_event_once(
 def proxies(settings: Settings) -> Iterator[tuple[Proxy, Proxy, Settings]]:
     db = make_url(settings.database_url)
     broker = make_url(settings.broker_url.replace("redis://", "redis+x://", 1))
-    pg, rd = Proxy(db.host or "127.0.0.1", db.port or 5432), Proxy(broker.host or "127.0.0.1",
-                                                                     broker.port or 6379)
+    pg, rd = (
+        Proxy(db.host or "127.0.0.1", db.port or 5432),
+        Proxy(broker.host or "127.0.0.1", broker.port or 6379),
+    )
     pg.up()
     rd.up()
-    proxied = settings.model_copy(update={
-        "database_url": db.set(port=pg.port).render_as_string(hide_password=False),
-        "broker_url": f"redis://127.0.0.1:{rd.port}/{broker.database}",
-    })
+    proxied = settings.model_copy(
+        update={
+            "database_url": db.set(port=pg.port).render_as_string(hide_password=False),
+            "broker_url": f"redis://127.0.0.1:{rd.port}/{broker.database}",
+        }
+    )
     yield pg, rd, proxied
     pg.down()
     rd.down()
 
 
-def test_database_outage_loses_nothing(proxies: tuple[Proxy, Proxy, Settings], clean: None,
-                                       engine: Engine, celery_app: RouteLearnCelery) -> None:
+def test_database_outage_loses_nothing(
+    proxies: tuple[Proxy, Proxy, Settings],
+    clean: None,
+    engine: Engine,
+    celery_app: RouteLearnCelery,
+) -> None:
     pg, _, proxied = proxies
     events, want, distinct = stream(random.Random(3), 600)
     with worker_process(proxied, name="dbdown"):
         send(celery_app, events[: len(events) // 3], 50)
         wait_for(lambda: count(engine, "routing_records") > 0, message="ingestion started")
         pg.down()
-        send(celery_app, events[len(events) // 3:], 50)
+        send(celery_app, events[len(events) // 3 :], 50)
         time.sleep(4)  # long enough for batches to fail, back off and be handed back
         pg.up()
         wait_exact(engine, distinct, want)
@@ -164,8 +196,12 @@ def test_database_outage_loses_nothing(proxies: tuple[Proxy, Proxy, Settings], c
     assert errors and errors > 0  # the outage was real and was recorded
 
 
-def test_broker_outage_loses_nothing(proxies: tuple[Proxy, Proxy, Settings], clean: None,
-                                     engine: Engine, celery_app: RouteLearnCelery) -> None:
+def test_broker_outage_loses_nothing(
+    proxies: tuple[Proxy, Proxy, Settings],
+    clean: None,
+    engine: Engine,
+    celery_app: RouteLearnCelery,
+) -> None:
     _, rd, proxied = proxies
     events, want, distinct = stream(random.Random(4), 600)
     with worker_process(proxied, name="brokerdown"):
@@ -173,7 +209,7 @@ def test_broker_outage_loses_nothing(proxies: tuple[Proxy, Proxy, Settings], cle
         wait_for(lambda: count(engine, "routing_records") > 0, message="ingestion started")
         rd.down()
         # Producers that reach the broker directly keep publishing while the worker is cut off.
-        send(celery_app, events[len(events) // 3:], 50)
+        send(celery_app, events[len(events) // 3 :], 50)
         time.sleep(3)
         rd.up()
         wait_exact(engine, distinct, want, timeout=120)

@@ -30,17 +30,32 @@ def corpus(rng: random.Random) -> list[Any]:
     for _ in range(400):
         model = rng.choice(["gpt-4o", "claude", "llama"])
         complexity = rng.choice(["simple", "medium", "complex"])
-        common = {"model": model, "complexity": complexity, "decision_id": str(uuid.uuid4())}
-        events.append(make_event("routed", event_id=str(uuid.uuid4()), **common))  # type: ignore[arg-type]
+        common: dict[str, Any] = {
+            "model": model,
+            "complexity": complexity,
+            "decision_id": str(uuid.uuid4()),
+        }
+        events.append(make_event("routed", event_id=str(uuid.uuid4()), **common))
         for _ in range(rng.choice([0, 1, 1, 1, 2])):
-            events.append(make_event(rng.choice(["success", "success", "failure"]),
-                                     event_id=str(uuid.uuid4()),
-                                     response_time_ms=rng.uniform(50, 4000), **common))  # type: ignore[arg-type]
+            events.append(
+                make_event(
+                    rng.choice(["success", "success", "failure"]),
+                    event_id=str(uuid.uuid4()),
+                    response_time_ms=rng.uniform(50, 4000),
+                    **common,
+                )
+            )
     for _ in range(50):
-        events.append(make_event(
-            "success", model=rng.choice(["gpt-4o", "claude"]), complexity="simple",
-            response_time_ms=100.0, instance_id=f"seed-{rng.randrange(10**9)}",
-            timestamp=f"2025-10-27T06:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"))
+        events.append(
+            make_event(
+                "success",
+                model=rng.choice(["gpt-4o", "claude"]),
+                complexity="simple",
+                response_time_ms=100.0,
+                instance_id=f"seed-{rng.randrange(10**9)}",
+                timestamp=f"2025-10-27T06:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z",
+            )
+        )
     events += rng.sample(events, 120) + BAD
     rng.shuffle(events)
     return events
@@ -72,15 +87,21 @@ def expected(events: list[Any]) -> tuple[dict[tuple[str, str], tuple[int, int, i
     return {k: (v[0], v[1], v[2]) for k, v in out.items()}, len(seen)
 
 
-def test_worker_ingests_corpus_exactly(worker: Any, celery_app: RouteLearnCelery,
-                                       engine: Engine) -> None:
+def test_worker_ingests_corpus_exactly(
+    worker: Any, celery_app: RouteLearnCelery, engine: Engine
+) -> None:
     events = corpus(random.Random(7))
     want, distinct = expected(events)
     # One solo worker consumes in publish order, so arrival order is list order.
     for start in range(0, len(events), 97):
-        celery_app.send_task(INGEST_EVENTS_TASK, args=[events[start:start + 97]])
+        celery_app.send_task(INGEST_EVENTS_TASK, args=[events[start : start + 97]])
     celery_app.send_task(INGEST_EVENT_TASK, args=[events[0]])  # the single-event path, a duplicate
-    wait_for(lambda: count(engine, "dead_letters") == len(BAD)
-             and count(engine, "routing_records") == distinct, timeout=60,
-             message="all events ingested")
+    wait_for(
+        lambda: (
+            count(engine, "dead_letters") == len(BAD)
+            and count(engine, "routing_records") == distinct
+        ),
+        timeout=60,
+        message="all events ingested",
+    )
     assert metrics(engine) == want

@@ -62,8 +62,11 @@ def test_optional_fields_may_be_left_out() -> None:
         (with_decision(selected_model=""), "routing_decision.selected_model", "''"),
         (with_decision(selected_model="x" * 129), "routing_decision.selected_model", None),
         (with_decision(selected_model="bad\x00name"), "routing_decision.selected_model", None),
-        (with_decision(capabilities_required=["v"] * 33),
-         "routing_decision.capabilities_required", None),
+        (
+            with_decision(capabilities_required=["v"] * 33),
+            "routing_decision.capabilities_required",
+            None,
+        ),
         (with_decision(respone_time_ms=12), "routing_decision.respone_time_ms", "12"),
         ({**SEED_EVENT, "timestamp": 1761548100}, "timestamp", "1761548100"),
         ({**SEED_EVENT, "timestamp": "yesterday"}, "timestamp", "'yesterday'"),
@@ -108,9 +111,13 @@ def test_naive_timestamp_is_utc_and_offsets_normalize() -> None:
 
 def test_derived_id_ignores_key_order_and_number_spelling() -> None:
     a = with_decision(response_time_ms=450)
-    b = {"routing_decision": dict(reversed(list(with_decision(response_time_ms=450.0)
-                                                 ["routing_decision"].items()))),
-         "instance_id": SEED_EVENT["instance_id"], "timestamp": SEED_EVENT["timestamp"]}
+    b = {
+        "routing_decision": dict(
+            reversed(list(with_decision(response_time_ms=450.0)["routing_decision"].items()))
+        ),
+        "instance_id": SEED_EVENT["instance_id"],
+        "timestamp": SEED_EVENT["timestamp"],
+    }
     ra, rb = validate_event(a), validate_event(b)
     assert isinstance(ra, ValidEvent) and isinstance(rb, ValidEvent)
     assert ra.event_id == rb.event_id

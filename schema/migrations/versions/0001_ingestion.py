@@ -41,11 +41,13 @@ def upgrade() -> None:
         sa.Column("user_model_request", sa.String),
         sa.UniqueConstraint("event_id", name="uq_routing_records_event_id"),
     )
-    op.create_index("idx_routing_records_model_complexity", "routing_records",
-                    ["model", "complexity"])
+    op.create_index(
+        "idx_routing_records_model_complexity", "routing_records", ["model", "complexity"]
+    )
     op.create_index("idx_routing_records_timestamp", "routing_records", [sa.text("timestamp DESC")])
-    op.create_index("idx_routing_records_timestamp_instance", "routing_records",
-                    ["timestamp", "instance_id"])
+    op.create_index(
+        "idx_routing_records_timestamp_instance", "routing_records", ["timestamp", "instance_id"]
+    )
     op.create_index("idx_routing_records_outcome", "routing_records", ["outcome"])
 
     op.create_table(
@@ -68,8 +70,9 @@ def upgrade() -> None:
         sa.Column("usage_count", sa.BigInteger, nullable=False, server_default=sa.text("0")),
         sa.Column("success_count", sa.BigInteger, nullable=False, server_default=sa.text("0")),
         sa.Column("avg_response_time", sa.Float),
-        sa.Column("response_time_count", sa.BigInteger, nullable=False,
-                  server_default=sa.text("0")),
+        sa.Column(
+            "response_time_count", sa.BigInteger, nullable=False, server_default=sa.text("0")
+        ),
         sa.Column("updated_at", tz, nullable=False, server_default=sa.text("now()")),
         sa.Column("failure_count", sa.BigInteger, nullable=False, server_default=sa.text("0")),
         sa.Column("response_time_sum", sa.Float, nullable=False, server_default=sa.text("0")),
@@ -79,8 +82,7 @@ def upgrade() -> None:
             nullable=False,
             server_default=sa.text(f"array_fill(0::bigint, ARRAY[{HISTOGRAM_BUCKETS}])"),
         ),
-        sa.UniqueConstraint("model_name", "complexity_level",
-                            name="uq_model_routing_metrics_key"),
+        sa.UniqueConstraint("model_name", "complexity_level", name="uq_model_routing_metrics_key"),
     )
 
     op.create_table(
@@ -112,6 +114,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("consumer_stats", "dead_letters", "model_routing_metrics",
-                  "routing_decisions", "routing_records"):
+    for table in (
+        "consumer_stats",
+        "dead_letters",
+        "model_routing_metrics",
+        "routing_decisions",
+        "routing_records",
+    ):
         op.drop_table(table)
