@@ -108,11 +108,20 @@ class BatchCounts:
 
 
 def payload_text(payload: object) -> str:
-    """The payload as stored: JSON text (control characters escaped, so PostgreSQL takes it)."""
+    """The payload as stored: JSON text (control characters escaped, so PostgreSQL takes it).
+
+    Lone surrogates (which ``json.loads`` accepts) cannot be encoded as UTF-8, so such a payload
+    is stored with every non-ASCII character escaped; it still loads back to the same value.
+    """
     try:
-        return json.dumps(payload, ensure_ascii=False, allow_nan=True)
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=True)
     except (TypeError, ValueError):
         return json.dumps(repr(payload))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(payload, allow_nan=True)
+    return text
 
 
 def insert_dead_letters(conn: Connection, rejections: Sequence[Rejection], source: str) -> int:
