@@ -1,6 +1,89 @@
-"""placeholder"""
+"""``routelearn publish FILE.jsonl``: send recorded routing events to the workers."""
+
 from __future__ import annotations
 
-import click
+import json
+import sys
+from typing import Any, BinaryIO
 
-COMMANDS: list[click.Command] = []
+import click
+from tqdm import tqdm
+
+from routelearn.publisher import EventPublisher
+from routelearn.settings import get_settings
+
+
+def _report_failure(events: list[Any], exc: BaseException) -> None:
+    tqdm.write(f"{len(events)} events could not be sent: {exc}", file=sys.stderr)
+
+
+@click.command("publish")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Events per message [default: ROUTELEARN_PUBLISH_BATCH_SIZE].",
+)
+@click.option(
+    "--linger-ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Longest wait before a partial batch is sent [default: ROUTELEARN_PUBLISH_LINGER_MS].",
+)
+@click.option(
+    "--send-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds a batch is retried while the broker does not answer.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def publish(
+    file: BinaryIO,
+    batch_size: int | None,
+    linger_ms: float | None,
+    send_timeout: float,
+    quiet: bool,
+) -> None:
+    """Send every JSON line of FILE (JSON Lines; - for stdin) as an event, as it is.
+
+    Lines that are not JSON are reported and skipped; the workers validate the events and
+    dead-letter the invalid ones. Exits with 1 if any event could not be sent.
+    """
+    publisher = EventPublisher(
+        get_settings(),
+        batch_size=batch_size,
+        linger_ms=linger_ms,
+        send_timeout=send_timeout,
+        on_error=_report_failure,
+    )
+    read = skipped = 0
+    with (
+        publisher,
+        tqdm(file, desc="publish", unit=" lines", file=sys.stderr, disable=quiet) as lines,
+    ):
+        for read, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                # bytes straight in: json detects the encoding; bad UTF-8 is a ValueError too
+                event = json.loads(line)
+            except ValueError as exc:
+                skipped += 1
+                tqdm.write(f"line {read}: not JSON: {exc}", file=sys.stderr)
+                continue
+            # block: the command waits for buffer space rather than drop an event
+            publisher.publish(event, block=True)
+    stats = publisher.stats
+    # An event still pending here is one whose send is stuck past the close timeout.
+    failed = stats.failed + stats.pending + stats.dropped
+    click.echo(
+        f"{read} lines read, {stats.sent} events sent, {skipped} lines skipped (not JSON), "
+        f"{failed} events failed"
+    )
+    if failed:
+        raise SystemExit(1)
+
+
+COMMANDS = [publish]
