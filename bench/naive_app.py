@@ -77,7 +77,7 @@ def naive_ingest_event(event: dict[str, Any]) -> None:
         " updated_at = NOW() WHERE model_name = %s AND complexity_level = %s",
         (
             d["outcome"],
-            *([None if rt is None else round(rt)] * 4),
+            *([None if rt is None else round(rt)] * 5),
             d["selected_model"],
             d["complexity"],
         ),

@@ -45,6 +45,15 @@ def bench_group() -> None:
     type=click.Path(path_type=Path),
     help="Where the JSON report and logs go.",
 )
+@click.option(
+    "--latency-rate",
+    default=10_000.0,
+    show_default=True,
+    help="Events/s of the paced latency phase (below capacity).",
+)
+@click.option(
+    "--latency-events", default=50_000, show_default=True, help="Events in the paced latency phase."
+)
 def ingest(
     events: int,
     naive_events: int,
@@ -54,12 +63,23 @@ def ingest(
     pg_base: str,
     redis_base: str,
     out_dir: Path,
+    latency_rate: float,
+    latency_events: int,
 ) -> None:
     """End-to-end ingestion throughput and latency, against a naive baseline."""
     from bench.ingest import main, summary
 
     report = main(
-        events, naive_events, workers, concurrency, batch_size, pg_base, redis_base, out_dir
+        events,
+        naive_events,
+        workers,
+        concurrency,
+        batch_size,
+        pg_base,
+        redis_base,
+        out_dir,
+        latency_rate,
+        latency_events,
     )
     click.echo(summary(report))
     click.echo(f"report: {out_dir}/ingest-{report['when']}.json")

@@ -1,6 +1,7 @@
 """One batch, one transaction: audit rows, decisions, metric deltas, dead letters.
 
-Every statement is set-based (``unnest`` of arrays, one round trip each) and every aggregate
+Every statement is set-based (a JSON array of rows, or arrays bound to ``unnest``; one round
+trip each) and every aggregate
 change is an atomic upsert, never read-then-write, so any number of workers may ingest at once.
 Rows are written in key order, so concurrent batches take row locks in the same order.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -18,20 +20,16 @@ from routelearn.domain.decisions import DecisionRow, fold_decisions
 from routelearn.domain.identity import dead_letter_key
 from routelearn.domain.validation import Rejection, ValidEvent
 
-CAPABILITY_SEPARATOR = "\x1f"  # validation refuses control characters inside a capability
-
 _INSERT_RECORDS = """
 INSERT INTO routing_records (event_id, decision_id, decision_key, timestamp, instance_id,
     complexity, model, provider, score, outcome, response_time_ms, capabilities_required,
     preference, user_model_request)
-SELECT e.event_id, e.decision_id, e.decision_key, e.ts, e.instance_id, e.complexity, e.model,
-    e.provider, e.score, e.outcome, e.rt, string_to_array(e.caps, chr(31)), e.prefer, e.umr
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[],
-            %s::text[], %s::text[], %s::float8[], %s::text[], %s::float8[], %s::text[],
-            %s::text[], %s::text[])
-     AS e(event_id, decision_id, decision_key, ts, instance_id, complexity, model, provider,
-          score, outcome, rt, caps, prefer, umr)
-ORDER BY e.event_id
+SELECT r->>0, r->>1, r->>2, (r->>3)::timestamptz, r->>4, r->>5, r->>6, r->>7,
+    (r->>8)::float8, r->>9, (r->>10)::float8,
+    ARRAY(SELECT c FROM json_array_elements_text(r->11) WITH ORDINALITY AS t(c, n) ORDER BY n),
+    r->>12, r->>13
+FROM json_array_elements(%s::json) AS r
+ORDER BY r->>0
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
@@ -39,9 +37,9 @@ RETURNING event_id
 _INSERT_DECISIONS = """
 INSERT INTO routing_decisions (decision_key, model_name, complexity_level, instance_id,
     first_seen_at, outcome, response_time_ms)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],
-                     %s::text[], %s::float8[]) AS v
-ORDER BY 1
+SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::timestamptz, r->>5, (r->>6)::float8
+FROM json_array_elements(%s::json) AS r
+ORDER BY r->>0
 ON CONFLICT (decision_key) DO NOTHING
 RETURNING decision_key
 """
@@ -49,11 +47,10 @@ RETURNING decision_key
 # The first outcome wins: a decision whose outcome is already set is left alone, and a
 # concurrent writer re-checks ``outcome IS NULL`` after waiting for the row lock.
 _SET_OUTCOMES = """
-UPDATE routing_decisions AS d SET outcome = v.outcome, response_time_ms = v.rt
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::float8[])
-     AS v(key, model, complexity, outcome, rt)
-WHERE d.decision_key = v.key AND d.outcome IS NULL
-  AND d.model_name = v.model AND d.complexity_level = v.complexity
+UPDATE routing_decisions AS d SET outcome = r->>3, response_time_ms = (r->>4)::float8
+FROM json_array_elements(%s::json) AS r
+WHERE d.decision_key = r->>0 AND d.outcome IS NULL
+  AND d.model_name = r->>1 AND d.complexity_level = r->>2
 RETURNING d.decision_key
 """
 
@@ -107,6 +104,12 @@ class BatchCounts:
     counted_outcomes: int = 0
 
 
+def _json(rows: list[list[Any]]) -> str:
+    """Rows for ``json_array_elements``: one JSON document is far cheaper to send than a bound
+    array per column (psycopg adapts array elements one by one, in Python)."""
+    return json.dumps(rows, ensure_ascii=False, allow_nan=False)
+
+
 def payload_text(payload: object) -> str:
     """The payload as stored: JSON text (control characters escaped, so PostgreSQL takes it).
 
@@ -148,13 +151,12 @@ def insert_dead_letters(conn: Connection, rejections: Sequence[Rejection], sourc
 
 
 def _insert_records(conn: Connection, events: Sequence[ValidEvent]) -> set[str]:
-    columns: tuple[list[object], ...] = tuple([] for _ in range(14))
-    for e in events:
-        values = (
+    rows = [
+        [
             e.event_id,
             e.decision_id,
             e.decision_key,
-            e.timestamp,
+            e.timestamp.isoformat(),
             e.instance_id,
             e.complexity,
             e.model,
@@ -162,49 +164,39 @@ def _insert_records(conn: Connection, events: Sequence[ValidEvent]) -> set[str]:
             e.score,
             e.outcome,
             e.response_time_ms,
-            CAPABILITY_SEPARATOR.join(e.capabilities),
+            e.capabilities,
             e.prefer,
             e.user_model_request,
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    return {row[0] for row in conn.exec_driver_sql(_INSERT_RECORDS, columns)}
+        ]
+        for e in events
+    ]
+    return {row[0] for row in conn.exec_driver_sql(_INSERT_RECORDS, (_json(rows),))}
 
 
 def _apply_decisions(
     conn: Connection, rows: Sequence[DecisionRow]
 ) -> tuple[list[MetricKey], list[CountedOutcome]]:
-    inserted = {
-        r[0]
-        for r in conn.exec_driver_sql(
-            _INSERT_DECISIONS,
-            (
-                [r.key for r in rows],
-                [r.model for r in rows],
-                [r.complexity for r in rows],
-                [r.instance_id for r in rows],
-                [r.first_seen for r in rows],
-                [r.outcome for r in rows],
-                [r.response_time_ms for r in rows],
-            ),
-        )
-    }
-    pending = [r for r in rows if r.key not in inserted and r.outcome is not None]
+    decision_rows = [
+        [
+            r.key,
+            r.model,
+            r.complexity,
+            r.instance_id,
+            r.first_seen.isoformat(),
+            r.outcome,
+            r.response_time_ms,
+        ]
+        for r in rows
+    ]
+    inserted = {r[0] for r in conn.exec_driver_sql(_INSERT_DECISIONS, (_json(decision_rows),))}
+    pending = [
+        [r.key, r.model, r.complexity, r.outcome, r.response_time_ms]
+        for r in rows
+        if r.key not in inserted and r.outcome is not None
+    ]
     updated: set[str] = set()
     if pending:
-        updated = {
-            r[0]
-            for r in conn.exec_driver_sql(
-                _SET_OUTCOMES,
-                (
-                    [r.key for r in pending],
-                    [r.model for r in pending],
-                    [r.complexity for r in pending],
-                    [r.outcome for r in pending],
-                    [r.response_time_ms for r in pending],
-                ),
-            )
-        }
+        updated = {r[0] for r in conn.exec_driver_sql(_SET_OUTCOMES, (_json(pending),))}
     new_decisions = [(r.model, r.complexity) for r in rows if r.key in inserted]
     counted = [
         CountedOutcome(r.model, r.complexity, r.outcome, r.response_time_ms)

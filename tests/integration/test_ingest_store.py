@@ -1,0 +1,59 @@
+"""What goes into ``routing_records`` comes back exactly as the event said."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, text
+
+from routelearn.ingestion import Ingestor
+from tests.factories import make_event
+
+
+def test_audit_row_round_trips_every_field(engine: Engine, clean: None) -> None:
+    event = make_event(
+        "success",
+        model='mödel "quoted" \\ back',
+        event_id="ev-1",
+        decision_id="dec-1",
+        response_time_ms=123.456789,
+        timestamp="2025-10-27T06:55:00.123456+02:00",
+        score=4.123456789,
+    )
+    event["routing_decision"].update(
+        capabilities_required=["vision", "function_calling", "z last", "a, b"],
+        prefer="cost",
+        user_model_request="claude-3",
+    )
+    Ingestor(engine).ingest([event], source="test")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT * FROM routing_records")).mappings().one()
+    assert row["timestamp"] == datetime(2025, 10, 27, 4, 55, 0, 123456, tzinfo=UTC)
+    assert row["model"] == 'mödel "quoted" \\ back'
+    assert row["capabilities_required"] == ["vision", "function_calling", "z last", "a, b"]
+    assert row["response_time_ms"] == 123.456789
+    assert row["score"] == 4.123456789
+    assert (row["preference"], row["user_model_request"]) == ("cost", "claude-3")
+    assert (row["event_id"], row["decision_id"], row["decision_key"]) == (
+        "ev-1",
+        "dec-1",
+        "d:dec-1",
+    )
+    assert (row["outcome"], row["provider"], row["instance_id"]) == (
+        "success",
+        "github_models",
+        "instance-1",
+    )
+
+
+def test_histogram_and_average_accumulate(engine: Engine, clean: None) -> None:
+    ingestor = Ingestor(engine)
+    for i, ms in enumerate([100.0, 200.0, 5000.0]):
+        ingestor.ingest([make_event("success", event_id=f"e{i}", response_time_ms=ms)], "test")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT * FROM model_routing_metrics")).mappings().one()
+    assert row["response_time_count"] == 3
+    assert row["response_time_sum"] == 5300.0
+    assert abs(row["avg_response_time"] - 5300.0 / 3) < 1e-9
+    assert sum(row["response_time_histogram"]) == 3
+    assert row["usage_count"] == 3 and row["success_count"] == 3
