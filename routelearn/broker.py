@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu.entity import Exchange, Queue
 
+from routelearn.constants import ALL_QUEUES, INGEST_EVENT_TASK, INGEST_EVENTS_TASK, INGEST_QUEUE
 from routelearn.settings import Settings
 
 
@@ -24,16 +26,30 @@ def transport_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def task_queues() -> list[Queue]:
+    """Every queue with its own direct exchange and routing key. With one shared binding,
+    kombu's Redis transport would copy a restored (unacked) message into every queue bound to
+    it."""
+    return [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ALL_QUEUES]
+
+
+TASK_ROUTES = {
+    INGEST_EVENTS_TASK: {"queue": INGEST_QUEUE},
+    INGEST_EVENT_TASK: {"queue": INGEST_QUEUE},
+}
+
+
 def producer_app(settings: Settings) -> Celery:
     """A Celery app that only sends (no tasks, no database): what instances embed."""
     app = Celery("routelearn-producer", set_as_current=False)
     app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=transport_options(settings),
-        broker_connection_retry_on_startup=True,
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
         result_backend=None,
+        task_queues=task_queues(),
+        task_routes=TASK_ROUTES,
     )
     return app

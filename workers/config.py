@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu.entity import Exchange, Queue
-
 import beat_schedule
-from routelearn.broker import transport_options
-from routelearn.constants import ALL_QUEUES, INGEST_EVENT_TASK, INGEST_EVENTS_TASK, INGEST_QUEUE
+from routelearn.broker import TASK_ROUTES, task_queues, transport_options
+from routelearn.constants import INGEST_QUEUE
 from routelearn.settings import Settings
 
 
@@ -44,17 +42,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A default limit for every task; ingestion declares its own (see tasks/ingest.py).
         "task_soft_time_limit": settings.ingest_soft_time_limit,
         "task_time_limit": settings.ingest_time_limit,
-        # Queues by kind; a worker started without -Q consumes all of them. Each queue has its
-        # own exchange and routing key: with one shared binding, kombu's Redis transport would
-        # copy a restored (unacked) message into every queue bound to it.
-        "task_queues": [
-            Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ALL_QUEUES
-        ],
+        # Queues by kind (routelearn.broker); a worker started without -Q consumes all of them.
+        "task_queues": task_queues(),
         "task_default_queue": INGEST_QUEUE,
-        "task_routes": {
-            INGEST_EVENTS_TASK: {"queue": INGEST_QUEUE},
-            INGEST_EVENT_TASK: {"queue": INGEST_QUEUE},
-        },
+        "task_routes": TASK_ROUTES,
         "task_create_missing_queues": True,
         # Flower and `celery events` need task events; they are small and go to their own queue.
         "worker_send_task_events": True,
