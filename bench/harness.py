@@ -54,9 +54,7 @@ def scratch(pg_base: str, redis_base: str, **overrides: Any) -> Iterator[Setting
 
 def env_for(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTELEARN_")}
-    for name, value in settings.model_dump().items():
-        env[f"ROUTELEARN_{name.upper()}"] = str(value)
-    return env
+    return env | settings.as_environ()
 
 
 @contextmanager

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=2, ge=1, le=100)
 
+    def as_environ(self) -> dict[str, str]:
+        """These settings as ``ROUTELEARN_*`` variables, for a child process to read back."""
+        return {f"ROUTELEARN_{name.upper()}": str(v) for name, v in self.model_dump().items()}
+
     @model_validator(mode="after")
     def _limits_fit_visibility(self) -> Settings:
         if self.ingest_soft_time_limit >= self.ingest_time_limit:

@@ -73,9 +73,24 @@ def test_settings(database: str, redis_db: int, **overrides: Any) -> Settings:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a subprocess (worker, CLI) see ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTELEARN_")}
-    for name, value in settings.model_dump().items():
-        env[f"ROUTELEARN_{name.upper()}"] = str(value)
-    return env
+    return env | settings.as_environ()
+
+
+def run_cli(
+    settings: Settings, *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``routelearn ARGS`` in a separate process configured by the environment, as operators
+    run it (through ``main()``, so the installed entry point is not needed)."""
+    return subprocess.run(
+        [sys.executable, "-c", "from routelearn.cli import main; main()", *args],
+        cwd=ROOT,
+        env=settings_env(settings),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def wait_for(

@@ -5,8 +5,6 @@ Data is written the way workers write it (``Ingestor.ingest``); no worker is nee
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,7 +18,7 @@ from routelearn.ingestion import Ingestor
 from routelearn.settings import Settings
 from tests.conftest import metrics
 from tests.factories import decision_pair, make_event
-from tests.services import ROOT, settings_env
+from tests.services import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -172,43 +170,31 @@ def test_run_is_read_only(engine: Engine, clean: None, monkeypatch: pytest.Monke
         dashboard.run(engine, "bad")
 
 
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from routelearn.cli import main; main()", "dashboard", *args],
-        cwd=ROOT,
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_cli_list_run_and_sql(settings: Settings, data: None) -> None:
-    listed = cli(settings, "--list")
+    listed = run_cli(settings, "dashboard", "--list")
     assert listed.returncode == 0, listed.stderr
     for name in dashboard.names():
         assert f"{name}  " in listed.stdout
         assert dashboard.load(name).title in listed.stdout
 
-    ran = cli(settings, "success_rates")
+    ran = run_cli(settings, "dashboard", "success_rates")
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[0].split() == COLUMNS["success_rates"]
     assert lines[2].split() == [OLD[0], OLD[1], "100.00", "1"]
     assert lines[4].split() == [GPT[0], GPT[1], "66.67", "3"]
 
-    shown = cli(settings, "--sql", "success_rates")
+    shown = run_cli(settings, "dashboard", "--sql", "success_rates")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout == dashboard.load("success_rates").sql
 
 
 def test_cli_errors(settings: Settings) -> None:
-    unknown = cli(settings, "nope")
+    unknown = run_cli(settings, "dashboard", "nope")
     assert unknown.returncode == 2
     assert "no dashboard query named 'nope'" in unknown.stderr
     assert "success_rates" in unknown.stderr
 
-    nothing = cli(settings)
+    nothing = run_cli(settings, "dashboard")
     assert nothing.returncode == 2
     assert "--list" in nothing.stderr

@@ -6,8 +6,6 @@ Dead letters are written the way workers write them (``Ingestor.ingest``); no wo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Sequence
@@ -24,7 +22,7 @@ from routelearn.store.dead_letters import ReplayReport
 from routelearn.store.ingest import ingest_batch
 from tests.conftest import count, metrics
 from tests.factories import make_event
-from tests.services import ROOT, settings_env
+from tests.services import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -232,7 +230,7 @@ def test_a_payload_with_a_lone_surrogate_can_be_stored_shown_and_replayed(
     assert store.replace_payload(engine, letter.id, surrogate)
     assert store.get(engine, letter.id).payload_value() == surrogate  # type: ignore[union-attr]
 
-    shown = cli(settings, "show", str(letter.id), "--payload")
+    shown = run_cli(settings, "dead-letters", "show", str(letter.id), "--payload")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == surrogate
 
@@ -259,50 +257,42 @@ def test_delete_and_purge(engine: Engine, clean: None) -> None:
 # The CLI, as operators run it: a separate process configured by the environment.
 
 
-def cli(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from routelearn.cli import main; main()", "dead-letters", *args],
-        cwd=ROOT,
-        env=settings_env(settings),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_cli_list_show_edit_replay(engine: Engine, clean: None, settings: Settings) -> None:
     bad = bad_outcome()
     ingest(engine, [bad])
     ingest(engine, [make_event(score=9.5)])
     outcome_id, score_id = 1, 2  # one batch's dead letters are stored in payload-key order
 
-    listed = cli(settings, "list")
+    listed = run_cli(settings, "dead-letters", "list")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[0].split() == ["id", "received", "at", "source", "reason"]
     assert lines[2].startswith(str(score_id)) and "complexity_score=9.5" in lines[2]
     assert lines[3].startswith(str(outcome_id)) and "outcome='maybe'" in lines[3]
 
-    filtered = cli(settings, "list", "--reason", "outcome", "--json")
+    filtered = run_cli(settings, "dead-letters", "list", "--reason", "outcome", "--json")
     exported = [json.loads(line) for line in filtered.stdout.splitlines()]
     assert [(d["id"], d["payload"], d["source"]) for d in exported] == [(outcome_id, bad, "test")]
     assert exported[0]["errors"][0]["field"] == "routing_decision.outcome"
 
-    shown = cli(settings, "show", str(outcome_id))
+    shown = run_cli(settings, "dead-letters", "show", str(outcome_id))
     assert shown.returncode == 0, shown.stderr
     assert "routing_decision.outcome = 'maybe': Input should be" in shown.stdout
     assert json.dumps(bad["instance_id"]) in shown.stdout
-    assert json.loads(cli(settings, "show", str(outcome_id), "--payload").stdout) == bad
+    assert (
+        json.loads(run_cli(settings, "dead-letters", "show", str(outcome_id), "--payload").stdout)
+        == bad
+    )
 
-    edited = cli(settings, "edit", str(outcome_id), "-", stdin=json.dumps(fixed(bad)))
+    edited = run_cli(
+        settings, "dead-letters", "edit", str(outcome_id), "-", stdin=json.dumps(fixed(bad))
+    )
     assert edited.returncode == 0, edited.stderr
     assert f"replay {outcome_id}" in edited.stdout
-    not_json = cli(settings, "edit", str(outcome_id), "-", stdin="{oops")
+    not_json = run_cli(settings, "dead-letters", "edit", str(outcome_id), "-", stdin="{oops")
     assert not_json.returncode == 1 and "is not valid JSON" in not_json.stderr
 
-    replayed = cli(settings, "replay", "--all")
+    replayed = run_cli(settings, "dead-letters", "replay", "--all")
     assert replayed.returncode == 0, replayed.stderr
     assert "selected:      2" in replayed.stdout
     assert "ingested:      1" in replayed.stdout
@@ -310,7 +300,7 @@ def test_cli_list_show_edit_replay(engine: Engine, clean: None, settings: Settin
     assert f"  {score_id}: routing_decision.complexity_score=9.5" in replayed.stdout
     assert metrics(engine) == {("gpt-4o", "complex"): (1, 1, 0)}
 
-    again = cli(settings, "replay", str(score_id))
+    again = run_cli(settings, "dead-letters", "replay", str(score_id))
     assert "ingested:      0" in again.stdout and "still invalid: 1" in again.stdout
     assert metrics(engine) == {("gpt-4o", "complex"): (1, 1, 0)}
 
@@ -319,24 +309,24 @@ def test_cli_errors_and_deletion(engine: Engine, clean: None, settings: Settings
     ingest(engine, [make_event("maybe"), make_event(score=9.5), "x"])
 
     for args in (["show", "42"], ["replay", "42"], ["edit", "42", "-"], ["delete", "42"]):
-        result = cli(settings, *args, stdin="{}")
+        result = run_cli(settings, "dead-letters", *args, stdin="{}")
         assert result.returncode == 1, args
         assert "dead letter 42 does not exist" in result.stderr, args
-    usage = cli(settings, "replay")
+    usage = run_cli(settings, "dead-letters", "replay")
     assert usage.returncode == 2 and "give dead letter ids or --all" in usage.stderr
 
-    refused = cli(settings, "delete", "1")  # no answer on stdin: not confirmed
+    refused = run_cli(settings, "dead-letters", "delete", "1")  # no answer on stdin: not confirmed
     assert refused.returncode != 0 and count(engine, "dead_letters") == 3
-    confirmed = cli(settings, "delete", "1", stdin="y\n")
+    confirmed = run_cli(settings, "dead-letters", "delete", "1", stdin="y\n")
     assert confirmed.returncode == 0 and "deleted 1 dead letter(s)" in confirmed.stdout
-    assert cli(settings, "delete", "2", "--yes").returncode == 0
+    assert run_cli(settings, "dead-letters", "delete", "2", "--yes").returncode == 0
     assert [d.id for d in store.list_dead_letters(engine)] == [3]
 
-    kept = cli(settings, "purge", "--older-than", "1", "--yes")
+    kept = run_cli(settings, "dead-letters", "purge", "--older-than", "1", "--yes")
     assert "purged 0" in kept.stdout and count(engine, "dead_letters") == 1
-    purged = cli(settings, "purge", "--older-than", "0", "--yes")
+    purged = run_cli(settings, "dead-letters", "purge", "--older-than", "0", "--yes")
     assert purged.returncode == 0 and "purged 1" in purged.stdout
-    assert cli(settings, "list").stdout.strip() == "(no rows)"
+    assert run_cli(settings, "dead-letters", "list").stdout.strip() == "(no rows)"
 
 
 def test_an_incoming_event_with_a_lone_surrogate_is_dead_lettered(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -17,9 +15,7 @@ from routelearn.settings import Settings
 from routelearn.store import migrate
 from routelearn.store.engine import create_database_if_missing, drop_database
 from schema.tables import metadata
-from tests.services import ROOT, settings_env
-
-CLI = [sys.executable, "-c", "from routelearn.cli import main; main()"]
+from tests.services import run_cli
 
 
 def test_migrated_database_matches_declared_tables(engine: Engine) -> None:
@@ -36,36 +32,29 @@ def fresh(settings: Settings) -> Iterator[Settings]:
 
 
 def test_cli_creates_migrates_and_doctor_reports(fresh: Settings) -> None:
-    env = settings_env(fresh)
-    before = subprocess.run([*CLI, "doctor"], cwd=ROOT, env=env, capture_output=True, text=True)
+    before = run_cli(fresh, "doctor")
     assert before.returncode == 1
     assert "does not exist. Run: routelearn db upgrade" in before.stdout
 
-    up = subprocess.run(
-        [*CLI, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
+    up = run_cli(fresh, "db", "upgrade")
+    assert up.returncode == 0, up.stderr
     assert "created" in up.stdout and f"revision {migrate.head_revision()}" in up.stdout
 
-    after = subprocess.run([*CLI, "doctor"], cwd=ROOT, env=env, capture_output=True, text=True)
+    after = run_cli(fresh, "doctor")
     assert after.returncode == 0, after.stdout + after.stderr
     assert "[ok] broker" in after.stdout and "schema at head" in after.stdout
 
 
 def test_doctor_names_an_outdated_schema(fresh: Settings) -> None:
-    subprocess.run(
-        [*CLI, "db", "upgrade"], cwd=ROOT, env=settings_env(fresh), check=True, capture_output=True
-    )
+    assert run_cli(fresh, "db", "upgrade").returncode == 0
     command.downgrade(migrate.alembic_config(fresh.database_url), "base")
-    out = subprocess.run(
-        [*CLI, "doctor"], cwd=ROOT, env=settings_env(fresh), capture_output=True, text=True
-    )
+    out = run_cli(fresh, "doctor")
     assert out.returncode == 1
     assert "schema at revision none" in out.stdout and "Run: routelearn db upgrade" in out.stdout
 
 
 def test_doctor_names_a_broker_that_does_not_answer(settings: Settings) -> None:
-    env = settings_env(settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"}))
-    out = subprocess.run([*CLI, "doctor"], cwd=ROOT, env=env, capture_output=True, text=True)
+    out = run_cli(settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"}), "doctor")
     assert out.returncode == 1
     assert "[FAIL] broker" in out.stdout and "ROUTELEARN_BROKER_URL" in out.stdout
 

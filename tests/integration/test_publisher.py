@@ -24,7 +24,7 @@ from routelearn.settings import Settings
 from tests.conftest import count, metrics
 from tests.factories import decision_pair, make_event
 from tests.proxy import Proxy
-from tests.services import ROOT, settings_env, wait_for
+from tests.services import ROOT, run_cli, settings_env, wait_for
 
 Expected = dict[tuple[str, str], tuple[int, int, int]]
 
@@ -67,21 +67,6 @@ def run_python(settings: Settings, code: str) -> subprocess.CompletedProcess[str
         capture_output=True,
         text=True,
         timeout=60,
-        check=False,
-    )
-
-
-def run_cli(
-    settings: Settings, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from routelearn.cli import main; main()", *args],
-        cwd=ROOT,
-        env=settings_env(settings),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
         check=False,
     )
 

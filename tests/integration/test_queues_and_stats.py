@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import redis
@@ -13,7 +11,7 @@ from routelearn.constants import ALL_QUEUES, INGEST_EVENTS_TASK
 from routelearn.settings import Settings
 from tests.conftest import count
 from tests.factories import decision_pair, make_event
-from tests.services import ROOT, settings_env, wait_for
+from tests.services import run_cli, wait_for
 from workers.app import RouteLearnCelery
 
 
@@ -22,7 +20,7 @@ def test_every_queue_has_its_own_binding(
 ) -> None:
     # A shared binding would make kombu copy a restored message into every bound queue.
     for queue in ALL_QUEUES:
-        members = redis_client.smembers(f"_kombu.binding.{queue}")
+        members: set[bytes] = redis_client.smembers(f"_kombu.binding.{queue}")  # type: ignore[assignment]
         assert members, f"no binding for {queue}"
         bound = {m.decode().split("\x06\x16")[-1] for m in members}
         assert bound == {queue}
@@ -36,14 +34,9 @@ def test_workers_command_shows_consumer_statistics(
     wait_for(lambda: count(engine, "routing_records") == 10, message="batch ingested")
     celery_app.send_task(INGEST_EVENTS_TASK, args=[[make_event(event_id="late")]])
     wait_for(lambda: count(engine, "routing_records") == 11, message="second batch")
-    out = subprocess.run(
-        [sys.executable, "-c", "from routelearn.cli import main; main()", "workers"],
-        cwd=ROOT,
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    result = run_cli(settings, "workers")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
     header, _, row = out.splitlines()[:3]
     assert "processed" in header and "dead-lettered" in header
     cells = row.split()
