@@ -1,0 +1,245 @@
+"""The ``calibrated`` policy: a target set by the evidence, approached in bounded steps."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+
+from routelearn.domain import latency
+from routelearn.domain.policy import (
+    DEFAULT_POLICY,
+    CalibratedParams,
+    CalibratedPolicy,
+    ClassicParams,
+    ClassicPolicy,
+    Evidence,
+    Window,
+    make_policy,
+)
+from routelearn.domain.policy.calibrated import assess, decide
+from routelearn.domain.policy.classic import SEED_000
+from routelearn.domain.policy.classic import decide as classic_decide
+
+FAST = {300.0: 0.95, 450.0: 0.05}  # p95 about 450 ms at most
+SLOW = {1500.0: 0.5, 3000.0: 0.5}  # p50 1.5 s, p95 3 s
+
+
+def histogram(n: int, shape: dict[float, float]) -> tuple[int, ...]:
+    counts = latency.empty()
+    left = n
+    for ms, share in shape.items():
+        k = min(left, round(n * share))
+        counts[latency.bucket_of(ms)] += k
+        left -= k
+    counts[latency.bucket_of(max(shape))] += left
+    return tuple(counts)
+
+
+def window(n: int, rate: float, shape: dict[float, float] = FAST) -> Window:
+    successes = round(n * rate)
+    return Window(successes, n - successes, histogram(n, shape))
+
+
+def build(
+    windows: list[Window],
+    score: float = 2.5,
+    old: Window | None = None,
+) -> Evidence:
+    """Totals = older outcomes (``old``) plus the windows, as the learner's counters hold them."""
+    parts = [*windows, *([old] if old else [])]
+    return Evidence(
+        model="gpt-4o",
+        complexity="complex",
+        current_score=score,
+        successes=sum(w.successes for w in parts),
+        failures=sum(w.failures for w in parts),
+        histogram=tuple(
+            sum(w.histogram[b] for w in parts if w.histogram) for b in range(latency.NUM_BUCKETS)
+        ),
+        recent=tuple(windows),
+    )
+
+
+def steady(rate: float, per_minute: int = 100, shape: dict[float, float] = FAST) -> Evidence:
+    """An hour at a constant rate: 15 recent one-minute windows and 45 minutes before them."""
+    return build([window(per_minute, rate, shape)] * 15, old=window(45 * per_minute, rate, shape))
+
+
+def settle_on(ev: Evidence, ticks: int = 30) -> tuple[float, list[bool]]:
+    """Run the learner ``ticks`` times on unchanged evidence; the final score and what changed."""
+    changes = []
+    for _ in range(ticks):
+        d = decide(ev)
+        changes.append(d.changed)
+        ev = replace(ev, current_score=d.new_score)
+    return ev.current_score, changes
+
+
+@pytest.mark.parametrize("start", [0.0, 2.5, 5.0])
+def test_unchanged_evidence_reaches_a_fixed_point_and_stays(start: float) -> None:
+    ev = replace(steady(0.97), current_score=start)
+    target = assess(ev).target
+    final, changes = settle_on(ev)
+    assert abs(final - target) <= 0.1
+    assert not any(changes[12:])  # moved for a few ticks (at most 0.5 each), then stopped
+    again = decide(replace(ev, current_score=final))
+    assert not again.changed
+    assert again.new_score == final
+
+
+def test_contrast_with_the_seed_rules_that_drift() -> None:
+    # The same 97% / 300 ms model, 30 ticks with nothing new: the seed's rules walk it to the
+    # bound (and would keep pushing), calibrated settles where the evidence puts it.
+    ev = replace(steady(0.97), current_score=2.0, mean_response_ms=300.0)
+    seed_score = ev.current_score
+    for _ in range(30):
+        seed_score = classic_decide(replace(ev, current_score=seed_score), SEED_000).new_score
+    assert seed_score == 5.0
+    final, _ = settle_on(ev)
+    assert 4.5 <= final <= 4.8
+
+
+def test_a_good_model_scores_high_and_a_poor_one_clearly_lower() -> None:
+    good, _ = settle_on(steady(0.98))
+    poor, _ = settle_on(steady(0.80))
+    assert good >= 4.5
+    assert good - poor > 1.0
+    assert poor < 3.5
+
+
+def test_the_prior_ranks_3_of_3_below_970_of_1000() -> None:
+    few = assess(build([Window(3, 0, histogram(3, FAST))]))
+    many = assess(build([], old=window(1000, 0.97)))
+    assert few.success_rate == pytest.approx(0.8)  # (3 + 1) / (3 + 2)
+    assert many.success_rate > 0.95  # history counts as at most 100 outcomes
+    assert few.target < many.target
+    assert few.confidence < many.confidence
+    # And 3 outcomes are too few to move a score at all.
+    assert not decide(build([Window(3, 0, histogram(3, FAST))])).changed
+    assert decide(build([], old=window(1000, 0.97))).changed
+
+
+def test_worse_latency_lowers_the_score() -> None:
+    fast, slow = assess(steady(0.98)), assess(steady(0.98, shape=SLOW))
+    assert fast.p95_ms is not None and fast.p95_ms <= 450
+    assert slow.p95_ms is not None and slow.p95_ms > 2500
+    assert fast.success_rate == slow.success_rate
+    assert slow.latency_factor < fast.latency_factor == 1.0
+    assert slow.target < fast.target - 0.5
+    assert settle_on(steady(0.98, shape=SLOW))[0] < settle_on(steady(0.98))[0]
+
+
+def test_degradation_costs_more_than_a_point_within_three_ticks() -> None:
+    windows = [window(100, 0.98)] * 15
+    old = window(4500, 0.98)
+    start, _ = settle_on(build(windows, old=old))
+    score = start
+    for _ in range(3):  # one tick a minute; each minute brings a window at 60% success
+        oldest, windows = windows[0], [*windows[1:], window(100, 0.60)]
+        old = Window(
+            old.successes + oldest.successes,
+            old.failures + oldest.failures,
+            tuple(a + b for a, b in zip(old.histogram, oldest.histogram, strict=True)),
+        )
+        decision = decide(build(windows, score, old))
+        assert decision.changed
+        score = decision.new_score
+    assert start - score > 1.0
+
+
+def test_recent_windows_weigh_by_half_life() -> None:
+    # The older window is one half-life old: its 10 failures count as 5.
+    ev = replace(build([Window(0, 10), Window(10, 0)]), window_seconds=180.0)
+    a = assess(ev)
+    assert a.successes == 10.0
+    assert a.failures == 5.0
+
+
+def test_a_quiet_model_keeps_leaning_on_its_history() -> None:
+    # No outcome in the recent windows: the history (capped at 100 outcomes) still holds the
+    # target, so an idle model neither drifts nor falls back to the prior.
+    busy = steady(0.98)
+    quiet = build([Window(0, 0)] * 15, old=window(6000, 0.98))
+    assert assess(quiet).effective_samples == pytest.approx(100.0)
+    assert assess(quiet).target == pytest.approx(assess(busy).target, abs=0.1)
+
+
+def test_confidence_grows_with_the_samples() -> None:
+    confidences = [assess(build([], old=window(n, 0.9))).confidence for n in (0, 1, 5, 20, 50)]
+    assert confidences == sorted(confidences)
+    assert confidences[0] == 0.0
+    assert confidences[3] == pytest.approx(0.5)  # n = k = 20
+    recent = [assess(build([window(n, 0.9)] * 5)).confidence for n in (1, 10, 100, 1000)]
+    assert recent == sorted(recent)
+    assert all(0.0 <= c < 1.0 for c in confidences + recent)
+
+
+def test_scores_are_clamped_to_the_range() -> None:
+    perfect = replace(build([], old=Window(10_000, 0, histogram(10_000, FAST))), current_score=4.99)
+    top = decide(perfect)
+    assert top.new_score <= 5.0
+    awful = build([window(1000, 0.1, {20_000.0: 1.0})], score=0.05)
+    assert assess(awful).target == 0.0
+    assert decide(awful).new_score == 0.05  # a move of 0.05 is not published
+    assert decide(replace(awful, current_score=0.3)).new_score == 0.0
+
+
+def test_changes_up_to_the_threshold_are_not_published() -> None:
+    ev = steady(0.98)
+    target = assess(ev).target
+    small = decide(replace(ev, current_score=round(target - 0.08, 3)))
+    assert not small.changed
+    assert small.new_score == small.old_score
+    assert "not above 0.1" in small.reason
+    larger = decide(replace(ev, current_score=round(target - 0.15, 3)))
+    assert larger.changed
+    assert larger.new_score == pytest.approx(target, abs=1e-6)
+
+
+def test_random_evidence_keeps_scores_in_range_and_settles() -> None:
+    rng = random.Random(20240611)
+    for _ in range(500):
+        windows = []
+        for _ in range(rng.randrange(0, 20)):
+            n = rng.choice([0, 1, 10, 200])
+            shape = {rng.uniform(0.0, 200_000.0): 1.0}
+            windows.append(window(n, rng.random(), shape) if n else Window(0, 0))
+        older = window(rng.choice([0, 3, 500, 100_000]), rng.random(), {rng.uniform(1, 9000): 1.0})
+        ev = replace(build(windows, old=older), current_score=rng.uniform(0.0, 5.0))
+        params = CalibratedParams(
+            half_life_seconds=rng.uniform(10, 3600), max_step=rng.uniform(0.0, 6.0)
+        )
+        for _ in range(100):
+            d = decide(ev, params)
+            assert 0.0 <= d.new_score <= 5.0
+            assert 0.0 <= d.confidence <= 1.0
+            assert d.changed == (d.new_score != d.old_score)
+            assert abs(d.new_score - d.old_score) <= params.max_step + 1e-6
+            if not d.changed:
+                break
+            ev = replace(ev, current_score=d.new_score)
+        assert not decide(ev, params).changed  # it converged: no drift
+
+
+def test_policies_by_name() -> None:
+    assert DEFAULT_POLICY == "calibrated"
+    assert isinstance(make_policy("calibrated"), CalibratedPolicy)
+    custom = make_policy("classic", ClassicParams(min_samples=10))
+    assert isinstance(custom, ClassicPolicy)
+    assert custom.name == "classic"
+    assert make_policy(DEFAULT_POLICY).decide(steady(0.98)).policy == "calibrated"
+    with pytest.raises(ValueError, match="unknown score policy 'bandit'"):
+        make_policy("bandit")
+    with pytest.raises(ValueError, match="does not take ClassicParams"):
+        make_policy("calibrated", ClassicParams())
+
+
+def test_parameters_are_validated() -> None:
+    with pytest.raises(ValueError, match=r"CalibratedParams\.half_life_seconds"):
+        CalibratedParams(half_life_seconds=0)
+    with pytest.raises(ValueError, match="p95_good_ms < p95_bad_ms"):
+        CalibratedParams(p95_good_ms=6000)
+    with pytest.raises(ValueError, match="success_floor < success_full"):
+        CalibratedParams(success_floor=1.0)
