@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,7 +51,10 @@ class Ingestor:
     worker: str = field(default_factory=worker_name)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
+    # An instance's last_seen_at is refreshed at most this often by one process.
+    instance_refresh_seconds: float = 10.0
     _errors: _ErrorState = field(default_factory=_ErrorState)
+    _instances_seen: dict[str, float] = field(default_factory=dict)  # id -> monotonic time
 
     def ingest(
         self, payloads: Sequence[Any], source: str, deadline: float | None = None
@@ -115,9 +118,16 @@ class Ingestor:
     def _write(
         self, valid: Sequence[ValidEvent], rejected: Sequence[Rejection], source: str
     ) -> BatchCounts:
+        now = time.monotonic()
+        recent = {
+            i for i, at in self._instances_seen.items() if now - at < self.instance_refresh_seconds
+        }
         with self.engine.begin() as conn:
-            counts = ingest_batch(conn, valid, rejected, source)
+            counts = ingest_batch(conn, valid, rejected, source, recent)
             consumer_stats.record_batch(conn, self.worker, self.started_at, counts)
+        if len(self._instances_seen) > 100_000:  # a bound, whatever the fleet's size
+            self._instances_seen = {i: at for i, at in self._instances_seen.items() if i in recent}
+        self._instances_seen.update(dict.fromkeys(counts.instances, now))
         return counts
 
     def _write_isolating(
@@ -166,8 +176,4 @@ def _internal_rejection(event: ValidEvent, exc: BaseException) -> Rejection:
 
 
 def _add(a: BatchCounts, b: BatchCounts) -> BatchCounts:
-    return BatchCounts(*(x + y for x, y in zip(_fields(a), _fields(b), strict=True)))
-
-
-def _fields(c: BatchCounts) -> tuple[int, ...]:
-    return (c.received, c.inserted, c.duplicates, c.rejected, c.new_decisions, c.counted_outcomes)
+    return BatchCounts(**{f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(a)})

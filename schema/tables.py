@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -124,4 +126,52 @@ consumer_stats = Table(
     Column("consecutive_errors", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text),
     Column("last_error_at", DateTime(timezone=True)),
+)
+
+# Application instances: registered by their first event (or by an operator), retired by an
+# operator. Fan-out delivers score updates to every active instance's own queue.
+instances = Table(
+    "instances",
+    metadata,
+    Column("instance_id", String, primary_key=True),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("last_seen_at", DateTime(timezone=True)),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("registered_by", String, nullable=False, server_default=text("'events'")),
+    Column("retired_at", DateTime(timezone=True)),
+)
+
+# The learned score per (model, complexity); ``version`` grows by one with every change, so an
+# instance can ignore an update older than what it holds.
+model_scores = Table(
+    "model_scores",
+    metadata,
+    Column("model_name", String, primary_key=True),
+    Column("complexity_level", String, primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
+    Column("policy", String),
+    Column("confidence", Float),
+    Column("based_on_samples", BigInteger, nullable=False, server_default=text("0")),
+    Column("source", String, nullable=False, server_default=text("'catalog'")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    CheckConstraint("score >= 0 AND score <= 5", name="ck_model_scores_range"),
+)
+
+# Every score change: old, new, why, on what evidence, by which policy, when.
+score_history = Table(
+    "score_history",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("model_name", String, nullable=False),
+    Column("complexity_level", String, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("old_score", Float),
+    Column("new_score", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("based_on_samples", BigInteger, nullable=False, server_default=text("0")),
+    Column("confidence", Float),
+    Column("policy", String, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Index("idx_score_history_model_time", "model_name", "complexity_level", "changed_at"),
 )

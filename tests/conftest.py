@@ -25,6 +25,9 @@ TABLES = (
     "model_routing_metrics",
     "dead_letters",
     "consumer_stats",
+    "instances",
+    "model_scores",
+    "score_history",
 )
 
 

@@ -9,7 +9,7 @@ Rows are written in key order, so concurrent batches take row locks in the same 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,14 @@ ON CONFLICT (model_name, complexity_level) DO UPDATE SET
     updated_at = now()
 """
 
+# Registers new instances and refreshes ``last_seen_at``; a retired instance stays retired (its
+# events are still ingested, but it is not re-activated behind the operator's back).
+_TOUCH_INSTANCES = """
+INSERT INTO instances AS i (instance_id, first_seen_at, last_seen_at)
+SELECT v, now(), now() FROM unnest(%s::text[]) AS v ORDER BY 1
+ON CONFLICT (instance_id) DO UPDATE SET last_seen_at = now()
+"""
+
 _INSERT_DEAD_LETTERS = """
 INSERT INTO dead_letters (payload_key, payload, reason, errors, source)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[]) AS v
@@ -102,6 +110,7 @@ class BatchCounts:
     rejected: int = 0
     new_decisions: int = 0
     counted_outcomes: int = 0
+    instances: tuple[str, ...] = ()  # instances registered or refreshed by this batch
 
 
 def _json(rows: list[list[Any]]) -> str:
@@ -231,8 +240,14 @@ def ingest_batch(
     events: Sequence[ValidEvent],
     rejections: Sequence[Rejection],
     source: str,
+    recently_seen: Container[str] = frozenset(),
 ) -> BatchCounts:
-    """Write one batch inside the caller's transaction (the caller commits or rolls back)."""
+    """Write one batch inside the caller's transaction (the caller commits or rolls back).
+
+    Instances in ``recently_seen`` (refreshed by this process moments ago) are not written
+    again: their rows are shared by every worker, so touching them on every batch would make
+    concurrent batches queue on those row locks.
+    """
     unique: dict[str, ValidEvent] = {}
     for event in events:
         unique.setdefault(event.event_id, event)
@@ -246,11 +261,16 @@ def ingest_batch(
         new_decisions, counted = _apply_decisions(conn, fold_decisions(fresh))
         _upsert_metrics(conn, metric_deltas(new_decisions, counted))
     insert_dead_letters(conn, rejections, source)
+    touched = sorted({e.instance_id for e in fresh if e.instance_id not in recently_seen})
+    if touched:
+        # Last, so the shared instance rows stay locked only until the commit.
+        conn.exec_driver_sql(_TOUCH_INSTANCES, (touched,))
     return BatchCounts(
         received=len(events) + len(rejections),
         inserted=len(fresh),
         duplicates=len(events) - len(fresh),
         rejected=len(rejections),
+        instances=tuple(touched),
         new_decisions=len(new_decisions),
         counted_outcomes=len(counted),
     )

@@ -57,3 +57,42 @@ def test_histogram_and_average_accumulate(engine: Engine, clean: None) -> None:
     assert abs(row["avg_response_time"] - 5300.0 / 3) < 1e-9
     assert sum(row["response_time_histogram"]) == 3
     assert row["usage_count"] == 3 and row["success_count"] == 3
+
+
+def test_instances_are_registered_by_their_events(engine: Engine, clean: None) -> None:
+    ingestor = Ingestor(engine, instance_refresh_seconds=3600)
+    ingestor.ingest([make_event(event_id="a", instance_id="i-1")], "test")
+    with engine.connect() as conn:
+        first = conn.execute(text("SELECT * FROM instances")).mappings().one()
+    assert first["instance_id"] == "i-1" and first["active"]
+    assert first["first_seen_at"] == first["last_seen_at"]
+    assert first["registered_by"] == "events"
+
+    # Within the refresh interval this process does not touch the shared row again ...
+    ingestor.ingest([make_event(event_id="b", instance_id="i-1")], "test")
+    # ... but another process does, and a new instance is registered at once.
+    Ingestor(engine).ingest(
+        [make_event(event_id="c", instance_id="i-1"), make_event(event_id="d", instance_id="i-2")],
+        "test",
+    )
+    with engine.connect() as conn:
+        rows = {
+            r["instance_id"]: r for r in conn.execute(text("SELECT * FROM instances")).mappings()
+        }
+    assert set(rows) == {"i-1", "i-2"}
+    assert rows["i-1"]["last_seen_at"] > first["last_seen_at"]
+    assert rows["i-1"]["first_seen_at"] == first["first_seen_at"]
+
+
+def test_a_retired_instance_stays_retired(engine: Engine, clean: None) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO instances (instance_id, active, retired_at) "
+                "VALUES ('old', false, now())"
+            )
+        )
+    Ingestor(engine).ingest([make_event(event_id="x", instance_id="old")], "test")
+    with engine.connect() as conn:
+        active = conn.execute(text("SELECT active FROM instances")).scalar_one()
+    assert active is False
