@@ -1,0 +1,83 @@
+"""``routelearn instances``: the registry of application instances."""
+
+from __future__ import annotations
+
+import click
+from pydantic import TypeAdapter, ValidationError
+
+from routelearn.cli.table import print_table
+from routelearn.settings import get_settings
+from routelearn.store import instances as store
+from routelearn.store.engine import make_engine
+from schema.events import Identifier
+
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+@click.group("instances")
+def instances_group() -> None:
+    """Application instances: registered by their events, or by hand; retired by hand."""
+
+
+def _when(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else ""
+
+
+@instances_group.command("list")
+@click.option("--all", "include_retired", is_flag=True, help="Include retired instances.")
+def list_command(include_retired: bool) -> None:
+    """Every active instance (with --all, retired ones too)."""
+    engine = make_engine(get_settings().database_url)
+    try:
+        rows = store.list_instances(engine, include_retired)
+    finally:
+        engine.dispose()
+    print_table(
+        ["instance", "active", "registered by", "first seen", "last seen", "retired"],
+        [
+            [
+                i.instance_id,
+                "yes" if i.active else "no",
+                i.registered_by,
+                _when(i.first_seen_at),
+                _when(i.last_seen_at),
+                _when(i.retired_at),
+            ]
+            for i in rows
+        ],
+    )
+
+
+@instances_group.command("register")
+@click.argument("instance_id")
+def register_command(instance_id: str) -> None:
+    """Register INSTANCE_ID before its first event (or re-activate a retired one)."""
+    # The same bounds as an event's instance_id, so a registered id can also send events.
+    try:
+        _IDENTIFIER.validate_python(instance_id)
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"]
+        raise click.BadParameter(f"{instance_id!r}: {message}", param_hint="INSTANCE_ID") from None
+    engine = make_engine(get_settings().database_url)
+    try:
+        created = store.register(engine, instance_id)
+    finally:
+        engine.dispose()
+    click.echo(f"instance {instance_id!r} {'registered' if created else 'active'}")
+
+
+@instances_group.command("retire")
+@click.argument("instance_id")
+def retire_command(instance_id: str) -> None:
+    """Retire INSTANCE_ID: no more score updates are delivered to it."""
+    engine = make_engine(get_settings().database_url)
+    try:
+        found = store.retire(engine, instance_id)
+    finally:
+        engine.dispose()
+    if not found:
+        raise click.ClickException(f"instance {instance_id!r} is not registered")
+    click.echo(f"instance {instance_id!r} retired")
+
+
+COMMANDS = [instances_group]
