@@ -21,9 +21,18 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from routelearn.cli import bench, db, dead_letters, instances, publish, queries, workers
+    from routelearn.cli import (
+        bench,
+        catalog,
+        db,
+        dead_letters,
+        instances,
+        publish,
+        queries,
+        workers,
+    )
 
-    for module in (db, publish, dead_letters, queries, workers, instances, bench):
+    for module in (db, publish, dead_letters, queries, workers, instances, catalog, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,101 @@
+"""Learned scores in PostgreSQL: one versioned row per (model, complexity), every change in
+``score_history``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, text
+
+from routelearn.catalog import CatalogFile
+from schema.events import Complexity
+
+CATALOG_POLICY = "catalog"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    inserted: int = 0  # rows the catalog created
+    updated: int = 0  # catalog rows whose score the file changed (version + 1)
+    unchanged: int = 0
+    kept_learned: int = 0  # rows the learner owns, left alone (see overwrite_learned)
+
+
+def _history(
+    conn: Connection,
+    model: str,
+    complexity: str,
+    version: int,
+    old: float | None,
+    new: float,
+    reason: str,
+) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO score_history (model_name, complexity_level, version, old_score,"
+            " new_score, reason, policy) VALUES (:m, :c, :v, :old, :new, :reason, :policy)"
+        ),
+        {
+            "m": model,
+            "c": complexity,
+            "v": version,
+            "old": old,
+            "new": new,
+            "reason": reason,
+            "policy": CATALOG_POLICY,
+        },
+    )
+
+
+def import_catalog(
+    engine: Engine, catalog: CatalogFile, origin: str, overwrite_learned: bool = False
+) -> ImportReport:
+    """Load every catalog model's score for each complexity (``default_score`` where the file
+    gives none). A new row starts at version 0, as instances loading the same file do. A score
+    the file changes gets version + 1, so the fan-out will carry it to the instances. A score
+    the learner has changed since is the fleet's evidence and is kept, unless
+    ``overwrite_learned``."""
+    wanted = {
+        (spec.name, c.value): spec.scores.get(c, catalog.default_score)
+        for spec in catalog.models
+        for c in Complexity
+    }
+    inserted = updated = unchanged = kept = 0
+    reason = f"imported from {origin}"
+    with engine.begin() as conn:
+        for (model, complexity), score in sorted(wanted.items()):  # key order: lock order
+            created = conn.execute(
+                text(
+                    "INSERT INTO model_scores (model_name, complexity_level, score, policy)"
+                    " VALUES (:m, :c, :s, :p) ON CONFLICT DO NOTHING RETURNING version"
+                ),
+                {"m": model, "c": complexity, "s": score, "p": CATALOG_POLICY},
+            ).first()
+            if created is not None:
+                _history(conn, model, complexity, 0, None, score, reason)
+                inserted += 1
+                continue
+            current = conn.execute(
+                text(
+                    "SELECT score, version, source FROM model_scores"
+                    " WHERE model_name = :m AND complexity_level = :c FOR UPDATE"
+                ),
+                {"m": model, "c": complexity},
+            ).one()
+            if current.score == score:
+                unchanged += 1
+            elif current.source != "catalog" and not overwrite_learned:
+                kept += 1
+            else:
+                version = current.version + 1
+                conn.execute(
+                    text(
+                        "UPDATE model_scores SET score = :s, version = :v, source = 'catalog',"
+                        " policy = :p, updated_at = now()"
+                        " WHERE model_name = :m AND complexity_level = :c"
+                    ),
+                    {"s": score, "v": version, "p": CATALOG_POLICY, "m": model, "c": complexity},
+                )
+                _history(conn, model, complexity, version, current.score, score, reason)
+                updated += 1
+    return ImportReport(inserted, updated, unchanged, kept)

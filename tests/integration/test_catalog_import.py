@@ -1,0 +1,90 @@
+"""``routelearn catalog import``: initial scores, versions and history; learned scores kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from routelearn.catalog import load_catalog, parse_catalog
+from routelearn.settings import Settings
+from routelearn.store.scores import import_catalog
+from tests.services import ROOT, run_cli
+
+EXAMPLE = ROOT / "examples" / "catalog.yaml"
+
+
+def scores(engine: Engine) -> dict[tuple[str, str], tuple[float, int, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT model_name, complexity_level, score, version, source FROM model_scores")
+        )
+        return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+
+
+def small(score: float) -> dict[str, object]:
+    return {
+        "version": 1,
+        "default_score": 2.0,
+        "models": [{"name": "m", "provider": "p", "scores": {"simple": score}}],
+    }
+
+
+def test_example_catalog_imports_every_model_and_complexity(
+    engine: Engine, clean: None, settings: Settings
+) -> None:
+    out = run_cli(settings, "catalog", "import", str(EXAMPLE))
+    assert out.returncode == 0, out.stderr
+    catalog = load_catalog(EXAMPLE)
+    got = scores(engine)
+    assert len(got) == 3 * len(catalog.models)
+    assert got[("gpt-4o", "complex")] == (4.8, 0, "catalog")
+    assert f"{3 * len(catalog.models)} scores added" in out.stdout
+    again = run_cli(settings, "catalog", "import", str(EXAMPLE))
+    assert f"{3 * len(catalog.models)} unchanged" in again.stdout
+
+
+def test_changed_file_bumps_version_and_keeps_learned_scores(engine: Engine, clean: None) -> None:
+    report = import_catalog(engine, parse_catalog(small(3.0), "a"), "a")
+    assert (report.inserted, report.updated) == (3, 0)
+    assert scores(engine)[("m", "medium")] == (2.0, 0, "catalog")  # the default fills in
+
+    report = import_catalog(engine, parse_catalog(small(3.5), "b"), "b")
+    assert (report.updated, report.unchanged) == (1, 2)
+    assert scores(engine)[("m", "simple")] == (3.5, 1, "catalog")
+
+    with engine.begin() as conn:  # as the learner will: the fleet's evidence moved it
+        conn.execute(
+            text(
+                "UPDATE model_scores SET score = 4.4, version = 2, source = 'learner' "
+                "WHERE model_name = 'm' AND complexity_level = 'simple'"
+            )
+        )
+    report = import_catalog(engine, parse_catalog(small(1.0), "c"), "c")
+    assert report.kept_learned == 1
+    assert scores(engine)[("m", "simple")] == (4.4, 2, "learner")
+    report = import_catalog(engine, parse_catalog(small(1.0), "d"), "d", overwrite_learned=True)
+    assert scores(engine)[("m", "simple")] == (1.0, 3, "catalog")
+
+    with engine.connect() as conn:
+        history = conn.execute(
+            text(
+                "SELECT version, old_score, new_score, reason FROM score_history "
+                "WHERE model_name = 'm' AND complexity_level = 'simple' ORDER BY id"
+            )
+        ).fetchall()
+    assert [tuple(h) for h in history] == [
+        (0, None, 3.0, "imported from a"),
+        (1, 3.0, 3.5, "imported from b"),
+        (3, 4.4, 1.0, "imported from d"),
+    ]
+
+
+def test_bad_file_is_reported_with_model_and_field(settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\nmodels:\n  - name: m\n    provider: p\n    scores: {complex: 7.0}\n"
+    )
+    out = run_cli(settings, "catalog", "import", str(bad))
+    assert out.returncode == 2
+    assert "models[0] (m).scores.complex" in out.stderr
