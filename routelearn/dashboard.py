@@ -13,14 +13,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from routelearn.errors import RouteLearnError
+from routelearn.errors import UnknownQueryError
 
 PACKAGE = "routelearn.sql.dashboard"
 SUFFIX = ".sql"
-
-
-class UnknownQueryError(RouteLearnError, LookupError):
-    """No shipped dashboard query has this name; the message lists the known ones."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class RouteLearnError(Exception):
     """Root of every error routelearn raises on purpose."""
@@ -17,3 +19,17 @@ class TransientError(RouteLearnError):
 
 class PublishError(RouteLearnError):
     """Events could not be handed to the broker."""
+
+
+class CatalogError(RouteLearnError):
+    """A catalog file or snapshot is unreadable or invalid; ``problems`` lists each error."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        self.problems = tuple(problems) or (message,)
+        if problems:
+            message = "\n  ".join([message, *problems])
+        super().__init__(message)
+
+
+class UnknownQueryError(RouteLearnError, LookupError):
+    """No shipped dashboard query has this name; the message lists the known ones."""

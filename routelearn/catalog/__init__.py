@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from routelearn.catalog.file import (
     FORMAT_VERSION,
-    CatalogError,
     CatalogFile,
     ModelSpec,
     Prices,
@@ -15,6 +14,7 @@ from routelearn.catalog.file import (
     parse_catalog,
 )
 from routelearn.catalog.model import UNKNOWN_PROVIDER, Candidate, ModelCatalog, ModelEntry
+from routelearn.errors import CatalogError
 
 __all__ = [
     "FORMAT_VERSION",

@@ -28,22 +28,12 @@ from pydantic import (
 )
 
 from routelearn.domain.policy.base import MAX_SCORE, MIN_SCORE
-from routelearn.errors import RouteLearnError
+from routelearn.errors import CatalogError
 from schema.events import MAX_CAPABILITIES, Capability, Complexity, ModelName, ProviderName
 
 FORMAT_VERSION = 1
 # A bound on the list, as on every list routelearn reads: a catalog of 200 models is large.
 MAX_MODELS = 10_000
-
-
-class CatalogError(RouteLearnError):
-    """A catalog file or snapshot is unreadable or invalid; ``problems`` lists each error."""
-
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
-        self.problems = tuple(problems) or (message,)
-        if problems:
-            message = "\n  ".join([message, *problems])
-        super().__init__(message)
 
 
 def check_score(value: float) -> float:

@@ -25,7 +25,6 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from routelearn.catalog.file import (
-    CatalogError,
     CatalogFile,
     ModelSpec,
     Prices,
@@ -37,6 +36,7 @@ from routelearn.catalog.file import (
     load_catalog,
     parse_catalog,
 )
+from routelearn.errors import CatalogError
 from schema.events import Complexity, ModelName
 
 UNKNOWN_PROVIDER = "unknown"

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from routelearn import dashboard
+from routelearn.errors import UnknownQueryError
 
 EXPECTED = {
     # seed 001, "Monitoring" / "CentralCloud Dashboard Metrics"
@@ -160,7 +161,7 @@ def test_one_statement_ending_in_a_semicolon(name: str) -> None:
 
 
 def test_unknown_name_is_refused_naming_the_known_ones() -> None:
-    with pytest.raises(dashboard.UnknownQueryError) as info:
+    with pytest.raises(UnknownQueryError) as info:
         dashboard.load("nope")
     message = str(info.value)
     assert "'nope'" in message
@@ -168,7 +169,7 @@ def test_unknown_name_is_refused_naming_the_known_ones() -> None:
 
 
 def test_a_path_is_not_a_name() -> None:
-    with pytest.raises(dashboard.UnknownQueryError):
+    with pytest.raises(UnknownQueryError):
         dashboard.load("../dashboard/success_rates")
 
 
