@@ -7,7 +7,14 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
-from routelearn.constants import ALL_QUEUES, INGEST_EVENT_TASK, INGEST_EVENTS_TASK, INGEST_QUEUE
+from routelearn.constants import (
+    ALL_QUEUES,
+    INGEST_EVENT_TASK,
+    INGEST_EVENTS_TASK,
+    INGEST_QUEUE,
+    LEARN_QUEUE,
+    LEARN_SCORES_TASK,
+)
 from routelearn.settings import Settings
 
 
@@ -36,6 +43,7 @@ def task_queues() -> list[Queue]:
 TASK_ROUTES = {
     INGEST_EVENTS_TASK: {"queue": INGEST_QUEUE},
     INGEST_EVENT_TASK: {"queue": INGEST_QUEUE},
+    LEARN_SCORES_TASK: {"queue": LEARN_QUEUE},
 }
 
 

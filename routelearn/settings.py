@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,15 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=2, ge=1, le=100)
 
+    # The score learner (beat-driven): its policy, period, memory of recent windows, the score
+    # of a model first seen in events, and its own time limits (below the visibility timeout).
+    score_policy: Literal["calibrated", "classic"] = "calibrated"
+    learner_interval: float = Field(default=60.0, gt=0)
+    learner_windows: int = Field(default=15, ge=1, le=1440)
+    default_score: float = Field(default=2.5, ge=0.0, le=5.0)
+    learner_soft_time_limit: float = Field(default=30.0, gt=0)
+    learner_time_limit: float = Field(default=40.0, gt=0)
+
     def as_environ(self) -> dict[str, str]:
         """These settings as ``ROUTELEARN_*`` variables, for a child process to read back."""
         return {f"ROUTELEARN_{name.upper()}": str(v) for name, v in self.model_dump().items()}
@@ -53,6 +63,13 @@ class Settings(BaseSettings):
                 f"ROUTELEARN_INGEST_TIME_LIMIT ({self.ingest_time_limit}) must be below "
                 f"ROUTELEARN_VISIBILITY_TIMEOUT ({self.visibility_timeout}), or a running task "
                 "would be redelivered to another worker"
+            )
+        if not self.learner_soft_time_limit < self.learner_time_limit < self.visibility_timeout:
+            raise ValueError(
+                "ROUTELEARN_LEARNER_SOFT_TIME_LIMIT "
+                f"({self.learner_soft_time_limit}) < ROUTELEARN_LEARNER_TIME_LIMIT "
+                f"({self.learner_time_limit}) < ROUTELEARN_VISIBILITY_TIMEOUT "
+                f"({self.visibility_timeout}) must hold"
             )
         if self.db_retry_base > self.db_retry_cap:
             raise ValueError(

@@ -155,6 +155,8 @@ model_scores = Table(
     Column("based_on_samples", BigInteger, nullable=False, server_default=text("0")),
     Column("source", String, nullable=False, server_default=text("'catalog'")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    # Outcomes counted when the score last changed: ``classic`` waits for enough new ones.
+    Column("outcomes_at_adjustment", BigInteger, nullable=False, server_default=text("0")),
     CheckConstraint("score >= 0 AND score <= 5", name="ck_model_scores_range"),
 )
 
@@ -174,4 +176,30 @@ score_history = Table(
     Column("policy", String, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Index("idx_score_history_model_time", "model_name", "complexity_level", "changed_at"),
+)
+
+# The learner's copy of the outcome counters at each tick: a recent window is the difference of
+# two consecutive snapshots, so the policies see the last minutes without reading audit rows.
+metric_snapshots = Table(
+    "metric_snapshots",
+    metadata,
+    Column("taken_at", DateTime(timezone=True), primary_key=True),
+    Column("model_name", String, primary_key=True),
+    Column("complexity_level", String, primary_key=True),
+    Column("success_count", BigInteger, nullable=False),
+    Column("failure_count", BigInteger, nullable=False),
+    Column("response_time_histogram", ARRAY(BigInteger), nullable=False),
+)
+
+# One row per learner tick that ran (a tick that found the lock held does not run).
+learner_runs = Table(
+    "learner_runs",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("policy", String, nullable=False),
+    Column("rows_considered", Integer, nullable=False),
+    Column("changed", Integer, nullable=False),
+    Column("duration_ms", Float, nullable=False),
 )

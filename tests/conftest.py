@@ -28,6 +28,8 @@ TABLES = (
     "instances",
     "model_scores",
     "score_history",
+    "metric_snapshots",
+    "learner_runs",
 )
 
 

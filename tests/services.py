@@ -62,6 +62,8 @@ def test_settings(database: str, redis_db: int, **overrides: Any) -> Settings:
         "unacked_restore_interval": 1.0,
         "ingest_soft_time_limit": 5.0,
         "ingest_time_limit": 6.0,
+        "learner_soft_time_limit": 5.0,
+        "learner_time_limit": 6.0,
         "db_retry_base": 0.05,
         "db_retry_cap": 0.5,
         "publish_linger_ms": 20.0,

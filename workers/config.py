@@ -6,7 +6,7 @@ from typing import Any
 
 import beat_schedule
 from routelearn.broker import TASK_ROUTES, task_queues, transport_options
-from routelearn.constants import INGEST_QUEUE
+from routelearn.constants import INGEST_QUEUE, LEARN_SCORES_TASK
 from routelearn.settings import Settings
 
 
@@ -46,6 +46,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_queues": task_queues(),
         "task_default_queue": INGEST_QUEUE,
         "task_routes": TASK_ROUTES,
+        # Periodic tasks have their own limits, below the visibility timeout as well.
+        "task_annotations": {
+            LEARN_SCORES_TASK: {
+                "soft_time_limit": settings.learner_soft_time_limit,
+                "time_limit": settings.learner_time_limit,
+            },
+        },
         "task_create_missing_queues": True,
         # Flower and `celery events` need task events; they are small and go to their own queue.
         "worker_send_task_events": True,

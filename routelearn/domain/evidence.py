@@ -1,0 +1,75 @@
+"""Evidence for the score policies from aggregated counters, never from audit rows.
+
+Each learner tick keeps a snapshot of every (model, complexity)'s outcome counters; the recent
+windows a policy weighs are the differences between consecutive snapshots, the newest ending at
+the counters read now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from routelearn.domain.policy import Evidence, Window
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Cumulative outcome counters of one (model, complexity) at one moment."""
+
+    successes: int
+    failures: int
+    histogram: tuple[int, ...] = ()
+
+
+def recent_windows(snapshots: Sequence[Counters], current: Counters) -> tuple[Window, ...]:
+    """Windows between consecutive snapshots (oldest first), the last one ending at ``current``.
+
+    Counters only grow; a counter that went down (metrics reset by hand) yields an empty window
+    rather than a negative one.
+    """
+    windows = []
+    for older, newer in pairwise([*snapshots, current]):
+        same_layout = len(older.histogram) == len(newer.histogram)
+        histogram = (
+            tuple(max(0, b - a) for a, b in zip(older.histogram, newer.histogram, strict=True))
+            if same_layout
+            else ()
+        )
+        windows.append(
+            Window(
+                successes=max(0, newer.successes - older.successes),
+                failures=max(0, newer.failures - older.failures),
+                histogram=histogram,
+            )
+        )
+    return tuple(windows)
+
+
+def build_evidence(
+    model: str,
+    complexity: str,
+    current_score: float,
+    current: Counters,
+    snapshots: Sequence[Counters],
+    *,
+    mean_response_ms: float | None,
+    window_seconds: float,
+    outcomes_at_last_adjustment: int,
+) -> Evidence:
+    return Evidence(
+        model=model,
+        complexity=complexity,
+        current_score=current_score,
+        successes=current.successes,
+        failures=current.failures,
+        histogram=current.histogram,
+        mean_response_ms=mean_response_ms,
+        recent=recent_windows(snapshots, current),
+        window_seconds=window_seconds,
+        # A reset counter must not leave the gate waiting for outcomes that will never come.
+        outcomes_at_last_adjustment=min(
+            outcomes_at_last_adjustment, current.successes + current.failures
+        ),
+    )

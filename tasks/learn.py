@@ -1,0 +1,55 @@
+"""The score learner task, ``routelearn.learn_scores``, run by beat every
+``ROUTELEARN_LEARNER_INTERVAL`` seconds on queue ``routelearn.learn``."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from routelearn.constants import LEARN_SCORES_TASK
+from routelearn.domain.policy import make_policy
+from routelearn.store.engine import is_transient
+from routelearn.store.learner import run_learner
+from tasks.base import RouteLearnTask
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name=LEARN_SCORES_TASK, bind=True, base=RouteLearnTask)
+def learn_scores(self: RouteLearnTask) -> dict[str, object]:
+    settings = self.rl_app.settings
+    try:
+        result = run_learner(
+            self.rl_app.engine,
+            make_policy(settings.score_policy),
+            default_score=settings.default_score,
+            window_seconds=settings.learner_interval,
+            keep_windows=settings.learner_windows,
+        )
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        # The next tick comes within a minute; a retry would only pile up behind it.
+        log.warning("learner tick skipped, database unavailable: %s", exc)
+        return {"ran": False, "error": str(exc).splitlines()[0]}
+    if not result.ran:
+        log.info("learner tick skipped: another tick holds the lock")
+        return {"ran": False}
+    for change in result.changes:
+        d = change.decision
+        log.info(
+            "%s/%s: %.2f -> %.2f (v%d, %s)",
+            change.model,
+            change.complexity,
+            d.old_score,
+            d.new_score,
+            change.version,
+            d.reason,
+        )
+    return {
+        "ran": True,
+        "considered": result.considered,
+        "changed": len(result.changes),
+        "seconds": round(result.seconds, 3),
+    }

@@ -1,0 +1,93 @@
+"""The score learner on the real database: changes, versions, history, the lock, the task."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from routelearn.constants import LEARN_SCORES_TASK
+from routelearn.domain.policy import make_policy
+from routelearn.ingestion import Ingestor
+from routelearn.store.learner import LEARNER_LOCK, run_learner
+from tests.conftest import count
+from tests.factories import decision_pair
+from tests.services import wait_for
+from workers.app import RouteLearnCelery
+
+
+def ingest_model(engine: Engine, model: str, success_rate: float, n: int, ms: float) -> None:
+    rng = random.Random(model)
+    events = []
+    for _ in range(n):
+        outcome = "success" if rng.random() < success_rate else "failure"
+        events += decision_pair(outcome, model=model, response_time_ms=ms)
+    Ingestor(engine).ingest(events, "test")
+
+
+def run(engine: Engine, policy: str = "calibrated") -> Any:
+    return run_learner(
+        engine, make_policy(policy), default_score=2.5, window_seconds=60.0, keep_windows=15
+    )
+
+
+def scores(engine: Engine) -> dict[str, tuple[float, int, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT model_name, score, version, source FROM model_scores"))
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def test_learner_moves_scores_by_the_evidence_and_records_history(
+    engine: Engine, clean: None
+) -> None:
+    ingest_model(engine, "good", 0.98, 300, 300.0)
+    ingest_model(engine, "bad", 0.5, 300, 3000.0)
+    result = run(engine)
+    assert result.ran and result.considered == 2
+    got = scores(engine)
+    assert got["good"][0] > 2.5 and got["bad"][0] < 2.5
+    assert got["good"][1:] == (1, "learner") and got["bad"][1:] == (1, "learner")
+    assert {c.model for c in result.changes} == {"good", "bad"}
+    with engine.connect() as conn:
+        history = conn.execute(
+            text("SELECT model_name, version, old_score, policy FROM score_history ORDER BY 1")
+        ).fetchall()
+    assert [tuple(h) for h in history] == [
+        ("bad", 1, 2.5, "calibrated"),
+        ("good", 1, 2.5, "calibrated"),
+    ]
+    assert count(engine, "metric_snapshots") == 2 and count(engine, "learner_runs") == 1
+
+
+def test_calibrated_reaches_a_fixed_point_on_unchanged_evidence(
+    engine: Engine, clean: None
+) -> None:
+    ingest_model(engine, "good", 0.98, 300, 300.0)
+    trail = []
+    for _ in range(12):
+        run(engine)
+        trail.append(scores(engine)["good"][0])
+    assert trail == sorted(trail)  # only up, toward the target
+    assert trail[-1] == trail[-2] == trail[-3]  # then it stays: no drift
+    assert trail[-1] > 4.0
+
+
+def test_a_second_learner_waits_its_turn(engine: Engine, clean: None) -> None:
+    ingest_model(engine, "good", 0.98, 50, 300.0)
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LEARNER_LOCK})
+        try:
+            assert run(engine).ran is False
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEARNER_LOCK})
+    assert run(engine).ran is True
+
+
+def test_learner_task_runs_on_a_real_worker(
+    worker: Any, celery_app: RouteLearnCelery, engine: Engine
+) -> None:
+    ingest_model(engine, "good", 0.98, 50, 300.0)
+    celery_app.send_task(LEARN_SCORES_TASK)
+    wait_for(lambda: count(engine, "learner_runs") == 1, message="a learner run")
+    assert scores(engine)["good"][1] == 1
