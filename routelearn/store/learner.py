@@ -8,6 +8,7 @@ overwritten: the update is conditional on the version read.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -37,22 +38,31 @@ FROM metric_snapshots WHERE taken_at > now() - make_interval(secs => :keep)
 ORDER BY taken_at
 """
 
-_NEW_SCORE = """
+# Writes are set-based (rows as one JSON array, as ingestion does): a tick that changes
+# thousands of scores is a few statements, not thousands of round trips.
+_NEW_SCORES = """
 INSERT INTO model_scores (model_name, complexity_level, score, version, source, policy)
-VALUES (:m, :c, :s, 0, 'default', :p) ON CONFLICT DO NOTHING
+SELECT r->>0, r->>1, (r->>2)::float8, 0, 'default', r->>3
+FROM json_array_elements(%s::json) AS r ORDER BY 1, 2
+ON CONFLICT DO NOTHING
 """
 
+# Conditional on the version read, so a score a catalog import changed meanwhile stands.
 _CHANGE = """
-UPDATE model_scores SET score = :new, version = version + 1, policy = :p, confidence = :conf,
-    based_on_samples = :n, outcomes_at_adjustment = :n, source = 'learner', updated_at = now()
-WHERE model_name = :m AND complexity_level = :c AND version = :v
-RETURNING version
+UPDATE model_scores AS s SET score = (r->>2)::float8, version = s.version + 1, policy = r->>4,
+    confidence = (r->>5)::float8, based_on_samples = (r->>6)::bigint,
+    outcomes_at_adjustment = (r->>6)::bigint, source = 'learner', updated_at = now()
+FROM json_array_elements(%s::json) AS r
+WHERE s.model_name = r->>0 AND s.complexity_level = r->>1 AND s.version = (r->>3)::bigint
+RETURNING s.model_name, s.complexity_level, s.version
 """
 
 _HISTORY = """
 INSERT INTO score_history (model_name, complexity_level, version, old_score, new_score, reason,
     based_on_samples, confidence, policy)
-VALUES (:m, :c, :v, :old, :new, :reason, :n, :conf, :p)
+SELECT r->>0, r->>1, (r->>2)::bigint, (r->>3)::float8, (r->>4)::float8, r->>5,
+    (r->>6)::bigint, (r->>7)::float8, r->>8
+FROM json_array_elements(%s::json) AS r
 """
 
 _SNAPSHOT = """
@@ -107,13 +117,12 @@ def run_learner(
         keep = window_seconds * (keep_windows + 1)
         for snap in conn.execute(text(_SNAPSHOTS), {"keep": keep}):
             history[(snap[0], snap[1])].append(Counters(snap[2], snap[3], tuple(snap[4])))
+        new_rows: list[list[object]] = []
+        decided: dict[tuple[str, str], tuple[int, ScoreDecision]] = {}
         for row in rows:
             model, complexity = row.model_name, row.complexity_level
             if row.score is None:  # first seen in events: it starts from the default
-                conn.execute(
-                    text(_NEW_SCORE),
-                    {"m": model, "c": complexity, "s": default_score, "p": policy.name},
-                )
+                new_rows.append([model, complexity, default_score, policy.name])
             evidence = build_evidence(
                 model,
                 complexity,
@@ -125,25 +134,48 @@ def run_learner(
                 outcomes_at_last_adjustment=row.outcomes_at_adjustment or 0,
             )
             decision = policy.decide(evidence)
-            if not decision.changed:
-                continue
-            params = {
-                "m": model,
-                "c": complexity,
-                "new": decision.new_score,
-                "p": policy.name,
-                "conf": decision.confidence,
-                "n": decision.based_on_samples,
-                "v": row.version or 0,
-            }
-            version = conn.execute(text(_CHANGE), params).scalar()
-            if version is None:  # changed by a catalog import meanwhile: its value stands
-                continue
-            conn.execute(
-                text(_HISTORY),
-                {**params, "v": version, "old": decision.old_score, "reason": decision.reason},
-            )
-            changes.append(ScoreChange(model, complexity, version, decision))
+            if decision.changed:
+                decided[(model, complexity)] = (row.version or 0, decision)
+        if new_rows:
+            conn.exec_driver_sql(_NEW_SCORES, (json.dumps(new_rows),))
+        if decided:
+            updated = conn.exec_driver_sql(
+                _CHANGE,
+                (
+                    json.dumps(
+                        [
+                            [m, c, d.new_score, v, policy.name, d.confidence, d.based_on_samples]
+                            for (m, c), (v, d) in sorted(decided.items())
+                        ]
+                    ),
+                ),
+            ).fetchall()
+            for model, complexity, version in sorted(updated):
+                changes.append(
+                    ScoreChange(model, complexity, version, decided[(model, complexity)][1])
+                )
+            if changes:
+                conn.exec_driver_sql(
+                    _HISTORY,
+                    (
+                        json.dumps(
+                            [
+                                [
+                                    c.model,
+                                    c.complexity,
+                                    c.version,
+                                    c.decision.old_score,
+                                    c.decision.new_score,
+                                    c.decision.reason,
+                                    c.decision.based_on_samples,
+                                    c.decision.confidence,
+                                    policy.name,
+                                ]
+                                for c in changes
+                            ]
+                        ),
+                    ),
+                )
         conn.execute(text(_SNAPSHOT))
         conn.execute(
             text(
