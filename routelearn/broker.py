@@ -9,6 +9,7 @@ from kombu.entity import Exchange, Queue
 
 from routelearn.constants import (
     ALL_QUEUES,
+    FAN_OUT_SCORES_TASK,
     INGEST_EVENT_TASK,
     INGEST_EVENTS_TASK,
     INGEST_QUEUE,
@@ -44,6 +45,7 @@ TASK_ROUTES = {
     INGEST_EVENTS_TASK: {"queue": INGEST_QUEUE},
     INGEST_EVENT_TASK: {"queue": INGEST_QUEUE},
     LEARN_SCORES_TASK: {"queue": LEARN_QUEUE},
+    FAN_OUT_SCORES_TASK: {"queue": LEARN_QUEUE},
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 INGEST_EVENTS_TASK = "routelearn.ingest_events"
 INGEST_EVENT_TASK = "routelearn.ingest_event"
 LEARN_SCORES_TASK = "routelearn.learn_scores"
+FAN_OUT_SCORES_TASK = "routelearn.fan_out_scores"
 
 # Queues by kind, so ingestion workers scale out without starving the periodic tasks.
 INGEST_QUEUE = "routelearn.ingest"

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     default_score: float = Field(default=2.5, ge=0.0, le=5.0)
     learner_soft_time_limit: float = Field(default=30.0, gt=0)
     learner_time_limit: float = Field(default=40.0, gt=0)
+    # Rounds an instance's queue keeps while nobody consumes it (1,440 = a day of 60 s ticks);
+    # past it the oldest rounds are dropped, and a returning instance catches up by snapshot.
+    instance_queue_max: int = Field(default=1440, ge=1)
 
     def as_environ(self) -> dict[str, str]:
         """These settings as ``ROUTELEARN_*`` variables, for a child process to read back."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import beat_schedule
 from routelearn.broker import TASK_ROUTES, task_queues, transport_options
-from routelearn.constants import INGEST_QUEUE, LEARN_SCORES_TASK
+from routelearn.constants import FAN_OUT_SCORES_TASK, INGEST_QUEUE, LEARN_SCORES_TASK
 from routelearn.settings import Settings
 
 
@@ -48,10 +48,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": TASK_ROUTES,
         # Periodic tasks have their own limits, below the visibility timeout as well.
         "task_annotations": {
-            LEARN_SCORES_TASK: {
+            name: {
                 "soft_time_limit": settings.learner_soft_time_limit,
                 "time_limit": settings.learner_time_limit,
-            },
+            }
+            for name in (LEARN_SCORES_TASK, FAN_OUT_SCORES_TASK)
         },
         "task_create_missing_queues": True,
         # Flower and `celery events` need task events; they are small and go to their own queue.

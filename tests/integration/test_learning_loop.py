@@ -1,0 +1,58 @@
+"""Learner -> fan-out -> subscribers, on a real worker and the real broker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from sqlalchemy import Engine
+
+from routelearn.catalog import ModelCatalog
+from routelearn.constants import LEARN_SCORES_TASK
+from routelearn.fanout import queue_name
+from routelearn.ingestion import Ingestor
+from routelearn.settings import Settings
+from routelearn.store import instances
+from routelearn.subscriber import ScoreUpdateSubscriber
+from tests.factories import decision_pair
+from tests.services import wait_for
+from workers.app import RouteLearnCelery
+
+
+def catalog() -> ModelCatalog:
+    return ModelCatalog.from_config(
+        {"version": 1, "default_score": 2.5, "models": [{"name": "good", "provider": "p"}]}
+    )
+
+
+def test_a_learned_score_reaches_every_active_instance(
+    worker: Any,
+    celery_app: RouteLearnCelery,
+    engine: Engine,
+    settings: Settings,
+    redis_client: redis.Redis,
+) -> None:
+    events = []
+    for instance in ("app-a", "app-b"):
+        for _ in range(150):
+            events += decision_pair(
+                "success", model="good", instance_id=instance, response_time_ms=300.0
+            )
+    Ingestor(engine).ingest(events, "test")
+    instances.register(engine, "app-retired")
+    instances.retire(engine, "app-retired")
+
+    a, b = catalog(), catalog()
+    online = ScoreUpdateSubscriber(settings, "app-a", a)
+    celery_app.send_task(LEARN_SCORES_TASK)
+    wait_for(lambda: redis_client.llen(queue_name("app-b")) == 1, message="the fan-out")
+    assert redis_client.llen(queue_name("app-a")) == 1
+    assert redis_client.llen(queue_name("app-retired")) == 0
+
+    online.drain(timeout=10)
+    assert a.score("good", "complex") > 2.5 and a.version("good", "complex") == 1
+
+    # app-b was offline during the fan-out: its durable queue kept the round.
+    ScoreUpdateSubscriber(settings, "app-b", b).drain(timeout=10)
+    assert b.score("good", "complex") == a.score("good", "complex")
+    assert redis_client.llen(queue_name("app-b")) == 0
