@@ -10,7 +10,6 @@ from celery import shared_task
 
 from routelearn.constants import FAN_OUT_SCORES_TASK, LEARN_SCORES_TASK
 from routelearn.domain.policy import make_policy
-from routelearn.domain.score_update import ScoreUpdate
 from routelearn.store.engine import is_transient
 from routelearn.store.learner import run_learner
 from tasks.base import RouteLearnTask
@@ -41,20 +40,8 @@ def learn_scores(self: RouteLearnTask) -> dict[str, object]:
     if result.changes:
         # The round goes out as its own task: the scores are committed whatever the broker does,
         # and a fan-out that fails is retried without re-running the learner.
-        updates = [
-            ScoreUpdate(
-                timestamp=result.started_at or datetime.now(UTC),
-                model=c.model,
-                complexity=c.complexity,
-                old_score=c.decision.old_score,
-                new_score=c.decision.new_score,
-                reason=c.decision.reason,
-                confidence=c.decision.confidence,
-                based_on_samples=c.decision.based_on_samples,
-                version=c.version,
-            ).to_message()
-            for c in result.changes
-        ]
+        when = result.started_at or datetime.now(UTC)
+        updates = [change.to_update(when).to_message() for change in result.changes]
         self.app.send_task(FAN_OUT_SCORES_TASK, args=[updates])
     for change in result.changes:
         d = change.decision

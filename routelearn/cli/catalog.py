@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from routelearn.catalog import load_catalog
-from routelearn.settings import get_settings
-from routelearn.store.engine import make_engine
+from routelearn.cli.database import database
 from routelearn.store.scores import import_catalog
 
 
@@ -27,11 +26,8 @@ def catalog_group() -> None:
 def import_command(file: Path, overwrite_learned: bool) -> None:
     """Load FILE's scores into the central score table."""
     catalog = load_catalog(file)
-    engine = make_engine(get_settings().database_url)
-    try:
+    with database() as engine:
         report = import_catalog(engine, catalog, str(file), overwrite_learned)
-    finally:
-        engine.dispose()
     click.echo(
         f"{len(catalog.models)} models: {report.inserted} scores added, {report.updated} changed,"
         f" {report.unchanged} unchanged, {report.kept_learned} learned scores kept"

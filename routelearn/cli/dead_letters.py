@@ -13,10 +13,10 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from routelearn.cli.database import database
 from routelearn.cli.table import print_table
-from routelearn.settings import get_settings
 from routelearn.store import dead_letters as store
-from routelearn.store.engine import is_transient, make_engine
+from routelearn.store.engine import is_transient
 
 _REASON_WIDTH = 80
 _LIST_INVALID = 10  # still-invalid dead letters a replay report names with their reason
@@ -24,19 +24,17 @@ _LIST_INVALID = 10  # still-invalid dead letters a replay report names with thei
 
 @contextmanager
 def _engine() -> Iterator[Engine]:
-    engine = make_engine(get_settings().database_url)
-    try:
-        yield engine
-    except DBAPIError as exc:
-        if not is_transient(exc):
-            raise
-        # Not a traceback: the operator needs to know the database is down or not migrated.
-        line = str(exc.orig or exc).splitlines()[0]
-        raise click.ClickException(
-            f"database unavailable ({line}); check it with: routelearn doctor"
-        ) from exc
-    finally:
-        engine.dispose()
+    with database() as engine:
+        try:
+            yield engine
+        except DBAPIError as exc:
+            if not is_transient(exc):
+                raise
+            # Not a traceback: the operator needs to know the database is down or not migrated.
+            line = str(exc.orig or exc).splitlines()[0]
+            raise click.ClickException(
+                f"database unavailable ({line}); check it with: routelearn doctor"
+            ) from exc
 
 
 def _not_found(dead_letter_id: int) -> click.ClickException:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import click
 from pydantic import TypeAdapter, ValidationError
 
+from routelearn.cli.database import database
 from routelearn.cli.table import print_table
-from routelearn.settings import get_settings
 from routelearn.store import instances as store
-from routelearn.store.engine import make_engine
 from schema.events import Identifier
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
@@ -27,11 +26,8 @@ def _when(value: object) -> str:
 @click.option("--all", "include_retired", is_flag=True, help="Include retired instances.")
 def list_command(include_retired: bool) -> None:
     """Every active instance (with --all, retired ones too)."""
-    engine = make_engine(get_settings().database_url)
-    try:
+    with database() as engine:
         rows = store.list_instances(engine, include_retired)
-    finally:
-        engine.dispose()
     print_table(
         ["instance", "active", "registered by", "first seen", "last seen", "retired"],
         [
@@ -58,11 +54,8 @@ def register_command(instance_id: str) -> None:
     except ValidationError as exc:
         message = exc.errors()[0]["msg"]
         raise click.BadParameter(f"{instance_id!r}: {message}", param_hint="INSTANCE_ID") from None
-    engine = make_engine(get_settings().database_url)
-    try:
+    with database() as engine:
         created = store.register(engine, instance_id)
-    finally:
-        engine.dispose()
     click.echo(f"instance {instance_id!r} {'registered' if created else 'active'}")
 
 
@@ -70,11 +63,8 @@ def register_command(instance_id: str) -> None:
 @click.argument("instance_id")
 def retire_command(instance_id: str) -> None:
     """Retire INSTANCE_ID: no more score updates are delivered to it."""
-    engine = make_engine(get_settings().database_url)
-    try:
+    with database() as engine:
         found = store.retire(engine, instance_id)
-    finally:
-        engine.dispose()
     if not found:
         raise click.ClickException(f"instance {instance_id!r} is not registered")
     click.echo(f"instance {instance_id!r} retired")

@@ -6,9 +6,8 @@ import click
 from sqlalchemy.exc import DBAPIError
 
 from routelearn import dashboard
+from routelearn.cli.database import database
 from routelearn.cli.table import print_table
-from routelearn.settings import get_settings
-from routelearn.store.engine import make_engine
 
 
 @click.command("dashboard")
@@ -31,16 +30,14 @@ def dashboard_command(name: str | None, list_queries: bool, show_sql: bool) -> N
     if show_sql:
         click.echo(query.sql.rstrip("\n"))
         return
-    engine = make_engine(get_settings().database_url)
-    try:
-        columns, rows = dashboard.run(engine, name)
-    except DBAPIError as exc:
-        # The database is down or not migrated, or the query does not fit the schema: one line,
-        # not a traceback (is_transient would call a missing column "unavailable").
-        line = (str(exc.orig or exc).splitlines() or [type(exc).__name__])[0]
-        raise click.ClickException(f"dashboard query {name!r} failed: {line}") from exc
-    finally:
-        engine.dispose()
+    with database() as engine:
+        try:
+            columns, rows = dashboard.run(engine, name)
+        except DBAPIError as exc:
+            # The database is down or not migrated, or the query does not fit the schema: one
+            # line, not a traceback (is_transient would call a missing column "unavailable").
+            line = (str(exc.orig or exc).splitlines() or [type(exc).__name__])[0]
+            raise click.ClickException(f"dashboard query {name!r} failed: {line}") from exc
     print_table(columns, rows)
 
 

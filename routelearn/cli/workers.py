@@ -6,21 +6,17 @@ from datetime import UTC, datetime
 
 import click
 
+from routelearn.cli.database import database
 from routelearn.cli.table import print_table
-from routelearn.settings import get_settings
 from routelearn.store.consumer_stats import list_stats
-from routelearn.store.engine import make_engine
 
 
 @click.command("workers")
 @click.option("--all", "show_all", is_flag=True, help="Include processes silent for over an hour.")
 def workers(show_all: bool) -> None:
     """Per worker process: batches and events processed, duplicates, errors, last error."""
-    engine = make_engine(get_settings().database_url)
-    try:
+    with database() as engine:
         stats = list_stats(engine)
-    finally:
-        engine.dispose()
     now = datetime.now(UTC)
     rows = []
     for s in stats:

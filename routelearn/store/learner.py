@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 
 from routelearn.domain.evidence import Counters, build_evidence
 from routelearn.domain.policy import Policy, ScoreDecision
+from routelearn.domain.score_update import ScoreUpdate
 
 # pg_try_advisory_xact_lock key: "rlearn" in ASCII, so it is recognizable in pg_locks.
 LEARNER_LOCK = 0x726C6561726E
@@ -81,6 +82,20 @@ class ScoreChange:
     complexity: str
     version: int
     decision: ScoreDecision
+
+    def to_update(self, timestamp: datetime) -> ScoreUpdate:
+        d = self.decision
+        return ScoreUpdate(
+            timestamp=timestamp,
+            model=self.model,
+            complexity=self.complexity,
+            old_score=d.old_score,
+            new_score=d.new_score,
+            reason=d.reason,
+            confidence=d.confidence,
+            based_on_samples=d.based_on_samples,
+            version=self.version,
+        )
 
 
 @dataclass(frozen=True, slots=True)
