@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from routelearn.constants import LEARN_QUEUE, LEARN_SCORES_TASK
+from routelearn.constants import (
+    LEARN_QUEUE,
+    LEARN_SCORES_TASK,
+    MAINTAIN_PARTITIONS_TASK,
+    MAINTENANCE_QUEUE,
+    SWEEP_ANOMALIES_TASK,
+)
 
 if TYPE_CHECKING:
     from routelearn.settings import Settings
@@ -17,12 +23,17 @@ _EXPIRY_FRACTION = 0.9
 def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Entries for ``beat_schedule``."""
     return {
-        "learn-scores": {
-            "task": LEARN_SCORES_TASK,
-            "schedule": settings.learner_interval,
-            "options": {
-                "queue": LEARN_QUEUE,
-                "expires": settings.learner_interval * _EXPIRY_FRACTION,
-            },
-        },
+        "learn-scores": _every(settings.learner_interval, LEARN_SCORES_TASK, LEARN_QUEUE),
+        "sweep-anomalies": _every(settings.anomaly_interval, SWEEP_ANOMALIES_TASK, LEARN_QUEUE),
+        "maintain-partitions": _every(
+            settings.maintenance_interval, MAINTAIN_PARTITIONS_TASK, MAINTENANCE_QUEUE
+        ),
+    }
+
+
+def _every(seconds: float, task: str, queue: str) -> dict[str, Any]:
+    return {
+        "task": task,
+        "schedule": seconds,
+        "options": {"queue": queue, "expires": seconds * _EXPIRY_FRACTION},
     }

@@ -15,6 +15,10 @@ from routelearn.constants import (
     INGEST_QUEUE,
     LEARN_QUEUE,
     LEARN_SCORES_TASK,
+    MAINTAIN_PARTITIONS_TASK,
+    MAINTENANCE_QUEUE,
+    SEND_SNAPSHOT_TASK,
+    SWEEP_ANOMALIES_TASK,
 )
 from routelearn.settings import Settings
 
@@ -46,6 +50,9 @@ TASK_ROUTES = {
     INGEST_EVENT_TASK: {"queue": INGEST_QUEUE},
     LEARN_SCORES_TASK: {"queue": LEARN_QUEUE},
     FAN_OUT_SCORES_TASK: {"queue": LEARN_QUEUE},
+    SWEEP_ANOMALIES_TASK: {"queue": LEARN_QUEUE},
+    SEND_SNAPSHOT_TASK: {"queue": LEARN_QUEUE},
+    MAINTAIN_PARTITIONS_TASK: {"queue": MAINTENANCE_QUEUE},
 }
 
 

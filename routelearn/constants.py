@@ -6,9 +6,17 @@ INGEST_EVENTS_TASK = "routelearn.ingest_events"
 INGEST_EVENT_TASK = "routelearn.ingest_event"
 LEARN_SCORES_TASK = "routelearn.learn_scores"
 FAN_OUT_SCORES_TASK = "routelearn.fan_out_scores"
+SWEEP_ANOMALIES_TASK = "routelearn.sweep_anomalies"
+PUBLISH_ANOMALIES_TASK = "routelearn.publish_anomalies"
+SEND_SNAPSHOT_TASK = "routelearn.send_snapshot"
+MAINTAIN_PARTITIONS_TASK = "routelearn.maintain_partitions"
 
 # Queues by kind, so ingestion workers scale out without starving the periodic tasks.
 INGEST_QUEUE = "routelearn.ingest"
 LEARN_QUEUE = "routelearn.learn"
 MAINTENANCE_QUEUE = "routelearn.maintenance"
 ALL_QUEUES = (INGEST_QUEUE, LEARN_QUEUE, MAINTENANCE_QUEUE)
+
+# Where the anomaly sweep publishes each opened/updated/closed notice (a durable list on the
+# broker, read by whoever alerts on them: `routelearn anomalies watch`, a pager bridge, ...).
+ANOMALY_QUEUE = "model_anomalies"

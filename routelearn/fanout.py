@@ -134,13 +134,32 @@ class FanOut:
             return FanOutReport(len(names), 0, len(updates), 0, 0, time.perf_counter() - started)
         # Serialised once for the whole fleet; kombu sends a str body with a content type as is.
         body = json.dumps(round_body(updates), separators=(",", ":"))
+        declared, trimmed = self._deliver(names, body, max_queue_length, "score fan-out")
+        seconds = time.perf_counter() - started
+        return FanOutReport(len(names), len(names), len(updates), trimmed, declared, seconds)
+
+    def send_snapshot(
+        self,
+        instance_id: str,
+        snapshot: dict[str, Any],
+        max_queue_length: int = DEFAULT_MAX_QUEUE_LENGTH,
+    ) -> None:
+        """Put a full score snapshot (``ModelCatalog.apply_snapshot``'s input) on one instance's
+        queue, behind the rounds already there: the subscriber applies only what is newer."""
+        body = json.dumps({"snapshot": snapshot}, separators=(",", ":"))
+        self._deliver([queue_name(instance_id)], body, max_queue_length, "score snapshot")
+
+    def _deliver(
+        self, names: list[str], body: str, max_queue_length: int, what: str
+    ) -> tuple[int, int]:
+        """Declare, send and trim; once more on a fresh connection if the broker failed.
+        Returns (queues declared, queues trimmed)."""
         with self._lock:
             for attempt in range(1, _ROUND_ATTEMPTS + 1):
                 try:
                     declared = self._declare(names)
                     self._send(names, body)
-                    trimmed = self._trim(names, max_queue_length)
-                    break
+                    return declared, self._trim(names, max_queue_length)
                 except (
                     # BatchPublishError: a pipeline failed part-way, delivery uncertain.
                     BatchPublishError,
@@ -149,10 +168,9 @@ class FanOut:
                 ) as exc:
                     self._reset()
                     if attempt == _ROUND_ATTEMPTS:
-                        raise TransientError(f"score fan-out failed: {exc}") from exc
-                    log.warning("score fan-out failed (%s); sending the round again", exc)
-        seconds = time.perf_counter() - started
-        return FanOutReport(len(names), len(names), len(updates), trimmed, declared, seconds)
+                        raise TransientError(f"{what} failed: {exc}") from exc
+                    log.warning("%s failed (%s); sending it again", what, exc)
+        raise AssertionError("unreachable")
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -252,6 +270,16 @@ def fan_out(
     broker stays unreachable; a round may then have reached some instances (sending it again is
     safe: updates are versioned)."""
     return _fanout_for(connection_or_settings).publish(instance_ids, updates, max_queue_length)
+
+
+def send_snapshot(
+    connection_or_settings: Connection | Settings,
+    instance_id: str,
+    snapshot: dict[str, Any],
+    max_queue_length: int = DEFAULT_MAX_QUEUE_LENGTH,
+) -> None:
+    """One full snapshot to one instance's queue; raises TransientError like ``fan_out``."""
+    _fanout_for(connection_or_settings).send_snapshot(instance_id, snapshot, max_queue_length)
 
 
 def _reset_after_fork() -> None:

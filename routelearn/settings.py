@@ -50,6 +50,19 @@ class Settings(BaseSettings):
     # past it the oldest rounds are dropped, and a returning instance catches up by snapshot.
     instance_queue_max: int = Field(default=1440, ge=1)
 
+    # Anomaly sweeps (beat-driven): period, the window judged (seconds) against the baseline
+    # before it (hours, from the hourly rollups), and the sweep's own time limits.
+    anomaly_interval: float = Field(default=60.0, gt=0)
+    anomaly_window: float = Field(default=300.0, gt=0)
+    anomaly_baseline_hours: int = Field(default=24, ge=1, le=24 * 31)
+
+    # Retention (the hourly maintenance task): audit rows and decisions older than this many
+    # days are dropped, a day partition at a time; partitions are created this many days ahead.
+    retention_days: int = Field(default=90, ge=1)
+    partition_days_ahead: int = Field(default=7, ge=1, le=366)
+    rollup_retention_days: int = Field(default=400, ge=1)
+    maintenance_interval: float = Field(default=3600.0, gt=0)
+
     def as_environ(self) -> dict[str, str]:
         """These settings as ``ROUTELEARN_*`` variables, for a child process to read back."""
         return {f"ROUTELEARN_{name.upper()}": str(v) for name, v in self.model_dump().items()}

@@ -1,12 +1,15 @@
 """ScoreUpdateSubscriber: what an application instance embeds to keep its ModelCatalog current.
 
-A daemon thread first applies a full snapshot from the central service (when given a source),
-so the catalog is current before the first update; then it consumes the instance's own durable
-queue ``model_score_updates.<instance_id>`` (see ``routelearn.fanout``), applies each round of
-updates to the catalog, and acks a message only once it is applied. Delivery is at least once
-and rounds may arrive out of order (a redelivered message, an instance back from a long absence):
-the catalog applies an update only if its version is newer than the score it holds, so a
-duplicate or a straggler changes nothing and is counted as stale.
+A daemon thread first brings the catalog up to date with a full snapshot of the central scores,
+so it is current before the first update: either from a ``snapshot_source`` callable, or (with
+``request_snapshot=True``, for instances without database access) by asking a worker for one
+(task ``routelearn.send_snapshot``), which puts it on the instance's own queue behind whatever
+rounds wait there. ``wait_until_current()`` blocks until it is applied. Then it consumes the
+instance's own durable queue ``model_score_updates.<instance_id>`` (see ``routelearn.fanout``),
+applies each round of updates to the catalog, and acks a message only once it is applied.
+Delivery is at least once and rounds may arrive out of order (a redelivered message, an instance
+back from a long absence): the catalog applies an update only if its version is newer than the
+score it holds, so a duplicate or a straggler changes nothing and is counted as stale.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from kombu.connection import Connection
 from kombu.exceptions import OperationalError
 from kombu.messaging import Consumer
 
-from routelearn.broker import transport_options
+from routelearn.broker import producer_app, transport_options
 from routelearn.catalog.model import ModelCatalog
+from routelearn.constants import SEND_SNAPSHOT_TASK
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
 from routelearn.fanout import score_update_queue
 from routelearn.settings import Settings
@@ -46,6 +50,9 @@ _BACKOFF_CAP = 5.0
 # A failed start-up snapshot is retried this often while updates are consumed meanwhile
 # (versions keep that safe: the snapshot later applies only what is newer).
 _SNAPSHOT_RETRY_SECONDS = 10.0
+# A snapshot asked of the workers that has not arrived after this long is asked for again (the
+# workers may have been down); a duplicate snapshot is harmless.
+_SNAPSHOT_REQUEST_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -73,9 +80,14 @@ class ScoreUpdateSubscriber:
         catalog: ModelCatalog,
         snapshot_source: SnapshotSource | None = None,
         persist_path: Path | None = None,
+        *,
+        request_snapshot: bool = False,
+        on_update: Callable[[ScoreUpdate], None] | None = None,
     ) -> None:
         if not instance_id:
             raise ValueError("instance_id must not be empty")
+        if snapshot_source is not None and request_snapshot:
+            raise ValueError("give a snapshot_source or request_snapshot=True, not both")
         self._settings = settings
         self.instance_id = instance_id
         self._catalog = catalog
@@ -92,8 +104,13 @@ class ScoreUpdateSubscriber:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._snapshot_done = snapshot_source is None
+        self._request_snapshot = request_snapshot
+        self._on_update = on_update
+        self._current = threading.Event()  # set once the start-up snapshot is applied
+        if snapshot_source is None and not request_snapshot:
+            self._current.set()
         self._snapshot_retry_at = 0.0
+        self._producer: Any = None
         self._messages = self._applied = self._stale = self._malformed = 0
         self._snapshot_scores = self._reconnects = 0
 
@@ -114,11 +131,16 @@ class ScoreUpdateSubscriber:
                 ignored_stale=self._stale,
                 malformed=self._malformed,
                 snapshot_scores=self._snapshot_scores,
-                snapshot_done=self._snapshot_done,
+                snapshot_done=self._current.is_set(),
                 reconnects=self._reconnects,
             )
 
     # -- lifecycle -----------------------------------------------------------------------
+
+    def wait_until_current(self, timeout: float | None = None) -> bool:
+        """Block until the start-up snapshot is applied (at once without one); False on
+        timeout. Until then the catalog holds the local file's scores."""
+        return self._current.wait(timeout)
 
     def start(self) -> None:
         if self.running:
@@ -203,7 +225,7 @@ class ScoreUpdateSubscriber:
             # socket.timeout (TimeoutError): nothing arrived; check stop and the snapshot.
             with contextlib.suppress(TimeoutError):
                 connection.drain_events(timeout=_POLL_SECONDS)
-            if not self._snapshot_done:
+            if not self._current.is_set():
                 self._maybe_snapshot()
 
     def _connect(self) -> Any:
@@ -214,12 +236,15 @@ class ScoreUpdateSubscriber:
     # -- applying ------------------------------------------------------------------------
 
     def _maybe_snapshot(self) -> None:
-        if self._snapshot_done or self._snapshot_source is None:
+        if self._current.is_set() or time.monotonic() < self._snapshot_retry_at:
             return
-        if time.monotonic() < self._snapshot_retry_at:
+        if self._request_snapshot:
+            self._ask_for_snapshot()
+            return
+        if self._snapshot_source is None:
             return
         try:
-            changed = self._catalog.apply_snapshot(self._snapshot_source())
+            snapshot = self._snapshot_source()
         except Exception as exc:
             self._snapshot_retry_at = time.monotonic() + _SNAPSHOT_RETRY_SECONDS
             log.warning(
@@ -230,9 +255,29 @@ class ScoreUpdateSubscriber:
                 _SNAPSHOT_RETRY_SECONDS,
             )
             return
+        self._apply_snapshot(snapshot)
+
+    def _ask_for_snapshot(self) -> None:
+        self._snapshot_retry_at = time.monotonic() + _SNAPSHOT_REQUEST_SECONDS
+        try:
+            if self._producer is None:
+                self._producer = producer_app(self._settings)
+            self._producer.send_task(SEND_SNAPSHOT_TASK, args=[self.instance_id])
+        except Exception as exc:
+            self._snapshot_retry_at = time.monotonic() + _SNAPSHOT_RETRY_SECONDS
+            log.warning(
+                "could not ask for a score snapshot for %s (%s); retrying in %.0f s",
+                self.instance_id,
+                exc,
+                _SNAPSHOT_RETRY_SECONDS,
+            )
+
+    def _apply_snapshot(self, snapshot: Mapping[str, Any]) -> None:
+        """Raises CatalogError for a malformed snapshot."""
+        changed = self._catalog.apply_snapshot(snapshot)
         with self._lock:
-            self._snapshot_done = True
             self._snapshot_scores += changed
+        self._current.set()
         if changed:
             self._persist()
 
@@ -242,7 +287,14 @@ class ScoreUpdateSubscriber:
         (after each visibility timeout) and hold up the queue. Its updates are lost, but the
         next round or the next start-up snapshot carries newer versions."""
         try:
-            updates, bad = _parse_round(message.decode())
+            body = message.decode()
+            if isinstance(body, Mapping) and "snapshot" in body:
+                self._apply_snapshot(body["snapshot"])
+                with self._lock:
+                    self._messages += 1
+                message.ack()
+                return
+            updates, bad = _parse_round(body)
         except Exception as exc:
             log.error("malformed score update message on %s dropped: %s", self._queue.name, exc)
             with self._lock:
@@ -262,6 +314,11 @@ class ScoreUpdateSubscriber:
                 continue
             if changed:
                 applied += 1
+                if self._on_update is not None:
+                    try:
+                        self._on_update(update)
+                    except Exception:  # the caller's bug must not stop the updates
+                        log.exception("on_update callback failed for %s", update)
             else:
                 stale += 1
         if applied:

@@ -26,16 +26,35 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from routelearn.domain import partitions
 from routelearn.domain.latency import NUM_BUCKETS
 
 metadata = MetaData()
 
-# The audit trail: one row per distinct event.
+# Names of the partitions of ``routing_records`` (created and dropped at run time by
+# routelearn.store.partitions, so not declared here): migrations and the schema check skip them.
+PARTITION_PREFIX = partitions.PREFIX
+DEFAULT_PARTITION = "routing_records_default"
+
+
+def is_partition(table_name: str) -> bool:
+    return table_name.startswith(PARTITION_PREFIX) or table_name == DEFAULT_PARTITION
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's ``include_name`` hook: compare everything but the run-time partitions."""
+    return not (type_ == "table" and name is not None and is_partition(name))
+
+
+# The audit trail: one row per distinct event, partitioned by day of ``timestamp``. A unique key
+# of a partitioned table must hold the partition key, so an event is identified by
+# (event_id, timestamp): a redelivery carries both unchanged. Counting never relied on this key
+# alone (routing_decisions makes each decision and its first outcome count once).
 routing_records = Table(
     "routing_records",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("timestamp", DateTime(timezone=True), primary_key=True),
     Column("instance_id", String, nullable=False),
     Column("complexity", String, nullable=False),
     Column("model", String, nullable=False),
@@ -52,11 +71,12 @@ routing_records = Table(
     Column("decision_id", Text),
     Column("decision_key", Text, nullable=False),
     Column("user_model_request", String),
-    UniqueConstraint("event_id", name="uq_routing_records_event_id"),
+    UniqueConstraint("event_id", "timestamp", name="uq_routing_records_event_id"),
     Index("idx_routing_records_model_complexity", "model", "complexity"),
     Index("idx_routing_records_timestamp", text("timestamp DESC")),
     Index("idx_routing_records_timestamp_instance", "timestamp", "instance_id"),
     Index("idx_routing_records_outcome", "outcome"),
+    postgresql_partition_by="RANGE (timestamp)",
 )
 
 # Added: one row per decision, so a decision counts once and its first outcome once.
@@ -71,6 +91,8 @@ routing_decisions = Table(
     Column("outcome", String),
     Column("response_time_ms", Float),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    # Retention deletes decisions with their audit rows.
+    Index("idx_routing_decisions_first_seen", "first_seen_at"),
 )
 
 # Aggregates per (model, complexity). The seed's unbounded ``response_times`` array is replaced by
@@ -202,4 +224,75 @@ learner_runs = Table(
     Column("rows_considered", Integer, nullable=False),
     Column("changed", Integer, nullable=False),
     Column("duration_ms", Float, nullable=False),
+)
+
+# Counts per hour and (model, complexity, instance), written in the ingestion transaction, so
+# dashboards, ``routelearn stats`` and the sweeps never scan the audit table. A decision counts
+# in the hour of its first event, an outcome in the hour of its own event; the counting rules are
+# those of model_routing_metrics, so the rollups of all hours add up to it exactly.
+routing_rollups_hourly = Table(
+    "routing_rollups_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("model_name", String, primary_key=True),
+    Column("complexity_level", String, primary_key=True),
+    Column("instance_id", String, primary_key=True),
+    Column("decisions", BigInteger, nullable=False, server_default=text("0")),
+    Column("success_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("failure_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("response_time_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("response_time_sum", Float, nullable=False, server_default=text("0")),
+    Column(
+        "response_time_histogram",
+        ARRAY(BigInteger),
+        nullable=False,
+        server_default=text(f"array_fill(0::bigint, ARRAY[{NUM_BUCKETS}])"),
+    ),
+    Index("idx_routing_rollups_hourly_instance", "instance_id", "hour"),
+)
+
+# Anomalies the sweep found: at most one open row per (kind, subject); closed rows stay as
+# history until retention removes them.
+anomalies = Table(
+    "anomalies",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("anomaly_id", Text, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("subject_key", Text, nullable=False),
+    Column("subject", JSONB, nullable=False),
+    Column("severity", String, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("clear_sweeps", Integer, nullable=False, server_default=text("0")),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("close_reason", String),
+    UniqueConstraint("anomaly_id", name="uq_anomalies_anomaly_id"),
+    Index(
+        "uq_anomalies_open",
+        "kind",
+        "subject_key",
+        unique=True,
+        postgresql_where=text("closed_at IS NULL"),
+    ),
+)
+
+# An outbox: each opened/updated/closed notice is written in the sweep's transaction and
+# published to the ``model_anomalies`` queue after it commits, so a notice is never lost with a
+# broker outage nor sent for a sweep that rolled back.
+anomaly_events = Table(
+    "anomaly_events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("anomaly_id", Text, nullable=False),
+    Column("event", String, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("published_at", DateTime(timezone=True)),
+    Index("idx_anomaly_events_unpublished", "id", postgresql_where=text("published_at IS NULL")),
 )

@@ -30,6 +30,9 @@ TABLES = (
     "score_history",
     "metric_snapshots",
     "learner_runs",
+    "routing_rollups_hourly",
+    "anomalies",
+    "anomaly_events",
 )
 
 

@@ -17,7 +17,14 @@ from routelearn.settings import Settings, get_settings
 from routelearn.store.engine import make_engine
 from workers.config import celery_config
 
-TASK_MODULES = ("tasks.ingest", "tasks.learn", "tasks.fanout")
+TASK_MODULES = (
+    "tasks.ingest",
+    "tasks.learn",
+    "tasks.fanout",
+    "tasks.sweep",
+    "tasks.snapshot",
+    "tasks.maintenance",
+)
 
 
 class RouteLearnCelery(Celery):  # type: ignore[misc]

@@ -6,7 +6,14 @@ from typing import Any
 
 import beat_schedule
 from routelearn.broker import TASK_ROUTES, task_queues, transport_options
-from routelearn.constants import FAN_OUT_SCORES_TASK, INGEST_QUEUE, LEARN_SCORES_TASK
+from routelearn.constants import (
+    FAN_OUT_SCORES_TASK,
+    INGEST_QUEUE,
+    LEARN_SCORES_TASK,
+    MAINTAIN_PARTITIONS_TASK,
+    SEND_SNAPSHOT_TASK,
+    SWEEP_ANOMALIES_TASK,
+)
 from routelearn.settings import Settings
 
 
@@ -52,7 +59,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "soft_time_limit": settings.learner_soft_time_limit,
                 "time_limit": settings.learner_time_limit,
             }
-            for name in (LEARN_SCORES_TASK, FAN_OUT_SCORES_TASK)
+            for name in (
+                LEARN_SCORES_TASK,
+                FAN_OUT_SCORES_TASK,
+                SWEEP_ANOMALIES_TASK,
+                SEND_SNAPSHOT_TASK,
+                MAINTAIN_PARTITIONS_TASK,
+            )
         },
         "task_create_missing_queues": True,
         # Flower and `celery events` need task events; they are small and go to their own queue.

@@ -22,6 +22,7 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     from routelearn.cli import (
+        anomalies,
         bench,
         catalog,
         db,
@@ -29,10 +30,22 @@ def _register() -> None:
         instances,
         publish,
         queries,
+        subscribe,
         workers,
     )
 
-    for module in (db, publish, dead_letters, queries, workers, instances, catalog, bench):
+    for module in (
+        db,
+        publish,
+        dead_letters,
+        queries,
+        workers,
+        instances,
+        catalog,
+        subscribe,
+        anomalies,
+        bench,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,4 +1,4 @@
-"""``routelearn db upgrade`` and ``routelearn doctor``."""
+"""``routelearn db upgrade|maintain|partitions`` and ``routelearn doctor``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from kombu.connection import Connection
 from sqlalchemy.engine import make_url
 
 from routelearn.broker import transport_options
+from routelearn.cli.database import database
+from routelearn.cli.table import print_table
+from routelearn.domain.partitions import bounds, partition_name
 from routelearn.settings import Settings, get_settings
 from routelearn.store import migrate
 from routelearn.store.engine import create_database_if_missing
+from routelearn.store.retention import existing_partitions, maintain
 
 
 @click.group("db")
@@ -29,6 +33,40 @@ def upgrade(revision: str) -> None:
     click.echo(f"database {name!r} {'created' if created else 'exists'}")
     migrate.upgrade(url, revision)
     click.echo(f"schema at revision {migrate.current_revision(url)}")
+
+
+@db_group.command("maintain")
+def maintain_cmd() -> None:
+    """Create the audit table's day partitions ahead, drop expired ones, prune old rows (what
+    the hourly beat task ``routelearn.maintain_partitions`` does)."""
+    settings = get_settings()
+    with database() as engine:
+        result = maintain(
+            engine,
+            days_ahead=settings.partition_days_ahead,
+            retention_days=settings.retention_days,
+            rollup_retention_days=settings.rollup_retention_days,
+        )
+    if not result.ran:
+        click.echo("another maintenance run holds the lock; nothing done")
+        return
+    click.echo(f"created: {', '.join(result.created) or 'none'}")
+    click.echo(f"dropped: {', '.join(result.dropped) or 'none'}")
+    if result.moved_from_default:
+        click.echo(f"moved {result.moved_from_default} rows out of the default partition")
+    for table, rows in result.pruned.items():
+        click.echo(f"pruned {table}: {rows} rows")
+
+
+@db_group.command("partitions")
+def partitions_cmd() -> None:
+    """The audit table's day partitions, oldest first."""
+    with database() as engine, engine.connect() as conn:
+        days = existing_partitions(conn)
+    print_table(
+        ["partition", "from (UTC)", "to (UTC)"],
+        [[partition_name(d), *(b.strftime("%Y-%m-%d %H:%M") for b in bounds(d))] for d in days],
+    )
 
 
 @dataclass(frozen=True)

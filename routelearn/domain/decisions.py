@@ -30,6 +30,7 @@ class DecisionRow:
     first_seen: datetime
     outcome: str | None = None
     response_time_ms: float | None = None
+    outcome_at: datetime | None = None  # the outcome event's own timestamp
 
 
 def fold_decisions(new_events: Iterable[ValidEvent]) -> list[DecisionRow]:
@@ -50,6 +51,11 @@ def fold_decisions(new_events: Iterable[ValidEvent]) -> list[DecisionRow]:
             and event.outcome in OUTCOMES
             and (event.model, event.complexity) == (row.model, row.complexity)
         ):
-            row = replace(row, outcome=event.outcome, response_time_ms=event.response_time_ms)
+            row = replace(
+                row,
+                outcome=event.outcome,
+                response_time_ms=event.response_time_ms,
+                outcome_at=event.timestamp,
+            )
         rows[event.decision_key] = row
     return [rows[key] for key in sorted(rows)]

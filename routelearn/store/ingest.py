@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from routelearn.domain.aggregate import CountedOutcome, MetricDelta, MetricKey, metric_deltas
 from routelearn.domain.decisions import DecisionRow, fold_decisions
 from routelearn.domain.identity import dead_letter_key
+from routelearn.domain.rollup import RollupKey, rollup_deltas
 from routelearn.domain.validation import Rejection, ValidEvent
 
 _INSERT_RECORDS = """
@@ -30,7 +31,7 @@ SELECT r->>0, r->>1, r->>2, (r->>3)::timestamptz, r->>4, r->>5, r->>6, r->>7,
     r->>12, r->>13
 FROM json_array_elements(%s::json) AS r
 ORDER BY r->>0
-ON CONFLICT (event_id) DO NOTHING
+ON CONFLICT (event_id, timestamp) DO NOTHING
 RETURNING event_id
 """
 
@@ -81,6 +82,27 @@ ON CONFLICT (model_name, complexity_level) DO UPDATE SET
              WITH ORDINALITY AS h(a, b, i)
     ),
     updated_at = now()
+"""
+
+_UPSERT_ROLLUPS = """
+INSERT INTO routing_rollups_hourly AS m (hour, model_name, complexity_level, instance_id,
+    decisions, success_count, failure_count, response_time_count, response_time_sum,
+    response_time_histogram)
+SELECT (r->>0)::timestamptz, r->>1, r->>2, r->>3, (r->>4)::int8, (r->>5)::int8, (r->>6)::int8,
+    (r->>7)::int8, (r->>8)::float8, (r->>9)::bigint[]
+FROM json_array_elements(%s::json) AS r
+ON CONFLICT (hour, model_name, complexity_level, instance_id) DO UPDATE SET
+    decisions = m.decisions + excluded.decisions,
+    success_count = m.success_count + excluded.success_count,
+    failure_count = m.failure_count + excluded.failure_count,
+    response_time_count = m.response_time_count + excluded.response_time_count,
+    response_time_sum = m.response_time_sum + excluded.response_time_sum,
+    response_time_histogram = CASE
+        WHEN excluded.response_time_count = 0 THEN m.response_time_histogram
+        ELSE (SELECT array_agg(a + b ORDER BY i)
+              FROM unnest(m.response_time_histogram, excluded.response_time_histogram)
+                   WITH ORDINALITY AS h(a, b, i))
+    END
 """
 
 # Registers new instances and refreshes ``last_seen_at``; a retired instance stays retired (its
@@ -184,7 +206,8 @@ def _insert_records(conn: Connection, events: Sequence[ValidEvent]) -> set[str]:
 
 def _apply_decisions(
     conn: Connection, rows: Sequence[DecisionRow]
-) -> tuple[list[MetricKey], list[CountedOutcome]]:
+) -> tuple[list[DecisionRow], list[DecisionRow]]:
+    """The decisions this batch created, and those whose outcome it counted (in key order)."""
     decision_rows = [
         [
             r.key,
@@ -206,12 +229,8 @@ def _apply_decisions(
     updated: set[str] = set()
     if pending:
         updated = {r[0] for r in conn.exec_driver_sql(_SET_OUTCOMES, (_json(pending),))}
-    new_decisions = [(r.model, r.complexity) for r in rows if r.key in inserted]
-    counted = [
-        CountedOutcome(r.model, r.complexity, r.outcome, r.response_time_ms)
-        for r in rows
-        if r.outcome is not None and (r.key in inserted or r.key in updated)
-    ]
+    new_decisions = [r for r in rows if r.key in inserted]
+    counted = [r for r in rows if r.outcome is not None and (r.key in inserted or r.key in updated)]
     return new_decisions, counted
 
 
@@ -235,6 +254,27 @@ def _upsert_metrics(conn: Connection, deltas: dict[MetricKey, MetricDelta]) -> N
     )
 
 
+def _upsert_rollups(conn: Connection, deltas: dict[RollupKey, MetricDelta]) -> None:
+    if not deltas:
+        return
+    rows = [
+        [
+            key[0].isoformat(),
+            key[1],
+            key[2],
+            key[3],
+            d.usage,
+            d.success,
+            d.failure,
+            d.rt_count,
+            d.rt_sum,
+            "{" + ",".join(map(str, d.histogram)) + "}",
+        ]
+        for key, d in deltas.items()
+    ]
+    conn.exec_driver_sql(_UPSERT_ROLLUPS, (_json(rows),))
+
+
 def ingest_batch(
     conn: Connection,
     events: Sequence[ValidEvent],
@@ -252,14 +292,25 @@ def ingest_batch(
     for event in events:
         unique.setdefault(event.event_id, event)
     fresh: list[ValidEvent] = []
-    new_decisions: list[MetricKey] = []
-    counted: list[CountedOutcome] = []
+    new_decisions: list[DecisionRow] = []
+    counted: list[DecisionRow] = []
     if unique:
         new_ids = _insert_records(conn, sorted(unique.values(), key=lambda e: e.event_id))
         fresh = [e for e in unique.values() if e.event_id in new_ids]  # arrival order
     if fresh:
         new_decisions, counted = _apply_decisions(conn, fold_decisions(fresh))
-        _upsert_metrics(conn, metric_deltas(new_decisions, counted))
+        _upsert_metrics(
+            conn,
+            metric_deltas(
+                [(r.model, r.complexity) for r in new_decisions],
+                [
+                    CountedOutcome(r.model, r.complexity, r.outcome, r.response_time_ms)
+                    for r in counted
+                    if r.outcome is not None
+                ],
+            ),
+        )
+        _upsert_rollups(conn, rollup_deltas(new_decisions, counted))
     insert_dead_letters(conn, rejections, source)
     touched = sorted({e.instance_id for e in fresh if e.instance_id not in recently_seen})
     if touched:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
@@ -99,3 +100,21 @@ def import_catalog(
                 _history(conn, model, complexity, version, current.score, score, reason)
                 updated += 1
     return ImportReport(inserted, updated, unchanged, kept)
+
+
+def score_snapshot(engine: Engine, default_score: float | None = None) -> dict[str, Any]:
+    """Every score with its version, in ``ModelCatalog.apply_snapshot``'s format."""
+    models: dict[str, dict[str, dict[str, Any]]] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT model_name, complexity_level, score, version FROM model_scores"
+                " ORDER BY model_name, complexity_level"
+            )
+        )
+        for model, complexity, score, version in rows:
+            models.setdefault(model, {})[complexity] = {"score": score, "version": version}
+    snapshot: dict[str, Any] = {"models": models}
+    if default_score is not None:
+        snapshot["default_score"] = default_score
+    return snapshot

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from schema.tables import metadata
+from schema.tables import include_name, metadata
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
@@ -21,7 +21,9 @@ if context.is_offline_mode():
 else:
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata)
+        context.configure(
+            connection=connection, target_metadata=metadata, include_name=include_name
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
