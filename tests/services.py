@@ -67,6 +67,9 @@ def test_settings(database: str, redis_db: int, **overrides: Any) -> Settings:
         "db_retry_base": 0.05,
         "db_retry_cap": 0.5,
         "publish_linger_ms": 20.0,
+        # The anomaly window: the newest learner snapshot at least this old (tests take one,
+        # wait a second, then add the window's events).
+        "anomaly_window": 1.0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -138,6 +141,35 @@ def worker_process(
     log = open(ROOT / ".pytest_cache" / f"worker-{name}.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         cmd,
+        cwd=ROOT,
+        env=settings_env(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@contextmanager
+def beat_process(settings: Settings, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real ``celery -A workers.app beat``, its schedule file in ``workdir``; stopped at exit."""
+    log = open(ROOT / ".pytest_cache" / "beat.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "beat",
+            "--loglevel=INFO",
+            f"--schedule={workdir / 'celerybeat-schedule'}",
+            f"--pidfile={workdir / 'beat.pid'}",
+        ],
         cwd=ROOT,
         env=settings_env(settings),
         stdout=log,

@@ -31,7 +31,7 @@ def list_cmd(include_closed: bool, limit: int) -> None:
             [
                 a.opened_at.strftime("%Y-%m-%d %H:%M:%S"),
                 a.kind,
-                "/".join(a.subject[1:]),
+                "/".join(a.subject),
                 a.severity,
                 f"{a.value:.4g}",
                 "open" if a.closed_at is None else f"closed ({a.close_reason})",

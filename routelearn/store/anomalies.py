@@ -46,7 +46,7 @@ WITH ref AS (
              taken_at
 ), base AS (
     SELECT r.model_name, r.complexity_level,
-           sum(r.success_count) AS successes, sum(r.failure_count) AS failures
+           sum(r.success_count)::bigint AS successes, sum(r.failure_count)::bigint AS failures
     FROM routing_rollups_hourly r
     JOIN ref USING (model_name, complexity_level)
     WHERE r.hour >= date_trunc('hour', ref.taken_at) - make_interval(hours => :hours)
@@ -67,10 +67,10 @@ ORDER BY 1, 2
 _INSTANCES = """
 SELECT i.instance_id, i.last_seen_at, i.active, i.first_seen_at, COALESCE(r.decisions, 0)
 FROM instances i
-LEFT JOIN (SELECT instance_id, sum(decisions) AS decisions FROM routing_rollups_hourly
+LEFT JOIN (SELECT instance_id, sum(decisions)::bigint AS decisions FROM routing_rollups_hourly
            WHERE hour >= :now - make_interval(hours => :hours) GROUP BY 1) r USING (instance_id)
 WHERE i.active OR EXISTS (SELECT 1 FROM anomalies a WHERE a.closed_at IS NULL
-                          AND a.kind = 'instance_silent' AND a.subject ->> 1 = i.instance_id)
+                          AND a.kind = 'instance_silent' AND a.subject ->> 0 = i.instance_id)
 ORDER BY 1
 """
 

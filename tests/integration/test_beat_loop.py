@@ -1,0 +1,89 @@
+"""The whole loop with a real celery-beat process: events in, beat ticks the learner on a short
+interval, the fan-out reaches two instances' queues; one consumes live, one was offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import redis
+from sqlalchemy import Engine, text
+
+from routelearn.catalog import ModelCatalog
+from routelearn.ingestion import Ingestor
+from routelearn.settings import Settings
+from routelearn.subscriber import ScoreUpdateSubscriber
+from tests.factories import decision_pair
+from tests.services import beat_process, wait_for
+
+
+def catalog() -> ModelCatalog:
+    return ModelCatalog.from_config(
+        {"version": 1, "default_score": 2.5, "models": [{"name": "steady", "provider": "p"}]}
+    )
+
+
+def test_beat_drives_learner_and_fan_out_to_two_instances(
+    worker: Any,
+    engine: Engine,
+    settings: Settings,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    events = []
+    for instance in ("live", "offline"):
+        for _ in range(150):
+            events += decision_pair(
+                "success", model="steady", instance_id=instance, response_time_ms=250.0
+            )
+    Ingestor(engine).ingest(events, "test")
+
+    live_catalog, offline_catalog = catalog(), catalog()
+    live = ScoreUpdateSubscriber(settings, "live", live_catalog)
+    live.start()
+    fast = settings.model_copy(update={"learner_interval": 1.0, "anomaly_interval": 1.0})
+    try:
+        with beat_process(fast, tmp_path):
+            wait_for(
+                lambda: live_catalog.version("steady", "complex") == 1,
+                timeout=60,
+                message="beat -> learner -> fan-out -> the live subscriber",
+            )
+            # The sweep is on beat's schedule too: it ran against the same evidence.
+            wait_for(lambda: _learner_runs(engine) >= 2, timeout=30, message="a second tick")
+    finally:
+        live.stop()
+    # Beat is gone; let the worker finish what it was sent (learner ticks, their fan-outs).
+    wait_for(
+        lambda: redis_client.llen("routelearn.learn") == 0 and redis_client.hlen("unacked") == 0,
+        message="the learn queue to settle",
+    )
+    live.drain(timeout=10)
+    score, version = _central(engine)
+    assert score > 2.5 and version >= 1
+    assert (live_catalog.score("steady", "complex"), live_catalog.version("steady", "complex")) == (
+        score,
+        version,
+    )
+
+    # The offline instance starts after the fan-outs: its durable queue kept every round.
+    offline = ScoreUpdateSubscriber(settings, "offline", offline_catalog)
+    assert offline.drain(timeout=10) == version
+    assert offline_catalog.score("steady", "complex") == score
+    assert offline_catalog.version("steady", "complex") == version
+
+
+def _central(engine: Engine) -> tuple[float, int]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT score, version FROM model_scores"
+                " WHERE model_name = 'steady' AND complexity_level = 'complex'"
+            )
+        ).one()
+    return float(row[0]), int(row[1])
+
+
+def _learner_runs(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM learner_runs")).scalar_one())
