@@ -114,7 +114,10 @@ def run_learner(
     default_score: float,
     window_seconds: float,
     keep_windows: int,
+    min_keep_seconds: float = 0.0,
 ) -> LearnerResult:
+    """One tick. Counter snapshots are kept for ``keep_windows`` windows, and at least
+    ``min_keep_seconds`` (the anomaly sweep's window starts at one of them)."""
     began = time.perf_counter()
     changes: list[ScoreChange] = []
     with (
@@ -196,7 +199,7 @@ def run_learner(
             text(
                 "DELETE FROM metric_snapshots WHERE taken_at <= now() - make_interval(secs => :k)"
             ),
-            {"k": keep},
+            {"k": max(keep, min_keep_seconds)},
         )
         seconds = time.perf_counter() - began
         conn.execute(

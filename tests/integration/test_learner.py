@@ -91,3 +91,26 @@ def test_learner_task_runs_on_a_real_worker(
     celery_app.send_task(LEARN_SCORES_TASK)
     wait_for(lambda: count(engine, "learner_runs") == 1, message="a learner run")
     assert scores(engine)["good"][1] == 1
+
+
+def test_snapshots_outlive_the_learner_windows_for_the_anomaly_sweep(
+    engine: Engine, clean: None
+) -> None:
+    ingest_model(engine, "m", 0.9, 10, 100.0)
+
+    def tick(min_keep: float) -> None:
+        run_learner(
+            engine,
+            make_policy("calibrated"),
+            default_score=2.5,
+            window_seconds=0.001,
+            keep_windows=1,
+            min_keep_seconds=min_keep,
+        )
+
+    tick(600.0)
+    tick(600.0)
+    tick(600.0)
+    assert count(engine, "metric_snapshots") == 3  # kept for the sweep's 10 minutes
+    tick(0.0)
+    assert count(engine, "metric_snapshots") == 1  # only the learner's own needs
