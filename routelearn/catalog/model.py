@@ -271,6 +271,44 @@ class ModelCatalog:
                 self._state = self._build(entries, explicit)
         return applied
 
+    def reload(self, config: CatalogFile | Mapping[str, Any]) -> None:
+        """Take an edited catalog (a model added, disabled, repriced...) while running. Every
+        operator field comes from the new file; a score the fleet published with a newer
+        version than the file's is kept; a model the file no longer lists is kept only if the
+        fleet has published a score for it (as a learned model), else dropped."""
+        config = parse_catalog(config)
+        with self._lock:
+            state = self._state
+            self._config = config
+            self._specs = {spec.name: spec for spec in config.models}
+            entries: dict[str, ModelEntry] = {}
+            explicit: dict[str, frozenset[Complexity]] = {}
+            for spec in config.models:
+                entry = self._entry_from_spec(spec)
+                kept = set(spec.scores)
+                held = state.entries.get(spec.name)
+                for c in _COMPLEXITIES:
+                    if held is not None and held.versions[c] > entry.versions[c]:
+                        entry = replace(
+                            entry,
+                            scores=MappingProxyType({**entry.scores, c: held.scores[c]}),
+                            versions=MappingProxyType({**entry.versions, c: held.versions[c]}),
+                        )
+                        kept.add(c)
+                entries[spec.name] = entry
+                explicit[spec.name] = frozenset(kept)
+            for name, held in state.entries.items():
+                if name in entries or not any(held.versions.values()):
+                    continue
+                entries[name] = replace(
+                    held,
+                    provider=held.provider if held.learned else UNKNOWN_PROVIDER,
+                    enabled=self._enable_unknown,
+                    learned=True,
+                )
+                explicit[name] = state.explicit.get(name, frozenset())
+            self._state = self._build(entries, explicit)
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the current scores back in the file format, atomically, keeping every
         operator-edited field. Comments are not kept: save to a file of its own rather than

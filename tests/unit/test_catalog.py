@@ -409,3 +409,21 @@ def test_from_config_validates_plain_data() -> None:
     data["models"][0]["scores"]["simple"] = 6
     with pytest.raises(CatalogError, match=r"models\[0\] \(a\)\.scores\.simple"):
         ModelCatalog.from_config(data)
+
+
+def test_reload_takes_the_new_file_and_keeps_newer_fleet_scores() -> None:
+    catalog = ModelCatalog.from_config(small())
+    assert catalog.apply_update("a", COMPLEX, 1.0, 5)  # the fleet's, version 5
+    assert catalog.apply_update("gone", SIMPLE, 3.0, 2)  # learned, not in any file
+    edited = small()
+    edited["models"] = [m for m in edited["models"] if m["name"] != "b"]
+    edited["models"].append({"name": "new", "provider": "p", "scores": {"complex": 4.9}})
+    edited["models"][0]["scores"] = {"simple": 0.5, "complex": 4.0}  # a: file version 0
+    catalog.reload(edited)
+    assert catalog.score("a", COMPLEX) == 1.0 and catalog.version("a", COMPLEX) == 5
+    assert catalog.score("a", SIMPLE) == 0.5  # the file's, nothing newer held
+    assert "b" not in catalog  # removed from the file, never scored by the fleet
+    assert catalog.score("new", COMPLEX) == 4.9
+    assert catalog.candidates(COMPLEX)[0][0].name == "new"
+    learned = catalog.entry("gone")
+    assert learned is not None and learned.learned and not learned.enabled
