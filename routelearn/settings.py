@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from routelearn.domain.policy import (
+    CalibratedParams,
+    ClassicParams,
+    Policy,
+    make_policy,
+)
 from routelearn.errors import ConfigError
 
 
@@ -41,6 +49,10 @@ class Settings(BaseSettings):
     # The score learner (beat-driven): its policy, period, memory of recent windows, the score
     # of a model first seen in events, and its own time limits (below the visibility timeout).
     score_policy: Literal["calibrated", "classic"] = "calibrated"
+    # Thresholds of the chosen policy, as JSON: '{"min_samples": 50, "half_life_seconds": 60}'
+    # (names as in ClassicParams / CalibratedParams, docs/score-policies.md); unset ones keep
+    # their defaults.
+    score_policy_params: dict[str, bool | int | float] = Field(default_factory=dict)
     learner_interval: float = Field(default=60.0, gt=0)
     learner_windows: int = Field(default=15, ge=1, le=1440)
     default_score: float = Field(default=2.5, ge=0.0, le=5.0)
@@ -65,7 +77,31 @@ class Settings(BaseSettings):
 
     def as_environ(self) -> dict[str, str]:
         """These settings as ``ROUTELEARN_*`` variables, for a child process to read back."""
-        return {f"ROUTELEARN_{name.upper()}": str(v) for name, v in self.model_dump().items()}
+        return {
+            f"ROUTELEARN_{name.upper()}": json.dumps(v) if isinstance(v, dict) else str(v)
+            for name, v in self.model_dump().items()
+        }
+
+    def policy(self) -> Policy:
+        """The configured score policy with its parameters."""
+        params_type = CalibratedParams if self.score_policy == "calibrated" else ClassicParams
+        return make_policy(self.score_policy, params_type(**self.score_policy_params))  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _policy_params_exist(self) -> Settings:
+        params_type = CalibratedParams if self.score_policy == "calibrated" else ClassicParams
+        known = {f.name for f in dataclasses.fields(params_type)}
+        unknown = sorted(set(self.score_policy_params) - known)
+        if unknown:
+            raise ValueError(
+                f"ROUTELEARN_SCORE_POLICY_PARAMS: {', '.join(map(repr, unknown))} not a "
+                f"parameter of {self.score_policy!r}; known: {', '.join(sorted(known))}"
+            )
+        try:
+            self.policy()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"ROUTELEARN_SCORE_POLICY_PARAMS: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _limits_fit_visibility(self) -> Settings:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from celery import shared_task
 
 from routelearn.constants import FAN_OUT_SCORES_TASK, LEARN_SCORES_TASK
-from routelearn.domain.policy import make_policy
 from routelearn.store.engine import is_transient
 from routelearn.store.learner import run_learner
 from tasks.base import RouteLearnTask
@@ -23,7 +22,7 @@ def learn_scores(self: RouteLearnTask) -> dict[str, object]:
     try:
         result = run_learner(
             self.rl_app.engine,
-            make_policy(settings.score_policy),
+            settings.policy(),
             default_score=settings.default_score,
             window_seconds=settings.learner_interval,
             keep_windows=settings.learner_windows,

@@ -36,3 +36,26 @@ def test_backoff_grows_and_is_capped() -> None:
     assert all(1.0 <= d <= 2.0 for d in delays[5:])
     with pytest.raises(ValueError):
         backoff_delay(0, 0.1, 1.0)
+
+
+def test_policy_params_come_from_json_and_unknown_ones_are_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROUTELEARN_SCORE_POLICY", "classic")
+    monkeypatch.setenv(
+        "ROUTELEARN_SCORE_POLICY_PARAMS", '{"min_samples": 50, "gate_on_new_outcomes": false}'
+    )
+    settings = load_settings()
+    policy = settings.policy()
+    assert policy.params.min_samples == 50 and policy.params.gate_on_new_outcomes is False  # type: ignore[attr-defined]
+    # A child process reads the same settings back.
+    monkeypatch.setenv(
+        "ROUTELEARN_SCORE_POLICY_PARAMS", settings.as_environ()["ROUTELEARN_SCORE_POLICY_PARAMS"]
+    )
+    assert load_settings().score_policy_params == settings.score_policy_params
+    monkeypatch.setenv("ROUTELEARN_SCORE_POLICY_PARAMS", '{"half_life_seconds": 60}')
+    with pytest.raises(ConfigError, match="'half_life_seconds' not a parameter of 'classic'"):
+        load_settings()
+    monkeypatch.setenv("ROUTELEARN_SCORE_POLICY_PARAMS", '{"min_samples": -1}')
+    with pytest.raises(ConfigError, match=r"ROUTELEARN_SCORE_POLICY_PARAMS: .*min_samples"):
+        load_settings()
