@@ -63,6 +63,9 @@ class RoutingDecision(BaseModel):
     capabilities_required: tuple[Capability, ...] = Field(default=(), max_length=MAX_CAPABILITIES)
     prefer: Prefer | None = None
     user_model_request: ModelName | None = None
+    # Added: the router sent this request to a model whose score is uncertain or stale, to
+    # gather evidence, not because it scored best. Optional, so seed-format events still pass.
+    exploratory: bool = Field(default=False, strict=True)
 
 
 class RoutingEvent(BaseModel):

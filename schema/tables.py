@@ -71,6 +71,7 @@ routing_records = Table(
     Column("decision_id", Text),
     Column("decision_key", Text, nullable=False),
     Column("user_model_request", String),
+    Column("exploratory", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("event_id", "timestamp", name="uq_routing_records_event_id"),
     Index("idx_routing_records_model_complexity", "model", "complexity"),
     Index("idx_routing_records_timestamp", text("timestamp DESC")),

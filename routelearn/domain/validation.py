@@ -33,6 +33,7 @@ class ValidEvent:
     capabilities: tuple[str, ...]
     prefer: str | None
     user_model_request: str | None
+    exploratory: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ def validate_event(payload: Any, now: datetime | None = None) -> ValidEvent | Re
         event = RoutingEvent.model_validate(payload, context={"now": now})
     except ValidationError as exc:
         return Rejection(payload, _field_errors(exc))
-    event_id = event.event_id or derive_event_id(event.model_dump(mode="json"))
+    event_id = event.event_id or derive_event_id(_identity_content(event))
     d = event.routing_decision
     return ValidEvent(
         event_id=event_id,
@@ -105,7 +106,17 @@ def validate_event(payload: Any, now: datetime | None = None) -> ValidEvent | Re
         capabilities=d.capabilities_required,
         prefer=d.prefer.value if d.prefer else None,
         user_model_request=d.user_model_request,
+        exploratory=d.exploratory,
     )
+
+
+def _identity_content(event: RoutingEvent) -> dict[str, Any]:
+    """What an event's derived id hashes. ``exploratory`` was added to the format later: left
+    out when false, so an event without it keeps the id it always had."""
+    content = event.model_dump(mode="json")
+    if not event.routing_decision.exploratory:
+        del content["routing_decision"]["exploratory"]
+    return content
 
 
 def validate_batch(

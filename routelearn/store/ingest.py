@@ -24,11 +24,11 @@ from routelearn.domain.validation import Rejection, ValidEvent
 _INSERT_RECORDS = """
 INSERT INTO routing_records (event_id, decision_id, decision_key, timestamp, instance_id,
     complexity, model, provider, score, outcome, response_time_ms, capabilities_required,
-    preference, user_model_request)
+    preference, user_model_request, exploratory)
 SELECT r->>0, r->>1, r->>2, (r->>3)::timestamptz, r->>4, r->>5, r->>6, r->>7,
     (r->>8)::float8, r->>9, (r->>10)::float8,
     ARRAY(SELECT c FROM json_array_elements_text(r->11) WITH ORDINALITY AS t(c, n) ORDER BY n),
-    r->>12, r->>13
+    r->>12, r->>13, (r->>14)::boolean
 FROM json_array_elements(%s::json) AS r
 ORDER BY r->>0
 ON CONFLICT (event_id, timestamp) DO NOTHING
@@ -198,6 +198,7 @@ def _insert_records(conn: Connection, events: Sequence[ValidEvent]) -> set[str]:
             e.capabilities,
             e.prefer,
             e.user_model_request,
+            e.exploratory,
         ]
         for e in events
     ]

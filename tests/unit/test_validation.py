@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,3 +138,29 @@ def test_batch_keeps_order_and_splits() -> None:
     valid, rejected = validate_batch([good1, {"x": 1}, good2])
     assert [v.event_id for v in valid] == ["1", "2"]
     assert len(rejected) == 1 and rejected[0].payload == {"x": 1}
+
+
+def test_exploratory_flag_is_optional_and_keeps_old_derived_ids() -> None:
+    plain = make_event("routed", timestamp="2026-01-01T00:00:00+00:00")
+    explicit_false = copy.deepcopy(plain)
+    explicit_false["routing_decision"]["exploratory"] = False
+    flagged = copy.deepcopy(plain)
+    flagged["routing_decision"]["exploratory"] = True
+    a, b, c = (validate_event(e) for e in (plain, explicit_false, flagged))
+    assert isinstance(a, ValidEvent) and isinstance(b, ValidEvent) and isinstance(c, ValidEvent)
+    assert not a.exploratory and c.exploratory
+    assert a.event_id == b.event_id != c.event_id
+    # The id an event without the field had before the field existed: the hash of its content.
+    assert a.event_id == (
+        "sha256:"
+        + hashlib.sha256(
+            b'{"decision_id":null,"instance_id":"instance-1","routing_decision":'
+            b'{"capabilities_required":[],"complexity":"complex","complexity_score":4.8,'
+            b'"outcome":"routed","prefer":null,"response_time_ms":null,'
+            b'"selected_model":"gpt-4o","selected_provider":"github_models",'
+            b'"user_model_request":null},"timestamp":"2026-01-01T00:00:00Z"}'
+        ).hexdigest()
+    )
+    flagged["routing_decision"]["exploratory"] = "yes"
+    bad = validate_event(flagged)
+    assert isinstance(bad, Rejection) and bad.errors[0].field == "routing_decision.exploratory"
