@@ -129,3 +129,38 @@ def wait_until(predicate: object, timeout: float, what: str) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def beat(settings: Settings, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """One real ``celery beat`` (its schedule file in ``log_dir``); stopped at exit."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / "beat.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "beat",
+            "--loglevel=INFO",
+            f"--schedule={log_dir / 'celerybeat-schedule'}",
+        ],
+        cwd=ROOT,
+        env=env_for(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()

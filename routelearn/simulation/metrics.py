@@ -167,3 +167,37 @@ def time_to_move_away(
         if run == hold:
             return max(0.0, second - hold + 1 - since)
     return None
+
+
+def share_between(
+    buckets: dict[int, Bucket], complexity: str, model: str, start: float, end: float
+) -> float:
+    """``model``'s share of ``complexity``'s requests in [start, end) seconds (0 if none)."""
+    total = mine = 0
+    for second in range(int(start), int(end)):
+        b = buckets.get(second)
+        if b is None:
+            continue
+        total += sum(v for (c, _), v in b.routed.items() if c == complexity)
+        mine += b.routed.get((complexity, model), 0)
+    return mine / total if total else 0.0
+
+
+def time_to_win(
+    buckets: dict[int, Bucket],
+    complexity: str,
+    model: str,
+    since: float,
+    *,
+    above: float = 0.5,
+    hold: int = 3,
+) -> float | None:
+    """Seconds from ``since`` until ``model`` took more than ``above`` of ``complexity``'s
+    traffic for ``hold`` consecutive seconds; None if it never did."""
+    run = 0
+    for second in range(int(since), max(buckets, default=-1) + 1):
+        share = share_between(buckets, complexity, model, second, second + 1)
+        run = run + 1 if share > above else 0
+        if run == hold:
+            return max(0.0, second - hold + 1 - since)
+    return None

@@ -79,6 +79,13 @@ class Outage(_Strict):
     label: str = ""
 
 
+class Breaker(_Strict):
+    """Each instance's circuit breaker (ModelRouter's, per model)."""
+
+    failures: Annotated[int, Field(ge=1)] = 3
+    reset_seconds: Annotated[float, Field(ge=0.0)] = 60.0
+
+
 class Scenario(_Strict):
     name: str
     description: str = ""
@@ -96,6 +103,9 @@ class Scenario(_Strict):
     anomaly_interval: Annotated[float, Field(gt=0.0)] = 5.0
     exploration: Probability = 0.05
     default_score: Annotated[float, Field(ge=0.0, le=5.0)] = 2.5
+    # null: no breaker, so a run shows what the learned scores alone do (a breaker cuts a
+    # failing model off at each instance within seconds, whatever the scores say).
+    circuit_breaker: Breaker | None = Breaker()
     seed: int = 7
     models: tuple[SimModel, ...] = Field(min_length=1)
     events: tuple[Change | Outage, ...] = ()

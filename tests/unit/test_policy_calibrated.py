@@ -110,15 +110,36 @@ def test_a_good_model_scores_high_and_a_poor_one_clearly_lower() -> None:
 
 
 def test_the_prior_ranks_3_of_3_below_970_of_1000() -> None:
-    few = assess(build([Window(3, 0, histogram(3, FAST))]))
+    few_evidence = build([Window(3, 0, histogram(3, FAST))])
+    few = assess(few_evidence)
     many = assess(build([], old=window(1000, 0.97)))
-    assert few.success_rate == pytest.approx(0.8)  # (3 + 1) / (3 + 2)
+    # Two pseudo-outcomes at the rate the current score stands for: (3 + 2 * r0) / (3 + 2).
+    r0 = 0.5 + 0.5 * few_evidence.current_score / 5
+    assert few.success_rate == pytest.approx((3 + 2 * r0) / 5)
+    plain = assess(few_evidence, CalibratedParams(prior_from_score=False))
+    assert plain.success_rate == pytest.approx(0.8)  # Beta(1, 1): (3 + 1) / (3 + 2)
     assert many.success_rate > 0.95  # history counts as at most 100 outcomes
     assert few.target < many.target
     assert few.confidence < many.confidence
     # And 3 outcomes are too few to move a score at all.
     assert not decide(build([Window(3, 0, histogram(3, FAST))])).changed
     assert decide(build([], old=window(1000, 0.97))).changed
+
+
+def test_a_rarely_used_model_keeps_its_score_where_its_evidence_puts_it() -> None:
+    # 12 outcomes a tick at a true 0.93 (a runner-up seen only through exploration): the
+    # Beta(1, 1) prior reads it low and walks its score down; the score-centred prior does not.
+    sparse = [Window(11, 1, histogram(12, FAST)) for _ in range(15)]
+
+    def settle(params: CalibratedParams) -> float:
+        score = 4.3
+        for _ in range(30):
+            d = decide(build(sparse, score=score), params)
+            score = d.new_score
+        return score
+
+    assert settle(CalibratedParams()) > 4.1  # 11/12 = 0.917 stands for 4.17
+    assert settle(CalibratedParams(prior_from_score=False)) < settle(CalibratedParams())
 
 
 def test_worse_latency_lowers_the_score() -> None:
@@ -193,9 +214,12 @@ def test_changes_up_to_the_threshold_are_not_published() -> None:
     assert not small.changed
     assert small.new_score == small.old_score
     assert "not above 0.1" in small.reason
-    larger = decide(replace(ev, current_score=round(target - 0.15, 3)))
+    below = replace(ev, current_score=round(target - 0.15, 3))
+    larger = decide(below)
     assert larger.changed
-    assert larger.new_score == pytest.approx(target, abs=1e-6)
+    # The target moves a hair with the score the prior is centred on.
+    assert larger.new_score == pytest.approx(assess(below).target, abs=1e-6)
+    assert abs(larger.new_score - target) < 0.01
 
 
 def test_random_evidence_keeps_scores_in_range_and_settles() -> None:

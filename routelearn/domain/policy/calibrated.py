@@ -10,9 +10,18 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    ``P.history_weight`` [100] in all: ``w_old = min(1, history_weight / old_outcomes)``. So a
    busy model's score follows its last few minutes, and a quiet one keeps leaning on its past
    instead of falling back to the prior.
-2. Success: ``s`` and ``f`` = the weighted successes and failures, ``n_eff = s + f``. With the
-   Beta prior (``P.prior_successes``, ``P.prior_failures``) [1, 1] the posterior mean is
-   ``rate = (s + 1) / (n_eff + 2)``: 3/3 gives 0.80, 970/1000 counted in full 0.97. Mapped linearly
+2. Success: ``s`` and ``f`` = the weighted successes and failures, ``n_eff = s + f``. The prior
+   is ``k`` = ``P.prior_successes + P.prior_failures`` [2] pseudo-outcomes at the success rate
+   ``r0`` the current score stands for (``r0 = floor + (full - floor) * score / 5``, the inverse
+   of the mapping below), so the posterior mean is ``rate = (s + k * r0) / (n_eff + k)``: 3/3 at
+   the default score 2.5 gives 0.90, 970/1000 counted in full 0.97. Centring the prior on the
+   score rather than on 0.5 (``P.prior_from_score`` [True]; False gives the plain
+   Beta(prior_successes, prior_failures)) matters for a model that gets little traffic, such as
+   a runner-up seen only through exploration: a prior at 0.5 drags its rate down at every tick
+   (12 outcomes at a true 0.93 read as 0.87, a score of 3.7 instead of 4.3), so it could not take
+   over when the leader degrades. With the prior on the score, the fixed point of the score is
+   the target of the observed rate ``s / n_eff`` itself, unbiased, and few outcomes move it
+   little. Mapped linearly
    to ``q_success = clamp((rate - P.success_floor) / (P.success_full - P.success_floor), 0, 1)``
    [0.5, 1.0]. The posterior mean, not a lower credible bound: a bound would tie the target to
    traffic volume for good (a rarely used model could never score high); small samples are
@@ -55,6 +64,10 @@ class CalibratedParams:
     min_samples: int = 20
     prior_successes: float = 1.0
     prior_failures: float = 1.0
+    # True: the prior's pseudo-outcomes (as many as prior_successes + prior_failures) are
+    # centred on the success rate the current score stands for, not on prior_successes' share
+    # (see step 2 of the module doc); False: the plain Beta(prior_successes, prior_failures).
+    prior_from_score: bool = True
     half_life_seconds: float = 180.0
     history_weight: float = 100.0
     success_floor: float = 0.5
@@ -143,7 +156,16 @@ def assess(evidence: Evidence, params: CalibratedParams | None = None) -> Assess
 
     s = w_old * old_s + sum(w * win.successes for w, win in zip(weights, windows, strict=True))
     f = w_old * old_f + sum(w * win.failures for w, win in zip(weights, windows, strict=True))
-    rate = (s + p.prior_successes) / (s + f + p.prior_successes + p.prior_failures)
+    strength = p.prior_successes + p.prior_failures
+    if p.prior_from_score:
+        # The rate the current score stands for (its latency factor taken as 1).
+        anchor = p.success_floor + (p.success_full - p.success_floor) * (
+            evidence.current_score / MAX_SCORE
+        )
+        prior_s = strength * anchor
+    else:
+        prior_s = p.prior_successes
+    rate = (s + prior_s) / (s + f + strength)
     q_success = clamp((rate - p.success_floor) / (p.success_full - p.success_floor), 0.0, 1.0)
 
     scaled = _weighted_histogram(evidence, weights, w_old)

@@ -70,6 +70,7 @@ def test_prefer_puts_a_model_without_the_figure_last_and_equal_figures_to_the_sc
     router, _, _ = make_router(cat)
     assert router.route("simple", prefer="speed").model == "y"
     assert router.route("simple", prefer="cost").model == "y"
+    assert router.route("simple", prefer="cost", prompt_tokens=100).model == "y"
 
 
 def test_prefer_cost_with_a_request_size_uses_the_estimate() -> None:
