@@ -90,7 +90,12 @@ def _print(report: Report) -> None:
     )
     for m in report.moves:
         verb = "moved away from" if m.kind == "away" else "moved to"
-        if m.seconds is None:
+        if not m.led:
+            click.echo(
+                f"{m.label} at {m.at:g}s: {m.model}/{m.complexity} did not lead just before "
+                "(the learner had already moved its traffic)"
+            )
+        elif m.seconds is None:
             click.echo(f"{m.label} at {m.at:g}s: traffic never {verb} {m.model}/{m.complexity}")
         else:
             click.echo(

@@ -53,6 +53,7 @@ class Move:
     at: float
     seconds: float | None  # None: it never happened within the run
     ticks: float | None  # seconds / learner interval
+    led: bool = True  # "away": the model led its complexity just before (else nothing to move)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +204,10 @@ def _moves(scenario: Scenario, world: World, buckets: dict[int, Bucket]) -> list
     tick = scenario.learner_interval
 
     def away(label: str, model: str, complexity: str, at: float) -> None:
-        if share_between(buckets, complexity, model, at - LEAD_WINDOW, at) < LEAD_SHARE:
-            return  # it did not lead: nothing to move away from
-        seconds = time_to_move_away(buckets, complexity, model, at)
+        led = share_between(buckets, complexity, model, at - LEAD_WINDOW, at) >= LEAD_SHARE
+        seconds = time_to_move_away(buckets, complexity, model, at) if led else None
         ticks = None if seconds is None else seconds / tick
-        moves.append(Move(label, "away", model, complexity, at, seconds, ticks))
+        moves.append(Move(label, "away", model, complexity, at, seconds, ticks, led))
 
     for event in scenario.events:
         if isinstance(event, Change):
@@ -217,8 +217,12 @@ def _moves(scenario: Scenario, world: World, buckets: dict[int, Bucket]) -> list
                     away(event.label or "degradation", event.model, complexity.value, event.at)
         elif isinstance(event, Outage):
             for name in world.models():
-                if world.provider(name) == event.provider:
-                    for complexity in scenario.mix:
+                if world.provider(name) != event.provider:
+                    continue
+                for complexity in scenario.mix:
+                    # Only where the provider's model led: the others had nothing to lose.
+                    start = event.at - LEAD_WINDOW
+                    if share_between(buckets, complexity.value, name, start, event.at) >= 0.5:
                         away(event.label or "outage", name, complexity.value, event.at)
     for model in scenario.models:
         if model.available_from <= 0:

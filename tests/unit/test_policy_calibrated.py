@@ -178,13 +178,22 @@ def test_recent_windows_weigh_by_half_life() -> None:
     assert a.failures == 5.0
 
 
-def test_a_quiet_model_keeps_leaning_on_its_history() -> None:
-    # No outcome in the recent windows: the history (capped at 100 outcomes) still holds the
-    # target, so an idle model neither drifts nor falls back to the prior.
-    busy = steady(0.98)
+def test_a_quiet_model_keeps_its_score() -> None:
+    # No outcome in the recent windows: the history is older than all 15 of them, so it counts
+    # for little (100 outcomes at most, decayed by 15 minutes at a 3-minute half-life), and the
+    # score stays where it is, high or low: an idle model neither drifts nor falls to a prior.
     quiet = build([Window(0, 0)] * 15, old=window(6000, 0.98))
-    assert assess(quiet).effective_samples == pytest.approx(100.0)
-    assert assess(quiet).target == pytest.approx(assess(busy).target, abs=0.1)
+    assert assess(quiet).effective_samples == pytest.approx(100.0 * 0.5**5)
+    for score in (4.7, 2.5, 1.0):
+        assert not decide(replace(quiet, current_score=score)).changed
+
+
+def test_a_model_that_turned_bad_is_not_carried_back_up_by_its_past() -> None:
+    # 6,000 good outcomes long ago, then 15 windows of sparse, poor ones (what exploration sees
+    # of a model that lost its traffic): the score follows the recent outcomes down.
+    turned = build([Window(2, 2)] * 15, old=window(6000, 0.98), score=3.0)
+    assert assess(turned).target < 2.0
+    assert decide(turned).new_score < 3.0
 
 
 def test_confidence_grows_with_the_samples() -> None:

@@ -6,10 +6,13 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
 
 1. Recency weights. Recent window ``i`` (age ``a`` = 0 for the newest) weighs
    ``w = 0.5 ** (a * window_seconds / P.half_life_seconds)`` [180 s]. Outcomes older than the
-   windows (totals minus windows) are the model's own history; they weigh 1 each but at most
-   ``P.history_weight`` [100] in all: ``w_old = min(1, history_weight / old_outcomes)``. So a
-   busy model's score follows its last few minutes, and a quiet one keeps leaning on its past
-   instead of falling back to the prior.
+   windows (totals minus windows) are the model's own history; they weigh at most
+   ``P.history_weight`` [100] in all, decayed as outcomes older than every window:
+   ``w_old = min(1, history_weight / old_outcomes) * 0.5 ** (windows * window_seconds /
+   half_life_seconds)``. So a busy model's score follows its last few minutes, and a model that
+   lost its traffic is judged by what exploration still sees of it, not carried back up by its
+   good past; with no recent evidence at all, the prior (centred on its current score, step 2)
+   holds the score where it is.
 2. Success: ``s`` and ``f`` = the weighted successes and failures, ``n_eff = s + f``. The prior
    is ``k`` = ``P.prior_successes + P.prior_failures`` [2] pseudo-outcomes at the success rate
    ``r0`` the current score stands for (``r0 = floor + (full - floor) * score / 5``, the inverse
@@ -152,7 +155,10 @@ def assess(evidence: Evidence, params: CalibratedParams | None = None) -> Assess
     old_s = max(0, evidence.successes - sum(w.successes for w in windows))
     old_f = max(0, evidence.failures - sum(w.failures for w in windows))
     old_n = old_s + old_f
-    w_old = 1.0 if old_n <= p.history_weight else p.history_weight / old_n
+    # The history is older than every window: it decays like an outcome that old would, so a
+    # model's good past does not carry it back to the top once its recent outcomes turned bad.
+    age = len(windows) * evidence.window_seconds / p.half_life_seconds
+    w_old = (1.0 if old_n <= p.history_weight else p.history_weight / old_n) * 0.5**age
 
     s = w_old * old_s + sum(w * win.successes for w, win in zip(weights, windows, strict=True))
     f = w_old * old_f + sum(w * win.failures for w, win in zip(weights, windows, strict=True))
