@@ -1,1 +1,2 @@
-"""Benchmarks, run as ``routelearn bench ...``; they start their own workers and databases."""
+"""Benchmarks, never run as tests. ``routelearn bench ingest|learning`` start their own workers
+and throwaway databases; ``python -m bench.route`` times the router alone, in-process."""

@@ -30,6 +30,8 @@ def _register() -> None:
         instances,
         publish,
         queries,
+        simulate,
+        stats,
         subscribe,
         workers,
     )
@@ -44,6 +46,8 @@ def _register() -> None:
         catalog,
         subscribe,
         anomalies,
+        stats,
+        simulate,
         bench,
     ):
         for command in module.COMMANDS:

@@ -85,4 +85,76 @@ def ingest(
     click.echo(f"report: {out_dir}/ingest-{report['when']}.json")
 
 
+@bench_group.command("learning")
+@click.option("--rows", default=10_000_000, show_default=True, help="Audit rows to fill.")
+@click.option("--models", default=1000, show_default=True, help="Models (x 3 complexities).")
+@click.option("--instances", default=50, show_default=True, help="Instances sending events.")
+@click.option("--days", default=30, show_default=True, help="Days the audit rows span.")
+@click.option(
+    "--runs",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Timed runs of each figure (learner ticks, fan-out rounds, queries).",
+)
+@click.option("--keep-db", is_flag=True, help="Keep the filled database (its URL is printed).")
+@click.option(
+    "--without-proposed-index",
+    is_flag=True,
+    help="Do not create the rollup index proposed for the migrations.",
+)
+@click.option(
+    "--pg",
+    "pg_base",
+    default="postgresql+psycopg://postgres@127.0.0.1:5432",
+    show_default=True,
+    help="PostgreSQL server (a scratch database is made on it).",
+)
+@click.option(
+    "--redis",
+    "redis_base",
+    default="redis://127.0.0.1:6379",
+    show_default=True,
+    help="Redis server (an empty db index is used and flushed after).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default="bench-results",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where the JSON report goes.",
+)
+def learning(
+    rows: int,
+    models: int,
+    instances: int,
+    days: int,
+    runs: int,
+    keep_db: bool,
+    without_proposed_index: bool,
+    pg_base: str,
+    redis_base: str,
+    out_dir: Path,
+) -> None:
+    """Learner cycle, score fan-out and every `stats` query on 10 million audit rows."""
+    from bench.learning import main, summary
+
+    report = main(
+        rows=rows,
+        models=models,
+        instances=instances,
+        days=days,
+        keep_db=keep_db,
+        proposed_index=not without_proposed_index,
+        pg_base=pg_base,
+        redis_base=redis_base,
+        out_dir=out_dir,
+        log=click.echo,
+        runs=runs,
+    )
+    click.echo(summary(report))
+    click.echo(f"report: {out_dir}/learning-{report.when}.json")
+
+
 COMMANDS = [bench_group]
