@@ -46,12 +46,6 @@ from routelearn.store.learner import run_learner
 
 Log = Callable[[str], None]
 COMPLEXITIES = ["simple", "medium", "complex"]
-# Proposed for the migrations: the rows of a few (model, complexity) pairs in a window, for the
-# percentiles of `stats latency` and `stats top` (without it they rescan the whole window).
-PROPOSED_INDEX = (
-    "CREATE INDEX IF NOT EXISTS idx_routing_rollups_hourly_pair"
-    " ON routing_rollups_hourly (model_name, complexity_level, hour)"
-)
 _BUCKET = "least(1 + floor(log(response_time_ms) * 20 + 1e-9), 121)::int"  # latency.bucket_of
 # A 122-bucket histogram from sparse (bucket, count) arrays; dropped after the fill.
 _HIST_FUNCTION = """
@@ -329,7 +323,6 @@ def main(
     instances: int = 50,
     days: int = 30,
     keep_db: bool = False,
-    proposed_index: bool = True,
     pg_base: str = "postgresql+psycopg://postgres@127.0.0.1:5432",
     redis_base: str = "redis://127.0.0.1:6379",
     out_dir: Path | None = Path("bench-results"),
@@ -342,7 +335,6 @@ def main(
         "models": models,
         "instances": instances,
         "days": days,
-        "proposed_index": proposed_index,
         "runs": runs,
     }
     with scratch(pg_base, redis_base, keep_db, log) as settings:
@@ -350,9 +342,6 @@ def main(
         dsn = libpq_dsn(settings.database_url)
         log(f"filling {rows:,} audit rows ({models} models x 3, {instances} instances, {days} d)")
         report.fill = fill(dsn, rows, models, instances, days, log)
-        if proposed_index:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute(PROPOSED_INDEX)
         engine = make_engine(settings.database_url, pool_size=2)
         try:
             log("measuring the learner, the fan-out and the queries")
@@ -377,8 +366,7 @@ def summary(report: Report) -> str:
     fill_s = sum(report.fill["seconds"].values())
     lines = [
         f"filled {rows['routing_records']:,} audit rows, {rows['routing_rollups_hourly']:,}"
-        f" rollup rows, {rows['model_routing_metrics']:,} metric rows in {fill_s:.0f} s"
-        + ("; proposed index created" if report.config["proposed_index"] else ""),
+        f" rollup rows, {rows['model_routing_metrics']:,} metric rows in {fill_s:.0f} s",
         format_table(
             ["figure", "median", "max", "target", "result"],
             [

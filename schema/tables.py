@@ -250,6 +250,8 @@ routing_rollups_hourly = Table(
         server_default=text(f"array_fill(0::bigint, ARRAY[{NUM_BUCKETS}])"),
     ),
     Index("idx_routing_rollups_hourly_instance", "instance_id", "hour"),
+    # Per-model reads over a time range (stats latency/top, the sweep's baselines).
+    Index("idx_routing_rollups_hourly_pair", "model_name", "complexity_level", "hour"),
 )
 
 # Anomalies the sweep found: at most one open row per (kind, subject); closed rows stay as

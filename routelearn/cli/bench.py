@@ -99,11 +99,6 @@ def ingest(
 )
 @click.option("--keep-db", is_flag=True, help="Keep the filled database (its URL is printed).")
 @click.option(
-    "--without-proposed-index",
-    is_flag=True,
-    help="Do not create the rollup index proposed for the migrations.",
-)
-@click.option(
     "--pg",
     "pg_base",
     default="postgresql+psycopg://postgres@127.0.0.1:5432",
@@ -132,7 +127,6 @@ def learning(
     days: int,
     runs: int,
     keep_db: bool,
-    without_proposed_index: bool,
     pg_base: str,
     redis_base: str,
     out_dir: Path,
@@ -146,7 +140,6 @@ def learning(
         instances=instances,
         days=days,
         keep_db=keep_db,
-        proposed_index=not without_proposed_index,
         pg_base=pg_base,
         redis_base=redis_base,
         out_dir=out_dir,

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+import numpy as np
+
 from routelearn.domain.policy import Evidence, Window
 
 
@@ -29,14 +31,21 @@ def recent_windows(snapshots: Sequence[Counters], current: Counters) -> tuple[Wi
     Counters only grow; a counter that went down (metrics reset by hand) yields an empty window
     rather than a negative one.
     """
+    counters = [*snapshots, current]
+    diffs: list[tuple[int, ...]] | None = None
+    layouts = {len(c.histogram) for c in counters}
+    if len(counters) > 1 and len(layouts) == 1 and 0 not in layouts:
+        # Vectorised: a learner tick takes ~45,000 of these differences (3,000 rows x 15).
+        matrix = np.diff(np.array([c.histogram for c in counters], dtype=np.int64), axis=0)
+        diffs = [tuple(row) for row in np.clip(matrix, 0, None).tolist()]
     windows = []
-    for older, newer in pairwise([*snapshots, current]):
-        same_layout = len(older.histogram) == len(newer.histogram)
-        histogram = (
-            tuple(max(0, b - a) for a, b in zip(older.histogram, newer.histogram, strict=True))
-            if same_layout
-            else ()
-        )
+    for i, (older, newer) in enumerate(pairwise(counters)):
+        histogram: tuple[int, ...] = ()
+        if diffs is not None:
+            histogram = diffs[i]
+        elif len(older.histogram) == len(newer.histogram):
+            pairs = zip(older.histogram, newer.histogram, strict=True)
+            histogram = tuple(max(0, b - a) for a, b in pairs)
         windows.append(
             Window(
                 successes=max(0, newer.successes - older.successes),

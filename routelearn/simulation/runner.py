@@ -129,6 +129,11 @@ def simulate(
         f"{scenario.name} ({policy}): routed {summary.relative_to_oracle:.1%} of the oracle",
         points,
         [(e.at, e.label or e.kind) for e in scenario.events]
+        + [
+            (e.at + e.duration, f"{e.label or 'outage'} ends")
+            for e in scenario.events
+            if isinstance(e, Outage)
+        ]
         + [(t, "new model") for t in scenario.arrivals()],
     )
     data = out_dir / f"{stem}.json"

@@ -34,7 +34,7 @@ def _check_counts(owner: str, successes: int, failures: int, histogram: Histogra
             f"{owner}.histogram has {len(histogram)} buckets, expected {latency.NUM_BUCKETS} "
             "(latency.py's layout) or none"
         )
-    if any(count < 0 for count in histogram):
+    if histogram and min(histogram) < 0:  # min() runs in C: a learner tick checks 45,000
         raise ValueError(f"{owner}.histogram has a negative count")
 
 

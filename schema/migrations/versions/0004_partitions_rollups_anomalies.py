@@ -137,6 +137,11 @@ def upgrade() -> None:
     op.create_index(
         "idx_routing_rollups_hourly_instance", "routing_rollups_hourly", ["instance_id", "hour"]
     )
+    op.create_index(
+        "idx_routing_rollups_hourly_pair",
+        "routing_rollups_hourly",
+        ["model_name", "complexity_level", "hour"],
+    )
     _backfill_rollups()
 
     op.create_table(
