@@ -22,7 +22,8 @@ class Counters:
 
     successes: int
     failures: int
-    histogram: tuple[int, ...] = ()
+    # A tuple, or a row of a numpy matrix (the learner reads snapshots straight into numpy).
+    histogram: Sequence[int] = ()
 
 
 def recent_windows(snapshots: Sequence[Counters], current: Counters) -> tuple[Window, ...]:
@@ -73,7 +74,7 @@ def build_evidence(
         current_score=current_score,
         successes=current.successes,
         failures=current.failures,
-        histogram=current.histogram,
+        histogram=tuple(current.histogram),
         mean_response_ms=mean_response_ms,
         recent=recent_windows(snapshots, current),
         window_seconds=window_seconds,

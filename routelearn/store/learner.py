@@ -14,9 +14,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import Engine, text
 
 from routelearn.domain.evidence import Counters, build_evidence
+from routelearn.domain.latency import NUM_BUCKETS
 from routelearn.domain.policy import Policy, ScoreDecision
 from routelearn.domain.score_update import ScoreUpdate
 
@@ -33,11 +35,27 @@ LEFT JOIN model_scores s
 ORDER BY m.model_name, m.complexity_level
 """
 
+# One row per (model, complexity), its snapshots oldest first, the histograms in PostgreSQL's
+# binary array format (array_send) read straight into numpy: 48,000 histograms of 122 counts
+# parsed from text into Python ints took most of a tick.
 _SNAPSHOTS = """
-SELECT model_name, complexity_level, success_count, failure_count, response_time_histogram
+SELECT model_name, complexity_level, array_agg(success_count ORDER BY taken_at),
+       array_agg(failure_count ORDER BY taken_at),
+       string_agg(array_send(response_time_histogram), ''::bytea ORDER BY taken_at)
 FROM metric_snapshots WHERE taken_at > now() - make_interval(secs => :keep)
-ORDER BY taken_at
+GROUP BY model_name, complexity_level
 """
+# array_send of a one-dimensional bigint[] without NULLs: a 20-byte header (ndim, has-null
+# flag, element type, length, lower bound), then per element its length (4 bytes) and value.
+_SENT_HISTOGRAM = np.dtype(
+    [("header", "V20"), ("counts", [("length", ">i4"), ("value", ">i8")], (NUM_BUCKETS,))]
+)
+
+
+def _histograms(sent: bytes) -> np.ndarray:
+    """The (snapshots x buckets) matrix of a string_agg of array_send'd histograms."""
+    return np.frombuffer(sent, dtype=_SENT_HISTOGRAM)["counts"]["value"].astype(np.int64)
+
 
 # Writes are set-based (rows as one JSON array, as ingestion does): a tick that changes
 # thousands of scores is a few statements, not thousands of round trips.
@@ -133,8 +151,13 @@ def run_learner(
         history: dict[tuple[str, str], list[Counters]] = defaultdict(list)
         # Keep one window more than asked: the oldest snapshot is where the first window starts.
         keep = window_seconds * (keep_windows + 1)
-        for snap in conn.execute(text(_SNAPSHOTS), {"keep": keep}):
-            history[(snap[0], snap[1])].append(Counters(snap[2], snap[3], tuple(snap[4])))
+        for model, complexity, succ, fail, sent in conn.execute(text(_SNAPSHOTS), {"keep": keep}):
+            matrix = _histograms(sent)
+            if matrix.shape != (len(succ), NUM_BUCKETS):
+                raise ValueError(f"{model}/{complexity}: snapshot histograms do not parse")
+            history[(model, complexity)] = [
+                Counters(s, f, row) for s, f, row in zip(succ, fail, matrix, strict=True)
+            ]
         new_rows: list[list[object]] = []
         decided: dict[tuple[str, str], tuple[int, ScoreDecision]] = {}
         for row in rows:
