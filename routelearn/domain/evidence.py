@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-import numpy as np
-
 from routelearn.domain.policy import Evidence, Window
 
 
@@ -37,6 +35,8 @@ def recent_windows(snapshots: Sequence[Counters], current: Counters) -> tuple[Wi
     layouts = {len(c.histogram) for c in counters}
     if len(counters) > 1 and len(layouts) == 1 and 0 not in layouts:
         # Vectorised: a learner tick takes ~45,000 of these differences (3,000 rows x 15).
+        import numpy as np  # here, not at the top: ingestion workers never load numpy (memory)
+
         matrix = np.diff(np.array([c.histogram for c in counters], dtype=np.int64), axis=0)
         diffs = [tuple(row) for row in np.clip(matrix, 0, None).tolist()]
     windows = []

@@ -13,14 +13,18 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import Engine, text
 
 from routelearn.domain.evidence import Counters, build_evidence
 from routelearn.domain.latency import NUM_BUCKETS
 from routelearn.domain.policy import Policy, ScoreDecision
 from routelearn.domain.score_update import ScoreUpdate
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # pg_try_advisory_xact_lock key: "rlearn" in ASCII, so it is recognizable in pg_locks.
 LEARNER_LOCK = 0x726C6561726E
@@ -45,16 +49,25 @@ SELECT model_name, complexity_level, array_agg(success_count ORDER BY taken_at),
 FROM metric_snapshots WHERE taken_at > now() - make_interval(secs => :keep)
 GROUP BY model_name, complexity_level
 """
-# array_send of a one-dimensional bigint[] without NULLs: a 20-byte header (ndim, has-null
-# flag, element type, length, lower bound), then per element its length (4 bytes) and value.
-_SENT_HISTOGRAM = np.dtype(
-    [("header", "V20"), ("counts", [("length", ">i4"), ("value", ">i8")], (NUM_BUCKETS,))]
-)
 
 
-def _histograms(sent: bytes) -> np.ndarray:
+@cache
+def _sent_histogram() -> np.dtype[np.void]:
+    """array_send of a one-dimensional bigint[] without NULLs: a 20-byte header (ndim, has-null
+    flag, element type, length, lower bound), then per element its length (4 bytes) and value.
+    numpy is imported here, not at the top: ingestion workers never load it (memory)."""
+    import numpy as np
+
+    return np.dtype(
+        [("header", "V20"), ("counts", [("length", ">i4"), ("value", ">i8")], (NUM_BUCKETS,))]
+    )
+
+
+def _histograms(sent: bytes) -> np.ndarray[Any, np.dtype[np.int64]]:
     """The (snapshots x buckets) matrix of a string_agg of array_send'd histograms."""
-    return np.frombuffer(sent, dtype=_SENT_HISTOGRAM)["counts"]["value"].astype(np.int64)
+    import numpy as np
+
+    return np.frombuffer(sent, dtype=_sent_histogram())["counts"]["value"].astype(np.int64)
 
 
 # Writes are set-based (rows as one JSON array, as ingestion does): a tick that changes

@@ -46,8 +46,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-import numpy as np
-
 from routelearn.domain import latency
 from routelearn.domain.policy.base import (
     MAX_SCORE,
@@ -130,6 +128,8 @@ def _weighted_histogram(evidence: Evidence, weights: list[float], w_old: float) 
     """The latency histogram with the same weights as the outcomes, scaled to integers."""
     # Vectorised: the learner runs this for thousands of rows a tick (15 windows x 122 buckets
     # each), which element by element in Python took most of a tick.
+    import numpy as np  # here, not at the top: ingestion workers never load numpy (memory)
+
     weighted = np.zeros(latency.NUM_BUCKETS)
     in_windows = np.zeros(latency.NUM_BUCKETS)
     rows = [(w, win.histogram) for w, win in zip(weights, evidence.recent, strict=True)]
