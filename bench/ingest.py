@@ -51,8 +51,15 @@ class RunResult:
     paced_latency_p99_ms: float | None = None
 
 
-def synthetic_events(n: int, seed: int = 1) -> list[dict[str, Any]]:
-    """n events: decisions as a ``routed`` event followed by its outcome, realistic fields."""
+def synthetic_events(n: int, seed: int = 1, run: int = 1000) -> list[dict[str, Any]]:
+    """n events: decisions as a ``routed`` event followed by its outcome, realistic fields.
+
+    The events come from 50 instances, ``run`` consecutive events per instance: each instance's
+    EventPublisher batches its own events, so a message holds one instance's events (``run`` =
+    the batch size). ``run=2`` interleaves the instances event by event instead, as no fleet
+    sends them; each batch then touches many more hourly rollup rows (one per instance, model
+    and complexity), which README reports as well.
+    """
     rng = random.Random(seed)
     events: list[dict[str, Any]] = []
     now = datetime.now(UTC).isoformat()
@@ -61,7 +68,7 @@ def synthetic_events(n: int, seed: int = 1) -> list[dict[str, Any]]:
         model, complexity = rng.choice(MODELS), rng.choice(COMPLEXITIES)
         base = {
             "timestamp": now,
-            "instance_id": f"instance-{rng.randrange(50)}",
+            "instance_id": f"instance-{(len(events) // run) % 50}",
             "decision_id": decision_id,
         }
         decision = {
@@ -266,11 +273,13 @@ def main(
     out_dir: Path = Path("bench-results"),
     latency_rate: float = 10_000.0,
     latency_events: int = 50_000,
+    instance_run: int | None = None,
 ) -> dict[str, Any]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = out_dir / f"ingest-{stamp}"
-    corpus = synthetic_events(events)
-    paced = synthetic_events(latency_events, seed=3)
+    run = instance_run or batch_size
+    corpus = synthetic_events(events, run=run)
+    paced = synthetic_events(latency_events, seed=3, run=run)
     with harness.scratch(pg_base, redis_base) as settings:
         fast = run_fast(
             settings,
@@ -295,6 +304,7 @@ def main(
         "when": stamp,
         "config": {
             "events": events,
+            "instance_run": run,
             "naive_events": naive_events,
             "workers": workers,
             "concurrency": concurrency,

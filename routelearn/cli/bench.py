@@ -24,6 +24,12 @@ def bench_group() -> None:
 @click.option("--concurrency", default=2, show_default=True, help="Pool size per worker.")
 @click.option("--batch-size", default=1000, show_default=True, help="Events per message.")
 @click.option(
+    "--instance-run",
+    type=int,
+    help="Consecutive events from one instance (default: the batch size, as each instance's "
+    "publisher batches its own events; 2 interleaves the 50 instances event by event).",
+)
+@click.option(
     "--pg",
     "pg_base",
     default="postgresql+psycopg://postgres@127.0.0.1:5432",
@@ -60,6 +66,7 @@ def ingest(
     workers: int,
     concurrency: int,
     batch_size: int,
+    instance_run: int | None,
     pg_base: str,
     redis_base: str,
     out_dir: Path,
@@ -80,6 +87,7 @@ def ingest(
         out_dir,
         latency_rate,
         latency_events,
+        instance_run,
     )
     click.echo(summary(report))
     click.echo(f"report: {out_dir}/ingest-{report['when']}.json")

@@ -178,9 +178,11 @@ def _score_history(engine: Engine, started_at: datetime) -> list[dict[str, objec
 
 
 def _watch(fleet: Fleet, scenario: Scenario, echo: Callable[[str], None]) -> None:
-    """One line per learner tick, about the tick that just ended."""
+    """One line per learner tick, about the tick that just ended; and a line as soon as the
+    traffic has moved away from a model that degraded."""
     width = scenario.learner_interval
     edge = width
+    pending: list[Move] = []
     while edge <= scenario.duration + 1e-9:
         time.sleep(max(0.0, edge - fleet.elapsed()) + 0.2)
         buckets = fleet.recorder.buckets()
@@ -188,6 +190,17 @@ def _watch(fleet: Fleet, scenario: Scenario, echo: Callable[[str], None]) -> Non
         if window:
             line = _line(window)
             echo(f"t={edge:6.1f}s  {line}")
+        for event in scenario.events:
+            if edge - width <= event.at < edge:
+                pending += [m for m in _moves(scenario, fleet.world, buckets) if m.at == event.at]
+        for move in [m for m in pending if m.kind == "away" and m.led]:
+            seconds = time_to_move_away(buckets, move.complexity, move.model, move.at)
+            if seconds is not None:
+                echo(
+                    f"          {move.label}: traffic moved away from {move.model}/"
+                    f"{move.complexity} {seconds:.0f} s ({seconds / width:.1f} ticks) after it"
+                )
+                pending.remove(move)
         edge += width
 
 
