@@ -156,31 +156,11 @@ def worker_process(
 
 @contextmanager
 def beat_process(settings: Settings, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real ``celery -A workers.app beat``, its schedule file in ``workdir``; stopped at exit."""
-    log = open(ROOT / ".pytest_cache" / "beat.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "beat",
-            "--loglevel=INFO",
-            f"--schedule={workdir / 'celerybeat-schedule'}",
-            f"--pidfile={workdir / 'beat.pid'}",
-        ],
-        cwd=ROOT,
-        env=settings_env(settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    """A real ``celery -A workers.app beat`` (schedule and log in ``workdir``); stopped at exit."""
+    from bench.harness import beat
+
+    with beat(settings, workdir) as proc:
         yield proc
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

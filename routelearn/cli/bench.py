@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from routelearn.cli.scratch_options import pg_option, redis_option
+
 
 @click.group("bench")
 def bench_group() -> None:
@@ -29,20 +31,8 @@ def bench_group() -> None:
     help="Consecutive events from one instance (default: the batch size, as each instance's "
     "publisher batches its own events; 2 interleaves the 50 instances event by event).",
 )
-@click.option(
-    "--pg",
-    "pg_base",
-    default="postgresql+psycopg://postgres@127.0.0.1:5432",
-    show_default=True,
-    help="PostgreSQL server (a scratch database is made on it).",
-)
-@click.option(
-    "--redis",
-    "redis_base",
-    default="redis://127.0.0.1:6379",
-    show_default=True,
-    help="Redis server (an empty db index is used and flushed after).",
-)
+@pg_option
+@redis_option
 @click.option(
     "--out",
     "out_dir",
@@ -106,20 +96,8 @@ def ingest(
     help="Timed runs of each figure (learner ticks, fan-out rounds, queries).",
 )
 @click.option("--keep-db", is_flag=True, help="Keep the filled database (its URL is printed).")
-@click.option(
-    "--pg",
-    "pg_base",
-    default="postgresql+psycopg://postgres@127.0.0.1:5432",
-    show_default=True,
-    help="PostgreSQL server (a scratch database is made on it).",
-)
-@click.option(
-    "--redis",
-    "redis_base",
-    default="redis://127.0.0.1:6379",
-    show_default=True,
-    help="Redis server (an empty db index is used and flushed after).",
-)
+@pg_option
+@redis_option
 @click.option(
     "--out",
     "out_dir",

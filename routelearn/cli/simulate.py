@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from routelearn.cli.scratch_options import pg_option, redis_option
 from routelearn.simulation.runner import Report, simulate
 from routelearn.simulation.scenario import load_scenario
 
@@ -29,20 +30,8 @@ from routelearn.simulation.scenario import load_scenario
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the PNG plot, the JSON data and the worker logs go.",
 )
-@click.option(
-    "--pg",
-    "pg_base",
-    default="postgresql+psycopg://postgres@127.0.0.1:5432",
-    show_default=True,
-    help="PostgreSQL server (a scratch database is made on it and dropped after).",
-)
-@click.option(
-    "--redis",
-    "redis_base",
-    default="redis://127.0.0.1:6379",
-    show_default=True,
-    help="Redis server (an empty db index is used and flushed after).",
-)
+@pg_option
+@redis_option
 def simulate_cmd(
     scenario_path: Path,
     policy: str,
