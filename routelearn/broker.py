@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 
 from routelearn.constants import (
@@ -43,6 +44,17 @@ def task_queues() -> list[Queue]:
     kombu's Redis transport would copy a restored (unacked) message into every queue bound to
     it."""
     return [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ALL_QUEUES]
+
+
+def connection(settings: Settings) -> Any:
+    """A kombu connection with the shared transport options (fan-out, subscribers, notices)."""
+    return Connection(settings.broker_url, transport_options=transport_options(settings))
+
+
+def durable_queue(name: str) -> Any:
+    """A durable plain-message queue with a direct exchange and binding of its own (an instance's
+    score updates, the anomaly notices): see ``task_queues`` for why not a shared one."""
+    return Queue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True)
 
 
 TASK_ROUTES = {

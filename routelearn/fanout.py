@@ -40,11 +40,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kombu.connection import Connection
-from kombu.entity import Exchange, Queue
 from kombu.exceptions import BatchPublishError, OperationalError
 from kombu.messaging import Producer
 
-from routelearn.broker import transport_options
+from routelearn.broker import connection, durable_queue
 from routelearn.domain.score_update import ScoreUpdate
 from routelearn.errors import TransientError
 from routelearn.settings import Settings
@@ -53,10 +52,7 @@ log = logging.getLogger(__name__)
 
 # kombu ships no type hints for its constructors and methods, and strict mypy refuses untyped
 # calls in this module: kombu objects are used through Any here.
-_Connection: Any = Connection
-_Exchange: Any = Exchange
 _Producer: Any = Producer
-_Queue: Any = Queue
 
 QUEUE_PREFIX = "model_score_updates."
 DEFAULT_MAX_QUEUE_LENGTH = 10_000
@@ -78,10 +74,7 @@ def queue_name(instance_id: str) -> str:
 def score_update_queue(instance_id: str) -> Any:
     """The instance's durable queue, with an exchange and binding of its own (see module doc);
     the subscriber declares it the same way."""
-    name = queue_name(instance_id)
-    return _Queue(
-        name, _Exchange(name, type="direct", durable=True), routing_key=name, durable=True
-    )
+    return durable_queue(queue_name(instance_id))
 
 
 def round_body(updates: Iterable[ScoreUpdate]) -> dict[str, Any]:
@@ -111,7 +104,7 @@ class FanOut:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FanOut:
-        return cls(_Connection(settings.broker_url, transport_options=transport_options(settings)))
+        return cls(connection(settings))
 
     def close(self) -> None:
         with self._lock:

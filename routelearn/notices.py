@@ -13,20 +13,15 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from kombu.connection import Connection
-from kombu.entity import Exchange, Queue
 from kombu.messaging import Producer
 
-from routelearn.broker import transport_options
+from routelearn import broker
 from routelearn.constants import ANOMALY_QUEUE
 from routelearn.errors import TransientError
 from routelearn.settings import Settings
 
 # kombu ships no type hints: its objects are used through Any (strict mypy refuses untyped calls).
-_Connection: Any = Connection
-_Exchange: Any = Exchange
 _Producer: Any = Producer
-_Queue: Any = Queue
 
 DEFAULT_MAX_LENGTH = 100_000
 _POLL_SECONDS = 0.2
@@ -34,16 +29,7 @@ _RETRY_POLICY = {"max_retries": 3, "interval_start": 0.0, "interval_step": 0.2, 
 
 
 def anomaly_queue() -> Any:
-    return _Queue(
-        ANOMALY_QUEUE,
-        _Exchange(ANOMALY_QUEUE, type="direct", durable=True),
-        routing_key=ANOMALY_QUEUE,
-        durable=True,
-    )
-
-
-def connect(settings: Settings) -> Any:
-    return _Connection(settings.broker_url, transport_options=transport_options(settings))
+    return broker.durable_queue(ANOMALY_QUEUE)
 
 
 def publish_notices(
@@ -53,7 +39,7 @@ def publish_notices(
     caller keeps them unpublished and tries again on its next run)."""
     if not notices:
         return
-    connection = connect(settings)
+    connection = broker.connection(settings)
     try:
         with connection:
             connection.ensure_connection(**_RETRY_POLICY)
@@ -80,7 +66,7 @@ def publish_notices(
 def read_notices(settings: Settings, wait: float = 0.0) -> Iterator[dict[str, Any]]:
     """Take notices off the queue in order, acking each once yielded; stop when none arrives
     for ``wait`` seconds."""
-    with connect(settings) as connection:
+    with broker.connection(settings) as connection:
         queue = anomaly_queue()(connection.default_channel)
         queue.declare()
         idle_since = time.monotonic()

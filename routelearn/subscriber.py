@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kombu.connection import Connection
 from kombu.exceptions import OperationalError
 from kombu.messaging import Consumer
 
-from routelearn.broker import producer_app, transport_options
+from routelearn.broker import connection, producer_app
 from routelearn.catalog.model import ModelCatalog
 from routelearn.constants import SEND_SNAPSHOT_TASK
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
@@ -37,7 +36,6 @@ from routelearn.settings import Settings
 log = logging.getLogger(__name__)
 
 # kombu ships no type hints: its objects are used through Any (strict mypy refuses untyped calls).
-_Connection: Any = Connection
 _Consumer: Any = Consumer
 
 SnapshotSource = Callable[[], Mapping[str, Any]]
@@ -229,9 +227,7 @@ class ScoreUpdateSubscriber:
                 self._maybe_snapshot()
 
     def _connect(self) -> Any:
-        return _Connection(
-            self._settings.broker_url, transport_options=transport_options(self._settings)
-        )
+        return connection(self._settings)
 
     # -- applying ------------------------------------------------------------------------
 

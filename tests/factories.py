@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from routelearn.catalog import ModelCatalog
+
 
 def make_event(
     outcome: str = "routed",
@@ -65,3 +67,10 @@ def decision_pair(
             outcome, event_id=str(uuid.uuid4()), response_time_ms=response_time_ms, **common
         ),
     ]
+
+
+def one_model_catalog(model: str) -> ModelCatalog:
+    """An instance's catalog holding one model, every score at the default 2.5."""
+    return ModelCatalog.from_config(
+        {"version": 1, "default_score": 2.5, "models": [{"name": model, "provider": "p"}]}
+    )

@@ -9,18 +9,11 @@ from typing import Any
 import redis
 from sqlalchemy import Engine, text
 
-from routelearn.catalog import ModelCatalog
 from routelearn.ingestion import Ingestor
 from routelearn.settings import Settings
 from routelearn.subscriber import ScoreUpdateSubscriber
-from tests.factories import decision_pair
+from tests.factories import decision_pair, one_model_catalog
 from tests.services import beat_process, wait_for
-
-
-def catalog() -> ModelCatalog:
-    return ModelCatalog.from_config(
-        {"version": 1, "default_score": 2.5, "models": [{"name": "steady", "provider": "p"}]}
-    )
 
 
 def test_beat_drives_learner_and_fan_out_to_two_instances(
@@ -38,7 +31,7 @@ def test_beat_drives_learner_and_fan_out_to_two_instances(
             )
     Ingestor(engine).ingest(events, "test")
 
-    live_catalog, offline_catalog = catalog(), catalog()
+    live_catalog, offline_catalog = one_model_catalog("steady"), one_model_catalog("steady")
     live = ScoreUpdateSubscriber(settings, "live", live_catalog)
     live.start()
     fast = settings.model_copy(update={"learner_interval": 1.0, "anomaly_interval": 1.0})

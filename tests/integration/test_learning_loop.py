@@ -7,22 +7,15 @@ from typing import Any
 import redis
 from sqlalchemy import Engine
 
-from routelearn.catalog import ModelCatalog
 from routelearn.constants import LEARN_SCORES_TASK
 from routelearn.fanout import queue_name
 from routelearn.ingestion import Ingestor
 from routelearn.settings import Settings
 from routelearn.store import instances
 from routelearn.subscriber import ScoreUpdateSubscriber
-from tests.factories import decision_pair
+from tests.factories import decision_pair, one_model_catalog
 from tests.services import wait_for
 from workers.app import RouteLearnCelery
-
-
-def catalog() -> ModelCatalog:
-    return ModelCatalog.from_config(
-        {"version": 1, "default_score": 2.5, "models": [{"name": "good", "provider": "p"}]}
-    )
 
 
 def test_a_learned_score_reaches_every_active_instance(
@@ -42,7 +35,7 @@ def test_a_learned_score_reaches_every_active_instance(
     instances.register(engine, "app-retired")
     instances.retire(engine, "app-retired")
 
-    a, b = catalog(), catalog()
+    a, b = one_model_catalog("good"), one_model_catalog("good")
     online = ScoreUpdateSubscriber(settings, "app-a", a)
     celery_app.send_task(LEARN_SCORES_TASK)
     wait_for(lambda: redis_client.llen(queue_name("app-b")) == 1, message="the fan-out")
