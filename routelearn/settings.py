@@ -46,15 +46,14 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=2, ge=1, le=100)
 
-    # The score learner (beat-driven): its policy, period, memory of recent windows, the score
-    # of a model first seen in events, and its own time limits (below the visibility timeout).
+    # The score learner (beat-driven): its policy, period, the score of a model first seen in
+    # events, and its own time limits (below the visibility timeout).
     score_policy: Literal["calibrated", "classic"] = "calibrated"
     # Thresholds of the chosen policy, as JSON: '{"min_samples": 50, "half_life_seconds": 60}'
     # (names as in ClassicParams / CalibratedParams, docs/score-policies.md); unset ones keep
     # their defaults.
     score_policy_params: dict[str, bool | int | float] = Field(default_factory=dict)
     learner_interval: float = Field(default=60.0, gt=0)
-    learner_windows: int = Field(default=15, ge=1, le=1440)
     default_score: float = Field(default=2.5, ge=0.0, le=5.0)
     learner_soft_time_limit: float = Field(default=30.0, gt=0)
     learner_time_limit: float = Field(default=40.0, gt=0)

@@ -24,10 +24,8 @@ def learn_scores(self: RouteLearnTask) -> dict[str, object]:
             self.rl_app.engine,
             settings.policy(),
             default_score=settings.default_score,
-            window_seconds=settings.learner_interval,
-            keep_windows=settings.learner_windows,
             # The sweep's window starts at a snapshot at least anomaly_window old.
-            min_keep_seconds=settings.anomaly_window + 2 * settings.learner_interval,
+            keep_snapshots_seconds=settings.anomaly_window + 2 * settings.learner_interval,
         )
     except Exception as exc:
         if not is_transient(exc):

@@ -29,6 +29,7 @@ TABLES = (
     "model_scores",
     "score_history",
     "metric_snapshots",
+    "recent_outcomes",
     "learner_runs",
     "routing_rollups_hourly",
     "anomalies",

@@ -9,7 +9,17 @@ changing it needs a migration.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
+from functools import cache
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    Vector = np.ndarray[Any, np.dtype[np.float64]]
+    Matrix = np.ndarray[Any, Any]
 
 PER_DECADE = 20
 DECADES = 6  # 1 ms .. 1,000,000 ms
@@ -37,29 +47,75 @@ def empty() -> list[int]:
     return [0] * NUM_BUCKETS
 
 
-def percentile(counts: Sequence[int], q: float) -> float | None:
+def percentile(counts: Sequence[float], q: float) -> float | None:
     """The q-quantile (0 < q <= 1) estimated from bucket counts; None when there is no sample.
 
     Inside a bucket the samples are taken as spread geometrically (linearly in bucket 0), which
-    matches the log layout; the overflow bucket answers its lower bound.
+    matches the log layout; the overflow bucket answers its lower bound. Counts may be weighted
+    (floats).
     """
     if not 0.0 < q <= 1.0:
         raise ValueError(f"q must be in (0, 1], got {q!r}")
-    total = sum(counts)
-    if total == 0:
+    # Cumulative sums and a binary search run in C: the learner reads two percentiles of each
+    # of thousands of histograms a tick.
+    cumulative = list(accumulate(counts))
+    total = cumulative[-1] if cumulative else 0
+    if total <= 0:
         return None
     rank = q * total
-    seen = 0
-    for index, count in enumerate(counts):
-        if count == 0:
-            continue
-        if seen + count >= rank:
-            low, high = bucket_bounds(index)
-            fraction = (rank - seen) / count
-            if index == 0:
-                return low + (high - low) * fraction
-            if math.isinf(high):
-                return low
-            return float(low * (high / low) ** fraction)
-        seen += count
-    return bucket_bounds(len(counts) - 1)[0]  # unreachable unless counts shrink meanwhile
+    # The first bucket whose cumulative count reaches the rank. An empty bucket reaches no
+    # further than the one before it, so it is found only as bucket 0 with a rank of 0 (a
+    # weight so small that q * total underflows): the first non-empty bucket is meant.
+    index = bisect_left(cumulative, rank)
+    while counts[index] == 0:
+        index += 1
+    count = counts[index]
+    seen = cumulative[index - 1] if index else 0
+    low, high = bucket_bounds(index)
+    fraction = min(1.0, (rank - seen) / count)
+    if index == 0:
+        return low + (high - low) * fraction
+    if math.isinf(high):
+        return low
+    return float(low * (high / low) ** fraction)
+
+
+def percentiles(histograms: Matrix, q: float) -> Vector:
+    """`percentile` of every row of a (rows x NUM_BUCKETS) matrix at once; NaN for a row with no
+    sample. The learner's form: one numpy pass instead of thousands of Python loops."""
+    import numpy as np  # here, not at the top: ingestion workers import this module
+
+    if not 0.0 < q <= 1.0:
+        raise ValueError(f"q must be in (0, 1], got {q!r}")
+    counts = np.asarray(histograms, dtype=np.float64)
+    rows, buckets = counts.shape
+    if buckets == 0:
+        return np.full(rows, np.nan)
+    cumulative = np.cumsum(counts, axis=1)
+    total = cumulative[:, -1]
+    rank = q * total
+    # `percentile`'s bucket: the first non-empty one whose cumulative count reaches the rank
+    # (a row without any is all empty, and answers NaN below).
+    reached = (cumulative >= rank[:, None]) & (counts > 0)
+    index = np.argmax(reached, axis=1)
+    at = np.arange(rows)
+    count = counts[at, index]
+    seen = np.where(index > 0, cumulative[at, np.maximum(index - 1, 0)], 0.0)
+    bounds = _bounds_table(buckets)
+    low, high = bounds[0][index], bounds[1][index]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.minimum(1.0, (rank - seen) / count)
+        inside = np.where(
+            index == 0,
+            low + (high - low) * fraction,
+            np.where(np.isinf(high), low, low * (high / low) ** fraction),
+        )
+    return np.where(total > 0, inside, np.nan)
+
+
+@cache
+def _bounds_table(buckets: int) -> tuple[Vector, Vector]:
+    import numpy as np
+
+    lows, highs = zip(*(bucket_bounds(i) for i in range(buckets)), strict=True)
+    return np.array(lows), np.array(highs)

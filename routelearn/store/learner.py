@@ -9,73 +9,67 @@ overwritten: the update is conditional on the version read.
 from __future__ import annotations
 
 import json
+import math
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
-from routelearn.domain.evidence import Counters, build_evidence
+from routelearn.domain import recency
 from routelearn.domain.latency import NUM_BUCKETS
-from routelearn.domain.policy import Policy, ScoreDecision
+from routelearn.domain.policy import EvidenceBatch, Policy, ScoreDecision
 from routelearn.domain.score_update import ScoreUpdate
+from routelearn.store import pgbinary
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from routelearn.domain.recency import Vector
+
 # pg_try_advisory_xact_lock key: "rlearn" in ASCII, so it is recognizable in pg_locks.
 LEARNER_LOCK = 0x726C6561726E
 
+# Everything a tick weighs, one row per (model, complexity): counters, score, recency state.
+# The histograms go straight into numpy, the metrics' array through array_send and the state's
+# as raw bytes (3,000 rows of 122-bucket histograms parsed into Python ints would take a good
+# part of a tick). No ORDER BY: sorting them spills to disk at the default work_mem, and the
+# changes are sorted where order matters.
 _READ = """
 SELECT m.model_name, m.complexity_level, m.success_count, m.failure_count,
-       m.response_time_histogram, m.avg_response_time,
-       s.score, s.version, s.outcomes_at_adjustment
+       array_send(m.response_time_histogram), m.avg_response_time,
+       s.score, s.version, s.outcomes_at_adjustment,
+       extract(epoch FROM now() - r.as_of)::float8,
+       r.seen_success_count, r.seen_failure_count, r.seen_histogram,
+       r.weighted_successes, r.weighted_failures, r.weighted_histogram
 FROM model_routing_metrics m
 LEFT JOIN model_scores s
        ON s.model_name = m.model_name AND s.complexity_level = m.complexity_level
-ORDER BY m.model_name, m.complexity_level
+LEFT JOIN recent_outcomes r
+       ON r.model_name = m.model_name AND r.complexity_level = m.complexity_level
 """
 
-# One row per (model, complexity), its snapshots oldest first, the histograms in PostgreSQL's
-# binary array format (array_send) read straight into numpy: 48,000 histograms of 122 counts
-# parsed from text into Python ints took most of a tick.
-_SNAPSHOTS = """
-SELECT model_name, complexity_level, array_agg(success_count ORDER BY taken_at),
-       array_agg(failure_count ORDER BY taken_at),
-       string_agg(array_send(response_time_histogram), ''::bytea ORDER BY taken_at)
-FROM metric_snapshots WHERE taken_at > now() - make_interval(secs => %(keep)s)
-GROUP BY model_name, complexity_level
+# recent_outcomes' histograms: raw little-endian vectors of NUM_BUCKETS values (bytea), not
+# arrays; array_send and array_recv of 6,000 arrays cost a tenth of a second a tick.
+SEEN_DTYPE = "<i8"
+WEIGHTED_DTYPE = "<f8"
+
+# The state is rewritten whole each tick (a pair whose metrics row is gone leaves with it).
+_STATE_COPY = """
+COPY recent_outcomes (model_name, complexity_level, as_of, seen_success_count,
+    seen_failure_count, seen_histogram, weighted_successes, weighted_failures,
+    weighted_histogram)
+FROM STDIN (FORMAT BINARY)
 """
-
-
-@cache
-def _sent_histogram() -> np.dtype[np.void]:
-    """array_send of a one-dimensional bigint[] without NULLs: a 20-byte header (ndim, has-null
-    flag, element type, length, lower bound), then per element its length (4 bytes) and value.
-    numpy is imported here, not at the top: ingestion workers never load it (memory)."""
-    import numpy as np
-
-    return np.dtype(
-        [("header", "V20"), ("counts", [("length", ">i4"), ("value", ">i8")], (NUM_BUCKETS,))]
-    )
-
-
-def _histograms(sent: bytes) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """The (snapshots x buckets) matrix of a string_agg of array_send'd histograms."""
-    import numpy as np
-
-    return np.frombuffer(sent, dtype=_sent_histogram())["counts"]["value"].astype(np.int64)
-
 
 # Writes are set-based (rows as one JSON array, as ingestion does): a tick that changes
-# thousands of scores is a few statements, not thousands of round trips.
+# thousands of scores is a few statements, not thousands of round trips. jsonb, not json: each
+# ->> on a json value parses its element again (half the time of these statements).
 _NEW_SCORES = """
 INSERT INTO model_scores (model_name, complexity_level, score, version, source, policy)
 SELECT r->>0, r->>1, (r->>2)::float8, 0, 'default', r->>3
-FROM json_array_elements(%s::json) AS r ORDER BY 1, 2
+FROM jsonb_array_elements(%s::jsonb) AS r ORDER BY 1, 2
 ON CONFLICT DO NOTHING
 """
 
@@ -84,7 +78,7 @@ _CHANGE = """
 UPDATE model_scores AS s SET score = (r->>2)::float8, version = s.version + 1, policy = r->>4,
     confidence = (r->>5)::float8, based_on_samples = (r->>6)::bigint,
     outcomes_at_adjustment = (r->>6)::bigint, source = 'learner', updated_at = now()
-FROM json_array_elements(%s::json) AS r
+FROM jsonb_array_elements(%s::jsonb) AS r
 WHERE s.model_name = r->>0 AND s.complexity_level = r->>1 AND s.version = (r->>3)::bigint
 RETURNING s.model_name, s.complexity_level, s.version
 """
@@ -94,7 +88,7 @@ INSERT INTO score_history (model_name, complexity_level, version, old_score, new
     based_on_samples, confidence, policy)
 SELECT r->>0, r->>1, (r->>2)::bigint, (r->>3)::float8, (r->>4)::float8, r->>5,
     (r->>6)::bigint, (r->>7)::float8, r->>8
-FROM json_array_elements(%s::json) AS r
+FROM jsonb_array_elements(%s::jsonb) AS r
 """
 
 _SNAPSHOT = """
@@ -138,17 +132,136 @@ class LearnerResult:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What one tick read, column by column (row i of each is the same (model, complexity))."""
+
+    keys: list[tuple[str, str]]
+    mean_ms: tuple[float | None, ...]
+    scores: tuple[float | None, ...]
+    versions: tuple[int | None, ...]
+    markers: tuple[int | None, ...]
+    successes: tuple[int, ...]
+    failures: tuple[int, ...]
+    current: recency.Rows
+    current_histograms: np.ndarray[Any, np.dtype[np.int64]]
+    seen: recency.Rows
+    recent: recency.Rows
+    elapsed: np.ndarray[Any, np.dtype[np.float64]]
+
+
+def _read(conn: Connection) -> _Read:
+    import numpy as np
+
+    raw = conn.connection.driver_connection
+    assert raw is not None  # a live connection inside the transaction
+    # A binary result: bytea arrives as is, not hex-encoded.
+    with raw.cursor(binary=True) as cursor:
+        cursor.execute(_READ)
+        rows = cursor.fetchall()
+    columns = list(zip(*rows, strict=True)) or [()] * 16
+    (models, complexities, succ, fail, hist, mean_ms, scores, versions, markers, elapsed,
+     seen_s, seen_f, seen_h, rec_s, rec_f, rec_h) = columns  # fmt: skip
+    keys = list(zip(models, complexities, strict=True))
+
+    def vector(values: tuple[float | None, ...], missing: float) -> Vector:
+        return np.array([missing if v is None else v for v in values], dtype=np.float64)
+
+    names = [f"{model}/{complexity}" for model, complexity in keys]
+
+    def state(raw: tuple[bytes | None, ...], dtype: str) -> Any:
+        return pgbinary.read_vectors(raw, dtype, NUM_BUCKETS, names)
+
+    current_h = pgbinary.read_arrays(hist, pgbinary.INT8, NUM_BUCKETS, names)
+    return _Read(
+        keys=keys,
+        mean_ms=mean_ms,
+        scores=scores,
+        versions=versions,
+        markers=markers,
+        successes=succ,
+        failures=fail,
+        current=recency.Rows(vector(succ, 0.0), vector(fail, 0.0), current_h.astype(np.float64)),
+        current_histograms=current_h,
+        seen=recency.Rows(vector(seen_s, 0.0), vector(seen_f, 0.0), state(seen_h, SEEN_DTYPE)),
+        recent=recency.Rows(vector(rec_s, 0.0), vector(rec_f, 0.0), state(rec_h, WEIGHTED_DTYPE)),
+        elapsed=vector(elapsed, math.nan),  # NaN: no state yet
+    )
+
+
+def _write_state(conn: Connection, read: _Read, state: recency.Rows, as_of: datetime) -> None:
+    at = pgbinary.timestamptz(as_of)
+    rows = zip(
+        read.keys,
+        read.successes,
+        read.failures,
+        pgbinary.vector_fields(read.current_histograms, SEEN_DTYPE),
+        state.successes.tolist(),
+        state.failures.tolist(),
+        pgbinary.vector_fields(state.histograms, WEIGHTED_DTYPE),
+        strict=True,
+    )
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    encoding = raw.info.encoding
+    stream = pgbinary.copy_stream(
+        (
+            pgbinary.text(model, encoding),
+            pgbinary.text(complexity, encoding),
+            at,
+            pgbinary.int8(s),
+            pgbinary.int8(f),
+            seen_h,
+            pgbinary.float8(rs),
+            pgbinary.float8(rf),
+            recent_h,
+        )
+        for (model, complexity), s, f, seen_h, rs, rf, recent_h in rows
+    )
+    with raw.cursor() as cursor:
+        cursor.execute("DELETE FROM recent_outcomes")
+        with cursor.copy(_STATE_COPY) as copy:
+            copy.write(stream)
+
+
+def _decide(
+    read: _Read, state: recency.Rows, policy: Policy, default_score: float
+) -> tuple[list[list[object]], dict[tuple[str, str], tuple[int, ScoreDecision]]]:
+    """The rows first seen (to insert at the default score) and every decided change."""
+    import numpy as np
+
+    new_rows = [
+        [model, complexity, default_score, policy.name]
+        for (model, complexity), score in zip(read.keys, read.scores, strict=True)
+        if score is None  # first seen in events: it starts from the default
+    ]
+    batch = EvidenceBatch(
+        keys=read.keys,
+        current_scores=np.array(
+            [default_score if score is None else score for score in read.scores], dtype=float
+        ),
+        successes=read.successes,
+        failures=read.failures,
+        histograms=read.current_histograms,
+        mean_response_ms=read.mean_ms,
+        recent=state,
+        outcomes_at_last_adjustment=[marker or 0 for marker in read.markers],
+    )
+    decided = {
+        read.keys[i]: (read.versions[i] or 0, decision) for i, decision in policy.decide_all(batch)
+    }
+    return new_rows, decided
+
+
 def run_learner(
     engine: Engine,
     policy: Policy,
     *,
     default_score: float,
-    window_seconds: float,
-    keep_windows: int,
-    min_keep_seconds: float = 0.0,
+    keep_snapshots_seconds: float,
 ) -> LearnerResult:
-    """One tick. Counter snapshots are kept for ``keep_windows`` windows, and at least
-    ``min_keep_seconds`` (the anomaly sweep's window starts at one of them)."""
+    """One tick. The counter snapshots it takes are kept ``keep_snapshots_seconds`` (the anomaly
+    sweep's window starts at one of them)."""
     began = time.perf_counter()
     changes: list[ScoreChange] = []
     with (
@@ -160,90 +273,18 @@ def run_learner(
         ).scalar_one():
             return LearnerResult(ran=False)
         started_at: datetime = conn.execute(text("SELECT now()")).scalar_one()
-        rows = conn.execute(text(_READ)).fetchall()
-        history: dict[tuple[str, str], list[Counters]] = defaultdict(list)
-        # Keep one window more than asked: the oldest snapshot is where the first window starts.
-        keep = window_seconds * (keep_windows + 1)
-        # Sorting 48,000 histograms for the GROUP BY spills to disk at the default work_mem.
-        conn.execute(text("SET LOCAL work_mem = '64MB'"))
-        # A binary result: bytea arrives as is, not hex-encoded (half the time of the read).
-        raw = conn.connection.driver_connection
-        assert raw is not None  # a live connection inside the transaction
-        with raw.cursor(binary=True) as cursor:
-            cursor.execute(_SNAPSHOTS, {"keep": keep})
-            snapshot_rows = cursor.fetchall()
-        for model, complexity, succ, fail, sent in snapshot_rows:
-            matrix = _histograms(sent)
-            if matrix.shape != (len(succ), NUM_BUCKETS):
-                raise ValueError(f"{model}/{complexity}: snapshot histograms do not parse")
-            history[(model, complexity)] = [
-                Counters(s, f, row) for s, f, row in zip(succ, fail, matrix, strict=True)
-            ]
-        new_rows: list[list[object]] = []
-        decided: dict[tuple[str, str], tuple[int, ScoreDecision]] = {}
-        for row in rows:
-            model, complexity = row.model_name, row.complexity_level
-            if row.score is None:  # first seen in events: it starts from the default
-                new_rows.append([model, complexity, default_score, policy.name])
-            evidence = build_evidence(
-                model,
-                complexity,
-                default_score if row.score is None else row.score,
-                Counters(row.success_count, row.failure_count, tuple(row.response_time_histogram)),
-                history.get((model, complexity), []),
-                mean_response_ms=row.avg_response_time,
-                window_seconds=window_seconds,
-                outcomes_at_last_adjustment=row.outcomes_at_adjustment or 0,
-            )
-            decision = policy.decide(evidence)
-            if decision.changed:
-                decided[(model, complexity)] = (row.version or 0, decision)
+        read = _read(conn)
+        state = recency.advance(read.current, read.seen, read.recent, read.elapsed, policy.decay)
+        new_rows, decided = _decide(read, state, policy, default_score)
         if new_rows:
             conn.exec_driver_sql(_NEW_SCORES, (json.dumps(new_rows),))
         if decided:
-            updated = conn.exec_driver_sql(
-                _CHANGE,
-                (
-                    json.dumps(
-                        [
-                            [m, c, d.new_score, v, policy.name, d.confidence, d.based_on_samples]
-                            for (m, c), (v, d) in sorted(decided.items())
-                        ]
-                    ),
-                ),
-            ).fetchall()
-            for model, complexity, version in sorted(updated):
-                changes.append(
-                    ScoreChange(model, complexity, version, decided[(model, complexity)][1])
-                )
-            if changes:
-                conn.exec_driver_sql(
-                    _HISTORY,
-                    (
-                        json.dumps(
-                            [
-                                [
-                                    c.model,
-                                    c.complexity,
-                                    c.version,
-                                    c.decision.old_score,
-                                    c.decision.new_score,
-                                    c.decision.reason,
-                                    c.decision.based_on_samples,
-                                    c.decision.confidence,
-                                    policy.name,
-                                ]
-                                for c in changes
-                            ]
-                        ),
-                    ),
-                )
+            changes = _store_changes(conn, decided, policy.name)
+        _write_state(conn, read, state, started_at)
         conn.execute(text(_SNAPSHOT))
         conn.execute(
-            text(
-                "DELETE FROM metric_snapshots WHERE taken_at <= now() - make_interval(secs => :k)"
-            ),
-            {"k": max(keep, min_keep_seconds)},
+            text("DELETE FROM metric_snapshots WHERE taken_at < now() - make_interval(secs => :k)"),
+            {"k": keep_snapshots_seconds},
         )
         seconds = time.perf_counter() - began
         conn.execute(
@@ -254,9 +295,56 @@ def run_learner(
             {
                 "t": started_at,
                 "p": policy.name,
-                "n": len(rows),
+                "n": len(read.keys),
                 "c": len(changes),
                 "ms": seconds * 1000,
             },
         )
-    return LearnerResult(True, started_at, len(rows), tuple(changes), seconds)
+    return LearnerResult(True, started_at, len(read.keys), tuple(changes), seconds)
+
+
+def _store_changes(
+    conn: Connection,
+    decided: dict[tuple[str, str], tuple[int, ScoreDecision]],
+    policy_name: str,
+) -> list[ScoreChange]:
+    """Apply the changes whose row still has the version read, and record them in history."""
+    updated = conn.exec_driver_sql(
+        _CHANGE,
+        (
+            json.dumps(
+                [
+                    [m, c, d.new_score, v, policy_name, d.confidence, d.based_on_samples]
+                    for (m, c), (v, d) in sorted(decided.items())
+                ]
+            ),
+        ),
+    ).fetchall()
+    changes = [
+        ScoreChange(model, complexity, version, decided[(model, complexity)][1])
+        # Plain tuples: sorting SQLAlchemy rows compares them through Python-level operators.
+        for model, complexity, version in sorted(tuple(row) for row in updated)
+    ]
+    if changes:
+        conn.exec_driver_sql(
+            _HISTORY,
+            (
+                json.dumps(
+                    [
+                        [
+                            c.model,
+                            c.complexity,
+                            c.version,
+                            c.decision.old_score,
+                            c.decision.new_score,
+                            c.decision.reason,
+                            c.decision.based_on_samples,
+                            c.decision.confidence,
+                            policy_name,
+                        ]
+                        for c in changes
+                    ]
+                ),
+            ),
+        )
+    return changes

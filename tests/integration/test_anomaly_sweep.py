@@ -25,9 +25,7 @@ from workers.app import RouteLearnCelery
 def snapshot(engine: Engine, settings: Settings) -> None:
     """A learner tick (it takes the counter snapshot the sweep's window starts from), then a
     pause longer than the test's anomaly window."""
-    run_learner(
-        engine, make_policy("calibrated"), default_score=2.5, window_seconds=60, keep_windows=15
-    )
+    run_learner(engine, make_policy("calibrated"), default_score=2.5, keep_snapshots_seconds=3600)
     time.sleep(settings.anomaly_window + 0.1)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import numpy as np
+import pytest
 from sqlalchemy import Engine, text
 
 from routelearn.constants import LEARN_SCORES_TASK
@@ -27,9 +29,7 @@ def ingest_model(engine: Engine, model: str, success_rate: float, n: int, ms: fl
 
 
 def run(engine: Engine, policy: str = "calibrated") -> Any:
-    return run_learner(
-        engine, make_policy(policy), default_score=2.5, window_seconds=60.0, keep_windows=15
-    )
+    return run_learner(engine, make_policy(policy), default_score=2.5, keep_snapshots_seconds=600)
 
 
 def scores(engine: Engine) -> dict[str, tuple[float, int, str]]:
@@ -93,19 +93,14 @@ def test_learner_task_runs_on_a_real_worker(
     assert scores(engine)["good"][1] == 1
 
 
-def test_snapshots_outlive_the_learner_windows_for_the_anomaly_sweep(
+def test_snapshots_are_kept_as_long_as_the_anomaly_sweep_needs_them(
     engine: Engine, clean: None
 ) -> None:
     ingest_model(engine, "m", 0.9, 10, 100.0)
 
-    def tick(min_keep: float) -> None:
+    def tick(keep: float) -> None:
         run_learner(
-            engine,
-            make_policy("calibrated"),
-            default_score=2.5,
-            window_seconds=0.001,
-            keep_windows=1,
-            min_keep_seconds=min_keep,
+            engine, make_policy("calibrated"), default_score=2.5, keep_snapshots_seconds=keep
         )
 
     tick(600.0)
@@ -113,4 +108,58 @@ def test_snapshots_outlive_the_learner_windows_for_the_anomaly_sweep(
     tick(600.0)
     assert count(engine, "metric_snapshots") == 3  # kept for the sweep's 10 minutes
     tick(0.0)
-    assert count(engine, "metric_snapshots") == 1  # only the learner's own needs
+    assert count(engine, "metric_snapshots") == 1  # only the one just taken
+
+
+def state(engine: Engine) -> dict[str, tuple[int, int, float, float, list[float]]]:
+    """recent_outcomes by model: seen counts, weighted counts, weighted histogram."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT model_name, seen_success_count, seen_failure_count, weighted_successes,"
+                " weighted_failures, weighted_histogram FROM recent_outcomes"
+            )
+        ).fetchall()
+    return {r[0]: (r[1], r[2], r[3], r[4], np.frombuffer(r[5], dtype="<f8").tolist()) for r in rows}
+
+
+def test_the_learner_keeps_recency_weighted_outcomes_decayed_by_real_time(
+    engine: Engine, clean: None
+) -> None:
+    ingest_model(engine, "busy", 1.0, 400, 300.0)  # more than the 100 history may weigh
+    ingest_model(engine, "quiet", 1.0, 30, 300.0)
+    run(engine)
+    first = state(engine)
+    assert first["busy"][:4] == pytest.approx((400, 0, 100.0, 0.0))  # history capped
+    assert first["quiet"][:4] == pytest.approx((30, 0, 30.0, 0.0))
+    assert sum(first["busy"][4]) == pytest.approx(100.0)  # latencies weighted alike
+    # One half-life (180 s, calibrated's default) passes; busy gets 50 new outcomes.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE recent_outcomes SET as_of = as_of - interval '180 seconds'"))
+    events = []
+    for _ in range(50):
+        events += decision_pair("failure", model="busy", response_time_ms=300.0)
+    Ingestor(engine).ingest(events, "test")
+    run(engine)
+    second = state(engine)
+    assert second["busy"][:4] == pytest.approx((400, 50, 50.0, 50.0), rel=1e-3)
+    assert second["quiet"][2] == pytest.approx(15.0, rel=1e-3)
+    with engine.begin() as conn:  # a pair whose metrics are gone leaves the state with them
+        conn.execute(text("DELETE FROM model_routing_metrics WHERE model_name = 'quiet'"))
+    run(engine)
+    assert set(state(engine)) == {"busy"}
+
+
+def test_a_prompt_tick_barely_decays_a_late_one_decays_by_the_time_that_passed(
+    engine: Engine, clean: None
+) -> None:
+    ingest_model(engine, "m", 0.9, 60, 300.0)
+    run(engine)
+    seen, _, successes, _, _ = state(engine)["m"]
+    assert successes == pytest.approx(seen)  # 60 outcomes: under the history cap, whole
+    run(engine)  # a moment later: almost no decay
+    assert state(engine)["m"][2] == pytest.approx(successes, rel=1e-3)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE recent_outcomes SET as_of = as_of - interval '360 seconds'"))
+    run(engine)  # two half-lives
+    assert state(engine)["m"][2] == pytest.approx(successes / 4, rel=1e-3)

@@ -43,3 +43,32 @@ def test_percentile_of_nothing_is_none() -> None:
 def test_percentile_rejects_bad_q(q: float) -> None:
     with pytest.raises(ValueError, match="q must be"):
         latency.percentile([1], q)
+
+
+def test_the_vectorised_percentiles_agree_with_the_scalar_ones() -> None:
+    import numpy as np
+
+    rng = random.Random(7)
+    rows: list[list[float]] = [[0.0] * latency.NUM_BUCKETS for _ in range(3)]  # no sample
+    rows[1][0] = 3  # bucket 0 interpolates linearly
+    rows[2][-1] = 0.25  # the overflow bucket answers its lower bound
+    for _ in range(300):
+        kind = rng.random()
+        row: list[float] = [0.0] * latency.NUM_BUCKETS
+        if kind < 0.3:  # one bucket, weighted
+            row[rng.randrange(latency.NUM_BUCKETS)] = rng.random() * 5
+        else:  # spread, integer or decayed weights, with empty buckets between
+            for b in range(latency.NUM_BUCKETS):
+                row[b] = rng.choice([0, 0, 1, 17, rng.random() * 1e-3, rng.random() * 1e6])
+        rows.append(row)
+    matrix = np.array(rows)
+    for q in (0.01, 0.5, 0.95, 0.99, 1.0):
+        vector = latency.percentiles(matrix, q)
+        for i, row in enumerate(rows):
+            scalar = latency.percentile(row, q)
+            if scalar is None:
+                assert np.isnan(vector[i])
+            else:
+                assert vector[i] == pytest.approx(scalar, rel=1e-9), (q, i)
+    with pytest.raises(ValueError, match="q must be in"):
+        latency.percentiles(matrix, 0.0)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+import numpy as np
 import pytest
 
 from routelearn.domain import latency
@@ -15,15 +16,26 @@ from routelearn.domain.policy import (
     ClassicParams,
     ClassicPolicy,
     Evidence,
-    Window,
+    EvidenceBatch,
+    Policy,
     make_policy,
 )
 from routelearn.domain.policy.calibrated import assess, decide
 from routelearn.domain.policy.classic import SEED_000
 from routelearn.domain.policy.classic import decide as classic_decide
+from routelearn.domain.recency import Decay, Recent, Rows, advance
 
 FAST = {300.0: 0.95, 450.0: 0.05}  # p95 about 450 ms at most
 SLOW = {1500.0: 0.5, 3000.0: 0.5}  # p50 1.5 s, p95 3 s
+
+
+@dataclass(frozen=True)
+class Window:
+    """Outcomes counted during one learner tick (a minute unless told otherwise)."""
+
+    successes: int
+    failures: int
+    histogram: tuple[int, ...] = ()
 
 
 def histogram(n: int, shape: dict[float, float]) -> tuple[int, ...]:
@@ -42,12 +54,42 @@ def window(n: int, rate: float, shape: dict[float, float] = FAST) -> Window:
     return Window(successes, n - successes, histogram(n, shape))
 
 
+def _row(w: Window) -> Rows:
+    h = list(w.histogram) or [0] * latency.NUM_BUCKETS
+    return Rows(np.array([w.successes], float), np.array([w.failures], float), np.array([h], float))
+
+
+def add(a: Window, b: Window) -> Window:
+    ha, hb = a.histogram or tuple(latency.empty()), b.histogram or tuple(latency.empty())
+    return Window(
+        a.successes + b.successes,
+        a.failures + b.failures,
+        tuple(x + y for x, y in zip(ha, hb, strict=True)),
+    )
+
+
+def weigh(windows: list[Window], old: Window | None, decay: Decay, window_seconds: float) -> Recent:
+    """What the learner's recency state holds after seeing ``old`` at its first tick, then one
+    tick per window (recency.advance, as the learner calls it)."""
+    total = old or Window(0, 0)
+    state = advance(_row(total), _row(total), _row(total), np.array([np.nan]), decay)
+    for w in windows:
+        grown = add(total, w)
+        state = advance(_row(grown), _row(total), state, np.array([window_seconds]), decay)
+        total = grown
+    return Recent(float(state.successes[0]), float(state.failures[0]), state.histograms[0].tolist())
+
+
 def build(
     windows: list[Window],
     score: float = 2.5,
     old: Window | None = None,
+    *,
+    decay: Decay | None = None,
+    window_seconds: float = 60.0,
 ) -> Evidence:
-    """Totals = older outcomes (``old``) plus the windows, as the learner's counters hold them."""
+    """Totals = older outcomes (``old``) plus the windows, as the learner's counters hold them;
+    ``recent`` as the learner weighs them, ``old`` first seen, then a window a tick."""
     parts = [*windows, *([old] if old else [])]
     return Evidence(
         model="gpt-4o",
@@ -58,7 +100,7 @@ def build(
         histogram=tuple(
             sum(w.histogram[b] for w in parts if w.histogram) for b in range(latency.NUM_BUCKETS)
         ),
-        recent=tuple(windows),
+        recent=weigh(windows, old, decay or CalibratedParams().decay, window_seconds),
     )
 
 
@@ -159,28 +201,24 @@ def test_degradation_costs_more_than_a_point_within_three_ticks() -> None:
     score = start
     for _ in range(3):  # one tick a minute; each minute brings a window at 60% success
         oldest, windows = windows[0], [*windows[1:], window(100, 0.60)]
-        old = Window(
-            old.successes + oldest.successes,
-            old.failures + oldest.failures,
-            tuple(a + b for a, b in zip(old.histogram, oldest.histogram, strict=True)),
-        )
+        old = add(old, oldest)
         decision = decide(build(windows, score, old))
         assert decision.changed
         score = decision.new_score
     assert start - score > 1.0
 
 
-def test_recent_windows_weigh_by_half_life() -> None:
+def test_outcomes_weigh_by_their_age() -> None:
     # The older window is one half-life old: its 10 failures count as 5.
-    ev = replace(build([Window(0, 10), Window(10, 0)]), window_seconds=180.0)
+    ev = build([Window(0, 10), Window(10, 0)], window_seconds=180.0)
     a = assess(ev)
     assert a.successes == 10.0
     assert a.failures == 5.0
 
 
 def test_a_quiet_model_keeps_its_score() -> None:
-    # No outcome in the recent windows: the history is older than all 15 of them, so it counts
-    # for little (100 outcomes at most, decayed by 15 minutes at a 3-minute half-life), and the
+    # No outcome in the last 15 minutes: the history counts for little (100 outcomes at most at
+    # first sight, decayed by 15 minutes at a 3-minute half-life), and the
     # score stays where it is, high or low: an idle model neither drifts nor falls to a prior.
     quiet = build([Window(0, 0)] * 15, old=window(6000, 0.98))
     assert assess(quiet).effective_samples == pytest.approx(100.0 * 0.5**5)
@@ -240,10 +278,10 @@ def test_random_evidence_keeps_scores_in_range_and_settles() -> None:
             shape = {rng.uniform(0.0, 200_000.0): 1.0}
             windows.append(window(n, rng.random(), shape) if n else Window(0, 0))
         older = window(rng.choice([0, 3, 500, 100_000]), rng.random(), {rng.uniform(1, 9000): 1.0})
-        ev = replace(build(windows, old=older), current_score=rng.uniform(0.0, 5.0))
         params = CalibratedParams(
             half_life_seconds=rng.uniform(10, 3600), max_step=rng.uniform(0.0, 6.0)
         )
+        ev = build(windows, rng.uniform(0.0, 5.0), older, decay=params.decay)
         for _ in range(100):
             d = decide(ev, params)
             assert 0.0 <= d.new_score <= 5.0
@@ -272,7 +310,90 @@ def test_policies_by_name() -> None:
 def test_parameters_are_validated() -> None:
     with pytest.raises(ValueError, match=r"CalibratedParams\.half_life_seconds"):
         CalibratedParams(half_life_seconds=0)
+    with pytest.raises(ValueError, match="half_life_seconds must be > 0, got inf"):
+        CalibratedParams(half_life_seconds=float("inf"))
+    with pytest.raises(ValueError, match="history_weight must be >= 0, got nan"):
+        CalibratedParams(history_weight=float("nan"))
     with pytest.raises(ValueError, match="p95_good_ms < p95_bad_ms"):
         CalibratedParams(p95_good_ms=6000)
     with pytest.raises(ValueError, match="success_floor < success_full"):
         CalibratedParams(success_floor=1.0)
+
+
+def batch_of(rows: list[Evidence]) -> EvidenceBatch:
+    """The learner's columns for these rows."""
+    recents = [r.recent or Recent(0.0, 0.0) for r in rows]
+    return EvidenceBatch(
+        keys=[(f"m{i}", r.complexity) for i, r in enumerate(rows)],
+        current_scores=np.array([r.current_score for r in rows]),
+        successes=[r.successes for r in rows],
+        failures=[r.failures for r in rows],
+        histograms=np.array([r.histogram or latency.empty() for r in rows], dtype=np.int64),
+        mean_response_ms=[r.mean_response_ms for r in rows],
+        recent=Rows(
+            np.array([x.successes for x in recents]),
+            np.array([x.failures for x in recents]),
+            np.array([list(x.histogram) or [0.0] * latency.NUM_BUCKETS for x in recents]),
+        ),
+        outcomes_at_last_adjustment=[r.outcomes_at_last_adjustment for r in rows],
+    )
+
+
+@pytest.mark.parametrize("policy", [make_policy("calibrated"), make_policy("classic")])
+def test_a_whole_tick_decides_exactly_as_row_by_row(policy: Policy) -> None:
+    rng = random.Random(11)
+    rows = []
+    for i in range(400):
+        shape = {rng.uniform(1.0, 9000.0): 0.7, rng.uniform(1.0, 60_000.0): 0.3}
+        windows = [window(rng.choice([0, 2, 30, 300]), rng.random(), shape) for _ in range(4)]
+        older = window(rng.choice([0, 5, 200, 50_000]), rng.random(), shape)
+        ev = build(windows, round(rng.uniform(0.0, 5.0), 3), older)
+        if i % 7 == 0:  # no response times recorded at all
+            assert ev.recent is not None
+            ev = replace(ev, histogram=(), recent=replace(ev.recent, histogram=()))
+        rows.append(replace(ev, model=f"m{i}", mean_response_ms=rng.uniform(50, 4000)))
+    one_by_one = {i: d for i, r in enumerate(rows) if (d := policy.decide(r)).changed}
+    assert 50 < len(one_by_one) < 390  # the sample holds both kinds
+    assert dict(policy.decide_all(batch_of(rows))) == one_by_one
+
+
+def test_a_tick_near_the_threshold_decides_as_row_by_row() -> None:
+    # Unrounded scores whose move is within a millionth of the 0.1 threshold: rounding to six
+    # decimals decides these, so the vectorised pre-filter must pass every one to `settle`.
+    ev = steady(0.98)
+    edge = 2.5  # the score 0.1 below its own target (the prior moves the target a little)
+    for _ in range(20):
+        edge = assess(replace(ev, current_score=edge)).target - 0.1
+    rows = [
+        replace(ev, model=f"m{i}", current_score=edge + offset)
+        for i, offset in enumerate(np.linspace(-2e-6, 2e-6, 401).tolist())
+    ]
+    one_by_one = {i: d for i, r in enumerate(rows) if (d := decide(r)).changed}
+    assert 0 < len(one_by_one) < len(rows)  # the threshold runs through the sample
+    assert dict(CalibratedPolicy().decide_all(batch_of(rows))) == one_by_one
+
+
+def test_evidence_without_a_recency_state_is_taken_as_first_seen() -> None:
+    bare = replace(build([], old=window(5000, 0.9)), recent=None)
+    a = assess(bare)
+    # 5,000 outcomes of history weigh 100 in all, at their own rate.
+    assert (a.successes, a.failures) == pytest.approx((90.0, 10.0))
+
+
+def test_a_batch_refuses_what_evidence_refuses() -> None:
+    good = build([window(100, 0.9)])
+    broken = batch_of([good, replace(good, current_score=4.0)])
+    with pytest.raises(ValueError, match=r"current_score must be within \[0.0, 5.0\], got 7.5"):
+        replace(broken, current_scores=np.array([2.0, 7.5]))
+    with pytest.raises(ValueError, match="columns of different lengths"):
+        replace(broken, successes=[1])
+    # Refused whether or not the row would change, as `decide` would refuse it.
+    with pytest.raises(ValueError, match=r"successes, failures .* must be >= 0 for m0/complex"):
+        replace(broken, failures=[-1, 0])
+    with pytest.raises(ValueError, match="mean_response_ms must be >= 0, got nan for m1"):
+        replace(broken, mean_response_ms=[None, float("nan")])
+    nan_recent = Rows(np.array([1.0, np.nan]), broken.recent.failures, broken.recent.histograms)
+    with pytest.raises(ValueError, match="recent has a negative or NaN weight for m1/complex"):
+        replace(broken, recent=nan_recent)
+    with pytest.raises(ValueError, match=r"recent\.histogram has 3 buckets"):
+        replace(good, recent=Recent(1.0, 0.0, [1.0, 2.0, 3.0]))

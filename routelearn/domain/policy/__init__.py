@@ -10,9 +10,9 @@ from routelearn.domain.policy.base import (
     MAX_SCORE,
     MIN_SCORE,
     Evidence,
+    EvidenceBatch,
     Policy,
     ScoreDecision,
-    Window,
 )
 from routelearn.domain.policy.calibrated import Assessment, CalibratedParams, CalibratedPolicy
 from routelearn.domain.policy.classic import ClassicParams, ClassicPolicy
@@ -43,8 +43,8 @@ __all__ = [
     "ClassicParams",
     "ClassicPolicy",
     "Evidence",
+    "EvidenceBatch",
     "Policy",
     "ScoreDecision",
-    "Window",
     "make_policy",
 ]

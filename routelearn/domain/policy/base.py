@@ -2,17 +2,22 @@
 
 A policy is a pure function of one immutable snapshot: no clock, no I/O, no randomness, so the
 same snapshot always gives the same decision and a learner tick can be replayed in a unit test.
-The learner builds the snapshot from aggregated counters (``model_routing_metrics`` and a few
-recent windows), never from audit rows.
+The learner builds the snapshot from aggregated counters (``model_routing_metrics`` and its own
+recency-weighted sums), never from audit rows.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from routelearn.domain import latency
+from routelearn.domain.recency import Decay, Recent, Rows
+
+if TYPE_CHECKING:
+    from routelearn.domain.recency import Counts, Vector
 
 MIN_SCORE = 0.0
 MAX_SCORE = 5.0
@@ -34,38 +39,20 @@ def _check_counts(owner: str, successes: int, failures: int, histogram: Histogra
             f"{owner}.histogram has {len(histogram)} buckets, expected {latency.NUM_BUCKETS} "
             "(latency.py's layout) or none"
         )
-    if histogram and min(histogram) < 0:  # min() runs in C: a learner tick checks 45,000
+    if histogram and min(histogram) < 0:  # min() runs in C
         raise ValueError(f"{owner}.histogram has a negative count")
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """Outcomes counted during one recent slice of time (one learner tick, typically a minute).
-
-    A learner can get these without reading audit rows: each tick it keeps the totals it read,
-    and a window is the difference between two consecutive snapshots of the counters.
-    """
-
-    successes: int
-    failures: int
-    histogram: Histogram = ()
-
-    def __post_init__(self) -> None:
-        _check_counts("Window", self.successes, self.failures, self.histogram)
-
-    @property
-    def outcomes(self) -> int:
-        return self.successes + self.failures
 
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """Everything known about one (model, complexity) when the learner ticks.
 
-    ``successes``/``failures``/``histogram`` are all-time totals (they include ``recent``);
-    ``recent`` holds the latest windows, oldest first and newest last, each ``window_seconds``
-    long. ``outcomes_at_last_adjustment`` is ``samples`` as it was when this row's score last
-    changed (the learner stores ``ScoreDecision.based_on_samples`` when ``changed``).
+    ``successes``/``failures``/``histogram`` are all-time totals; ``recent`` the same outcomes
+    weighted by age (`routelearn.domain.recency`), as the learner keeps them; None when there is
+    no such state (a policy that weighs recency then starts from the totals, as the learner
+    does at first sight). ``outcomes_at_last_adjustment`` is ``samples`` as it was when this
+    row's score last changed (the learner stores ``ScoreDecision.based_on_samples`` when
+    ``changed``).
     """
 
     model: str
@@ -75,8 +62,7 @@ class Evidence:
     failures: int
     histogram: Histogram = ()
     mean_response_ms: float | None = None
-    recent: tuple[Window, ...] = ()
-    window_seconds: float = 60.0
+    recent: Recent | None = None
     outcomes_at_last_adjustment: int = 0
 
     def __post_init__(self) -> None:
@@ -91,10 +77,14 @@ class Evidence:
             math.isfinite(self.mean_response_ms) and self.mean_response_ms >= 0
         ):
             raise ValueError(f"Evidence.mean_response_ms must be >= 0, got {self.mean_response_ms}")
-        if not (math.isfinite(self.window_seconds) and self.window_seconds > 0):
-            raise ValueError(f"Evidence.window_seconds must be > 0, got {self.window_seconds}")
         if self.outcomes_at_last_adjustment < 0:
             raise ValueError("Evidence.outcomes_at_last_adjustment must be >= 0")
+        recent = self.recent.histogram if self.recent is not None else ()
+        if recent and len(recent) != latency.NUM_BUCKETS:
+            raise ValueError(
+                f"Evidence.recent.histogram has {len(recent)} buckets, "
+                f"expected {latency.NUM_BUCKETS} (latency.py's layout) or none"
+            )
 
     @property
     def samples(self) -> int:
@@ -126,13 +116,128 @@ class ScoreDecision:
     based_on_samples: int
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceBatch:
+    """The `Evidence` of many rows as columns: what one learner tick hands a policy.
+
+    Row ``i`` of every column is the (model, complexity) ``keys[i]``; ``histograms`` holds the
+    all-time totals (rows x NUM_BUCKETS), ``recent`` the recency-weighted outcomes. A policy
+    that weighs rows one at a time reads them through `row`; ``calibrated`` computes on the
+    columns directly (numpy), which is what keeps a tick of thousands of rows well under a
+    second.
+    """
+
+    keys: Sequence[tuple[str, str]]
+    current_scores: Vector
+    successes: Sequence[int]
+    failures: Sequence[int]
+    histograms: Counts
+    mean_response_ms: Sequence[float | None]
+    recent: Rows
+    outcomes_at_last_adjustment: Sequence[int]
+
+    def __post_init__(self) -> None:
+        n = len(self.keys)
+        columns = (
+            self.current_scores,
+            self.successes,
+            self.failures,
+            self.histograms,
+            self.mean_response_ms,
+            self.recent.successes,
+            self.outcomes_at_last_adjustment,
+        )
+        if any(len(column) != n for column in columns):
+            raise ValueError(f"EvidenceBatch: columns of different lengths for {n} keys")
+        if n and self.histograms.shape[1] != latency.NUM_BUCKETS:
+            raise ValueError(
+                f"EvidenceBatch.histograms has {self.histograms.shape[1]} buckets, expected "
+                f"{latency.NUM_BUCKETS}"
+            )
+        self._check_columns()
+
+    def _check_columns(self) -> None:
+        """Evidence's refusals, for whole columns at once: a row that `decide` would refuse
+        is refused here too, whether or not it would have changed."""
+        import numpy as np  # here, not at the top: ingestion workers import this package
+
+        def check(ok: Any, what: Callable[[int], str]) -> None:
+            bad = np.flatnonzero(~np.asarray(ok, dtype=bool))
+            if len(bad):
+                model, complexity = self.keys[int(bad[0])]
+                raise ValueError(f"Evidence.{what(int(bad[0]))} for {model}/{complexity}")
+
+        if not len(self):
+            return
+        scores = self.current_scores
+        check(
+            (scores >= MIN_SCORE) & (scores <= MAX_SCORE),
+            lambda i: (
+                f"current_score must be within [{MIN_SCORE}, {MAX_SCORE}], got {float(scores[i])!r}"
+            ),
+        )
+        counts = np.column_stack([self.successes, self.failures, self.outcomes_at_last_adjustment])
+        check(
+            (counts >= 0).all(axis=1),
+            lambda i: "successes, failures and outcomes_at_last_adjustment must be >= 0",
+        )
+        check((self.histograms >= 0).all(axis=1), lambda i: "histogram has a negative count")
+        means = np.array([0.0 if m is None else m for m in self.mean_response_ms], dtype=float)
+        check(
+            np.isfinite(means) & (means >= 0),
+            lambda i: f"mean_response_ms must be >= 0, got {self.mean_response_ms[i]}",
+        )
+        r = self.recent
+        weights = np.column_stack([r.successes, r.failures, r.histograms])
+        check((weights >= 0).all(axis=1), lambda i: "recent has a negative or NaN weight")
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def row(self, i: int) -> Evidence:
+        model, complexity = self.keys[i]
+        return Evidence(
+            model=model,
+            complexity=complexity,
+            current_score=float(self.current_scores[i]),
+            successes=self.successes[i],
+            failures=self.failures[i],
+            histogram=tuple(self.histograms[i].tolist()),
+            mean_response_ms=self.mean_response_ms[i],
+            recent=Recent(
+                float(self.recent.successes[i]),
+                float(self.recent.failures[i]),
+                self.recent.histograms[i].tolist(),
+            ),
+            outcomes_at_last_adjustment=self.outcomes_at_last_adjustment[i],
+        )
+
+
 class Policy(Protocol):
-    """A score policy: a name (stored in the history table) and a pure decision function."""
+    """A score policy: a name (stored in the history table), how fast the evidence it weighs
+    decays (the learner keeps `Evidence.recent` by it), and pure decision functions: one row,
+    and a whole tick's rows."""
 
     @property
     def name(self) -> str: ...
 
+    @property
+    def decay(self) -> Decay: ...
+
     def decide(self, evidence: Evidence) -> ScoreDecision: ...
+
+    def decide_all(self, batch: EvidenceBatch) -> Iterator[tuple[int, ScoreDecision]]:
+        """The decisions that change a score, with their row in ``batch``; exactly those of
+        `decide` on each row."""
+        ...
+
+
+def decide_each(policy: Policy, batch: EvidenceBatch) -> Iterator[tuple[int, ScoreDecision]]:
+    """`Policy.decide_all` for a policy that weighs one row at a time."""
+    for i in range(len(batch)):
+        decision = policy.decide(batch.row(i))
+        if decision.changed:
+            yield i, decision
 
 
 def confidence(samples: float, half_at: float) -> float:

@@ -4,15 +4,15 @@ Unlike ``classic``, the new score is a function of the evidence, not of how many
 unchanged evidence the score reaches the target's neighbourhood and stays there (a fixed point).
 With ``P`` = `CalibratedParams` (defaults in brackets):
 
-1. Recency weights. Recent window ``i`` (age ``a`` = 0 for the newest) weighs
-   ``w = 0.5 ** (a * window_seconds / P.half_life_seconds)`` [180 s]. Outcomes older than the
-   windows (totals minus windows) are the model's own history; they weigh at most
-   ``P.history_weight`` [100] in all, decayed as outcomes older than every window:
-   ``w_old = min(1, history_weight / old_outcomes) * 0.5 ** (windows * window_seconds /
-   half_life_seconds)``. So a busy model's score follows its last few minutes, and a model that
-   lost its traffic is judged by what exploration still sees of it, not carried back up by its
-   good past; with no recent evidence at all, the prior (centred on its current score, step 2)
-   holds the score where it is.
+1. Recency. Every outcome weighs ``0.5 ** (age / P.half_life_seconds)`` [180 s]; the learner
+   keeps the weighted successes, failures and latency histogram per (model, complexity) as
+   running sums (`routelearn.domain.recency`): each tick decays them by the time that passed and
+   adds the new outcomes. Outcomes from before the learner first saw the row (its history)
+   weigh at most ``P.history_weight`` [100] in all, then decay like any others. So a busy
+   model's score follows its last few minutes, and a model that lost its traffic is judged by
+   what exploration still sees of it, not carried back up by its good past; with no recent
+   evidence at all, the prior (centred on its current score, step 2) holds the score where it
+   is. Evidence without a recency state is taken as first seen.
 2. Success: ``s`` and ``f`` = the weighted successes and failures, ``n_eff = s + f``. The prior
    is ``k`` = ``P.prior_successes + P.prior_failures`` [2] pseudo-outcomes at the success rate
    ``r0`` the current score stands for (``r0 = floor + (full - floor) * score / 5``, the inverse
@@ -29,7 +29,7 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    [0.5, 1.0]. The posterior mean, not a lower credible bound: a bound would tie the target to
    traffic volume for good (a rarely used model could never score high); small samples are
    already held back by the confidence in step 4.
-3. Latency: p50 and p95 from the weighted histogram (latency.percentile). Each percentile's
+3. Latency: p50 and p95 from the recency-weighted histogram (latency.percentiles). Each percentile's
    badness is ``clamp(log(x / good) / log(bad / good), 0, 1)`` with p50 [500, 2000 ms] (seed
    000's thresholds, applied to the median) and p95 [1000, 5000 ms] (5 s is the anomaly sweep's
    threshold); ``q_latency = 1 - P.latency_weight * max(bad50, bad95)`` [0.4]: a slow but
@@ -44,22 +44,29 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-from routelearn.domain import latency
+from routelearn.domain import latency, recency
 from routelearn.domain.policy.base import (
     MAX_SCORE,
+    MIN_SCORE,
     Evidence,
+    EvidenceBatch,
     ScoreDecision,
     clamp,
-    confidence,
     settle,
 )
+from routelearn.domain.recency import Decay
+
+if TYPE_CHECKING:
+    from routelearn.domain.recency import Vector
 
 NAME = "calibrated"
-# latency.percentile counts in integers; weighted counts are scaled up before rounding so that
-# small weights survive (a percentile does not change when every count is scaled alike).
-_HISTOGRAM_SCALE = 1_000_000
+# Rounding and clamping happen in `settle`; a candidate within this of the threshold is passed
+# to it rather than judged by the vectorised pre-filter.
+_CANDIDATE_MARGIN = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,14 @@ class CalibratedParams:
                 raise ValueError(f"CalibratedParams needs 0 < {prefix}_good_ms < {prefix}_bad_ms")
         if self.latency_weight > 1:
             raise ValueError("CalibratedParams.latency_weight must be <= 1")
+        try:
+            self.decay  # noqa: B018 - refuses an infinite half-life or a NaN weight now, not at a tick
+        except ValueError as exc:
+            raise ValueError(f"CalibratedParams: {exc}") from None
+
+    @property
+    def decay(self) -> Decay:
+        return Decay(self.half_life_seconds, self.history_weight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,74 +133,69 @@ class Assessment:
         return self.successes + self.failures
 
 
-def _badness(ms: float | None, good: float, bad: float) -> float:
-    if ms is None or ms <= good:
-        return 0.0
-    return clamp(math.log(ms / good) / math.log(bad / good), 0.0, 1.0)
+@dataclass(frozen=True, slots=True)
+class Assessments:
+    """`Assessment`s of many rows as columns (NaN percentile: no response times)."""
+
+    successes: Vector
+    failures: Vector
+    success_rate: Vector
+    p50_ms: Vector
+    p95_ms: Vector
+    latency_factor: Vector
+    target: Vector
+    confidence: Vector
+
+    def row(self, i: int) -> Assessment:
+        def ms(value: float) -> float | None:
+            return None if math.isnan(value) else value
+
+        return Assessment(
+            successes=float(self.successes[i]),
+            failures=float(self.failures[i]),
+            success_rate=float(self.success_rate[i]),
+            p50_ms=ms(float(self.p50_ms[i])),
+            p95_ms=ms(float(self.p95_ms[i])),
+            latency_factor=float(self.latency_factor[i]),
+            target=float(self.target[i]),
+            confidence=float(self.confidence[i]),
+        )
 
 
-def _weighted_histogram(evidence: Evidence, weights: list[float], w_old: float) -> list[int]:
-    """The latency histogram with the same weights as the outcomes, scaled to integers."""
-    # Vectorised: the learner runs this for thousands of rows a tick (15 windows x 122 buckets
-    # each), which element by element in Python took most of a tick.
-    import numpy as np  # here, not at the top: ingestion workers never load numpy (memory)
+def _badness(ms: Vector, good: float, bad: float) -> Vector:
+    """0 at or below ``good`` (and with no response times), 1 at or above ``bad``, log-linear
+    between."""
+    import numpy as np
 
-    weighted = np.zeros(latency.NUM_BUCKETS)
-    in_windows = np.zeros(latency.NUM_BUCKETS)
-    rows = [(w, win.histogram) for w, win in zip(weights, evidence.recent, strict=True)]
-    rows = [(w, h) for w, h in rows if h]
-    if rows:
-        matrix = np.array([h for _, h in rows], dtype=np.float64)
-        weighted = np.array([w for w, _ in rows]) @ matrix
-        in_windows = matrix.sum(axis=0)
-    if evidence.histogram:
-        old = np.array(evidence.histogram, dtype=np.float64) - in_windows
-        weighted = weighted + w_old * np.clip(old, 0.0, None)
-    return [int(x) for x in np.rint(weighted * _HISTOGRAM_SCALE)]
+    scaled = np.log(np.fmax(ms, good) / good) / math.log(bad / good)  # fmax: NaN -> good
+    return np.clip(scaled, 0.0, 1.0)
 
 
-def assess(evidence: Evidence, params: CalibratedParams | None = None) -> Assessment:
-    """The target score and the confidence the evidence supports."""
+def assess_all(
+    current_scores: Vector, recent: recency.Rows, params: CalibratedParams | None = None
+) -> Assessments:
+    """Steps 2-4 of the module doc for every row at once (numpy): the learner's form."""
+    import numpy as np  # here, not at the top: ingestion workers import this package
+
     p = params if params is not None else CalibratedParams()
-    windows = evidence.recent
-    last = len(windows) - 1
-    weights = [
-        0.5 ** ((last - i) * evidence.window_seconds / p.half_life_seconds)
-        for i in range(len(windows))
-    ]
-    # Outcomes before the windows; max(0, ...) because a snapshot read in two statements may
-    # see a window that the totals do not include yet.
-    old_s = max(0, evidence.successes - sum(w.successes for w in windows))
-    old_f = max(0, evidence.failures - sum(w.failures for w in windows))
-    old_n = old_s + old_f
-    # The history is older than every window: it decays like an outcome that old would, so a
-    # model's good past does not carry it back to the top once its recent outcomes turned bad.
-    age = len(windows) * evidence.window_seconds / p.half_life_seconds
-    w_old = (1.0 if old_n <= p.history_weight else p.history_weight / old_n) * 0.5**age
-
-    s = w_old * old_s + sum(w * win.successes for w, win in zip(weights, windows, strict=True))
-    f = w_old * old_f + sum(w * win.failures for w, win in zip(weights, windows, strict=True))
+    s, f = recent.successes, recent.failures
     strength = p.prior_successes + p.prior_failures
     if p.prior_from_score:
         # The rate the current score stands for (its latency factor taken as 1).
-        anchor = p.success_floor + (p.success_full - p.success_floor) * (
-            evidence.current_score / MAX_SCORE
-        )
+        anchor = p.success_floor + (p.success_full - p.success_floor) * (current_scores / MAX_SCORE)
         prior_s = strength * anchor
     else:
-        prior_s = p.prior_successes
+        prior_s = np.full(len(s), p.prior_successes)
     rate = (s + prior_s) / (s + f + strength)
-    q_success = clamp((rate - p.success_floor) / (p.success_full - p.success_floor), 0.0, 1.0)
-
-    scaled = _weighted_histogram(evidence, weights, w_old)
-    p50 = latency.percentile(scaled, 0.5)
-    p95 = latency.percentile(scaled, 0.95)
-    badness = max(
+    q_success = np.clip((rate - p.success_floor) / (p.success_full - p.success_floor), 0.0, 1.0)
+    p50 = latency.percentiles(recent.histograms, 0.5)
+    p95 = latency.percentiles(recent.histograms, 0.95)
+    badness = np.maximum(
         _badness(p50, p.p50_good_ms, p.p50_bad_ms), _badness(p95, p.p95_good_ms, p.p95_bad_ms)
     )
     q_latency = 1.0 - p.latency_weight * badness
-
-    return Assessment(
+    n = s + f
+    return Assessments(
         successes=s,
         failures=f,
         success_rate=rate,
@@ -193,19 +203,32 @@ def assess(evidence: Evidence, params: CalibratedParams | None = None) -> Assess
         p95_ms=p95,
         latency_factor=q_latency,
         target=MAX_SCORE * q_success * q_latency,
-        confidence=confidence(s + f, p.confidence_k),
+        confidence=n / (n + p.confidence_k),  # base.confidence: 0 without evidence
     )
+
+
+def assess(evidence: Evidence, params: CalibratedParams | None = None) -> Assessment:
+    """The target score and the confidence the evidence supports (`assess_all` of one row)."""
+    import numpy as np
+
+    p = params if params is not None else CalibratedParams()
+    recent = evidence.recent
+    if recent is None:
+        recent = recency.first(evidence.successes, evidence.failures, evidence.histogram, p.decay)
+    histogram = list(recent.histogram) or [0.0] * latency.NUM_BUCKETS
+    rows = recency.Rows(
+        np.array([recent.successes]), np.array([recent.failures]), np.array([histogram])
+    )
+    return assess_all(np.array([evidence.current_score]), rows, p).row(0)
 
 
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
 
 
-def decide(evidence: Evidence, params: CalibratedParams | None = None) -> ScoreDecision:
-    """One tick for one (model, complexity): a bounded step toward the evidence's target."""
-    p = params if params is not None else CalibratedParams()
+def _decision(evidence: Evidence, a: Assessment, p: CalibratedParams) -> ScoreDecision:
+    """Step 4's bounded step toward the target, settled against the publish threshold."""
     current = evidence.current_score
-    a = assess(evidence, p)
     if evidence.samples < p.min_samples:
         proposed = current
         why = f"{NAME}: {evidence.samples} outcomes, fewer than {p.min_samples}"
@@ -223,6 +246,35 @@ def decide(evidence: Evidence, params: CalibratedParams | None = None) -> ScoreD
     )
 
 
+def decide(evidence: Evidence, params: CalibratedParams | None = None) -> ScoreDecision:
+    """One tick for one (model, complexity): a bounded step toward the evidence's target."""
+    p = params if params is not None else CalibratedParams()
+    return _decision(evidence, assess(evidence, p), p)
+
+
+def decide_all(
+    batch: EvidenceBatch, params: CalibratedParams | None = None
+) -> Iterator[tuple[int, ScoreDecision]]:
+    """`decide` for every row of a tick, yielding the changes: the arithmetic runs on the
+    columns; only rows whose score would move past the threshold become `ScoreDecision`s."""
+    import numpy as np
+
+    p = params if params is not None else CalibratedParams()
+    a = assess_all(batch.current_scores, batch.recent, p)
+    current = batch.current_scores
+    samples = np.asarray(batch.successes, dtype=np.float64) + np.asarray(batch.failures)
+    limit = p.max_step * a.confidence
+    proposed = np.where(
+        samples < p.min_samples, current, current + np.clip(a.target - current, -limit, limit)
+    )
+    moved = np.abs(np.clip(proposed, MIN_SCORE, MAX_SCORE) - current)
+    # A margin below the threshold: `settle`, row by row, has the last word on every candidate.
+    for i in np.flatnonzero(moved > p.publish_threshold - _CANDIDATE_MARGIN).tolist():
+        decision = _decision(batch.row(i), a.row(i), p)
+        if decision.changed:
+            yield i, decision
+
+
 @dataclass(frozen=True, slots=True)
 class CalibratedPolicy:
     """`decide` bound to its parameters, satisfying the `Policy` protocol."""
@@ -233,5 +285,12 @@ class CalibratedPolicy:
     def name(self) -> str:
         return NAME
 
+    @property
+    def decay(self) -> Decay:
+        return self.params.decay
+
     def decide(self, evidence: Evidence) -> ScoreDecision:
         return decide(evidence, self.params)
+
+    def decide_all(self, batch: EvidenceBatch) -> Iterator[tuple[int, ScoreDecision]]:
+        return decide_all(batch, self.params)

@@ -20,9 +20,18 @@ own rules: 0.98 > 0.95 gives +0.2 and 450 < 500 gives +0.1, so 4.8 becomes 5.1, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
-from routelearn.domain.policy.base import Evidence, ScoreDecision, confidence, settle
+from routelearn.domain.policy.base import (
+    Evidence,
+    EvidenceBatch,
+    ScoreDecision,
+    confidence,
+    decide_each,
+    settle,
+)
+from routelearn.domain.recency import Decay
 
 NAME = "classic"
 
@@ -137,5 +146,14 @@ class ClassicPolicy:
     def name(self) -> str:
         return NAME
 
+    @property
+    def decay(self) -> Decay:
+        # Classic reads totals only; the learner keeps the recency state all the same (at the
+        # default decay), so a switch to calibrated finds recent outcomes to weigh.
+        return Decay()
+
     def decide(self, evidence: Evidence) -> ScoreDecision:
         return decide(evidence, self.params)
+
+    def decide_all(self, batch: EvidenceBatch) -> Iterator[tuple[int, ScoreDecision]]:
+        return decide_each(self, batch)
