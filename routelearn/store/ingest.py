@@ -27,9 +27,9 @@ INSERT INTO routing_records (event_id, decision_id, decision_key, timestamp, ins
     preference, user_model_request, exploratory)
 SELECT r->>0, r->>1, r->>2, (r->>3)::timestamptz, r->>4, r->>5, r->>6, r->>7,
     (r->>8)::float8, r->>9, (r->>10)::float8,
-    ARRAY(SELECT c FROM json_array_elements_text(r->11) WITH ORDINALITY AS t(c, n) ORDER BY n),
+    ARRAY(SELECT c FROM jsonb_array_elements_text(r->11) WITH ORDINALITY AS t(c, n) ORDER BY n),
     r->>12, r->>13, (r->>14)::boolean
-FROM json_array_elements(%s::json) AS r
+FROM jsonb_array_elements(%s::jsonb) AS r
 ORDER BY r->>0
 ON CONFLICT (event_id, timestamp) DO NOTHING
 RETURNING event_id
@@ -39,7 +39,7 @@ _INSERT_DECISIONS = """
 INSERT INTO routing_decisions (decision_key, model_name, complexity_level, instance_id,
     first_seen_at, outcome, response_time_ms)
 SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::timestamptz, r->>5, (r->>6)::float8
-FROM json_array_elements(%s::json) AS r
+FROM jsonb_array_elements(%s::jsonb) AS r
 ORDER BY r->>0
 ON CONFLICT (decision_key) DO NOTHING
 RETURNING decision_key
@@ -49,7 +49,7 @@ RETURNING decision_key
 # concurrent writer re-checks ``outcome IS NULL`` after waiting for the row lock.
 _SET_OUTCOMES = """
 UPDATE routing_decisions AS d SET outcome = r->>3, response_time_ms = (r->>4)::float8
-FROM json_array_elements(%s::json) AS r
+FROM jsonb_array_elements(%s::jsonb) AS r
 WHERE d.decision_key = r->>0 AND d.outcome IS NULL
   AND d.model_name = r->>1 AND d.complexity_level = r->>2
 RETURNING d.decision_key
@@ -90,7 +90,7 @@ INSERT INTO routing_rollups_hourly AS m (hour, model_name, complexity_level, ins
     response_time_histogram)
 SELECT (r->>0)::timestamptz, r->>1, r->>2, r->>3, (r->>4)::int8, (r->>5)::int8, (r->>6)::int8,
     (r->>7)::int8, (r->>8)::float8, (r->>9)::bigint[]
-FROM json_array_elements(%s::json) AS r
+FROM jsonb_array_elements(%s::jsonb) AS r
 ON CONFLICT (hour, model_name, complexity_level, instance_id) DO UPDATE SET
     decisions = m.decisions + excluded.decisions,
     success_count = m.success_count + excluded.success_count,
@@ -136,7 +136,7 @@ class BatchCounts:
 
 
 def _json(rows: list[list[Any]]) -> str:
-    """Rows for ``json_array_elements``: one JSON document is far cheaper to send than a bound
+    """Rows for ``jsonb_array_elements``: one JSON document is far cheaper to send than a bound
     array per column (psycopg adapts array elements one by one, in Python)."""
     return json.dumps(rows, ensure_ascii=False, allow_nan=False)
 
