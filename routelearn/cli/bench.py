@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,6 +14,18 @@ from routelearn.cli.scratch_options import pg_option, redis_option
 @click.group("bench")
 def bench_group() -> None:
     """Measure routelearn on this machine (never run as a test)."""
+
+
+def out_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--out``: the folder a benchmark writes its report to."""
+    return click.option(
+        "--out",
+        "out_dir",
+        default="bench-results",
+        show_default=True,
+        type=click.Path(path_type=Path),
+        help=help,
+    )
 
 
 @bench_group.command("ingest")
@@ -33,14 +47,7 @@ def bench_group() -> None:
 )
 @pg_option
 @redis_option
-@click.option(
-    "--out",
-    "out_dir",
-    default="bench-results",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="Where the JSON report and logs go.",
-)
+@out_option("Where the JSON report and logs go.")
 @click.option(
     "--latency-rate",
     default=10_000.0,
@@ -98,14 +105,7 @@ def ingest(
 @click.option("--keep-db", is_flag=True, help="Keep the filled database (its URL is printed).")
 @pg_option
 @redis_option
-@click.option(
-    "--out",
-    "out_dir",
-    default="bench-results",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="Where the JSON report goes.",
-)
+@out_option("Where the JSON report goes.")
 def learning(
     rows: int,
     models: int,

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, text
 from routelearn.domain.anomaly import (
     AnomalyKind,
     Baseline,
+    Change,
     InstanceActivity,
     LifecycleParams,
     ModelWindow,
@@ -154,6 +155,20 @@ def _notice(event: str, at: datetime, body: dict[str, Any]) -> dict[str, Any]:
     return {"event": event, "at": at.isoformat(), **body}
 
 
+def _finding_params(change: Change, now: datetime) -> dict[str, Any]:
+    """The columns an opened or updated anomaly stores from its latest finding."""
+    a, f = change.anomaly, change.finding
+    return {
+        "id": a.anomaly_id,
+        "sev": a.severity.value,
+        "value": a.value,
+        "thr": f.threshold,
+        "msg": f.message,
+        "details": json.dumps(f.details),
+        "now": now,
+    }
+
+
 def _write(conn: Connection, t: Transitions, now: datetime) -> None:
     notices: list[tuple[str, str, dict[str, Any]]] = []
     for change in t.opened:
@@ -166,16 +181,10 @@ def _write(conn: Connection, t: Transitions, now: datetime) -> None:
                 " CAST(:details AS jsonb), :now, :now, :now)"
             ),
             {
-                "id": a.anomaly_id,
+                **_finding_params(change, now),
                 "kind": a.kind.value,
                 "skey": subject_key(a.subject),
                 "subject": json.dumps(list(a.subject)),
-                "sev": a.severity.value,
-                "value": a.value,
-                "thr": f.threshold,
-                "msg": f.message,
-                "details": json.dumps(f.details),
-                "now": now,
             },
         )
         notices.append((a.anomaly_id, "opened", {"anomaly": a.to_dict(), **f.to_dict()}))
@@ -187,15 +196,7 @@ def _write(conn: Connection, t: Transitions, now: datetime) -> None:
                 " message = :msg, details = CAST(:details AS jsonb), last_seen_at = :now,"
                 " updated_at = :now, clear_sweeps = 0 WHERE anomaly_id = :id"
             ),
-            {
-                "id": a.anomaly_id,
-                "sev": a.severity.value,
-                "value": a.value,
-                "thr": f.threshold,
-                "msg": f.message,
-                "details": json.dumps(f.details),
-                "now": now,
-            },
+            _finding_params(change, now),
         )
         notices.append((a.anomaly_id, "updated", {"anomaly": a.to_dict(), **f.to_dict()}))
     for a in t.refreshed:
