@@ -9,8 +9,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-# .dockerignore is an allowlist: pyproject.toml, README.md, beat_schedule.py and the packages
-# routelearn/, workers/, tasks/, schema/, bench/ (whichever of them exist), nothing else.
+# .dockerignore is an allowlist: pyproject.toml, README.md, the package routelearn/ and the
+# deployable's entry points (workers/, tasks/, schema/, beat_schedule.py), nothing else.
 COPY . .
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
@@ -22,10 +22,10 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Third-party dependencies first, read from pyproject.toml, so this layer is rebuilt only when
-# the dependencies change, not on every code change.
+# Third-party dependencies first (the base ones and the service extra's), read from
+# pyproject.toml, so this layer is rebuilt only when the dependencies change.
 COPY pyproject.toml /tmp/pyproject.toml
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; p = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['service']))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt /tmp/pyproject.toml
@@ -37,8 +37,15 @@ RUN pip install --no-deps /tmp/wheels/*.whl \
 
 # Never run as root: Celery warns against it, and nothing here needs it.
 RUN useradd --system --create-home --home-dir /home/routelearn --uid 10001 routelearn
+
+# The deployable: the repository's entry points (`celery -A workers.app`), run from /app. The
+# library itself is the installed wheel.
+WORKDIR /app
+COPY --from=build /src/workers ./workers
+COPY --from=build /src/tasks ./tasks
+COPY --from=build /src/schema ./schema
+COPY --from=build /src/beat_schedule.py ./
 USER routelearn
-WORKDIR /home/routelearn
 
 # Flower's port (docker-compose.yml publishes it on the flower service only).
 EXPOSE 5555

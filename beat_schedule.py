@@ -1,39 +1,11 @@
-"""The celery-beat schedule, as data."""
+"""The periodic tasks celery-beat sends, as data: ``routelearn.service.schedule``.
+
+Every interval is a setting (``ROUTELEARN_LEARNER_INTERVAL``, ``ROUTELEARN_ANOMALY_INTERVAL``,
+``ROUTELEARN_MAINTENANCE_INTERVAL``); the app's configuration reads the schedule from there.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from routelearn.service.schedule import schedule
 
-from routelearn.constants import (
-    LEARN_QUEUE,
-    LEARN_SCORES_TASK,
-    MAINTAIN_PARTITIONS_TASK,
-    MAINTENANCE_QUEUE,
-    SWEEP_ANOMALIES_TASK,
-)
-
-if TYPE_CHECKING:
-    from routelearn.settings import Settings
-
-# A periodic message expires before the next tick is sent, so a backlog (workers down for a
-# while) never replays a string of stale runs when they return.
-_EXPIRY_FRACTION = 0.9
-
-
-def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Entries for ``beat_schedule``."""
-    return {
-        "learn-scores": _every(settings.learner_interval, LEARN_SCORES_TASK, LEARN_QUEUE),
-        "sweep-anomalies": _every(settings.anomaly_interval, SWEEP_ANOMALIES_TASK, LEARN_QUEUE),
-        "maintain-partitions": _every(
-            settings.maintenance_interval, MAINTAIN_PARTITIONS_TASK, MAINTENANCE_QUEUE
-        ),
-    }
-
-
-def _every(seconds: float, task: str, queue: str) -> dict[str, Any]:
-    return {
-        "task": task,
-        "schedule": seconds,
-        "options": {"queue": queue, "expires": seconds * _EXPIRY_FRACTION},
-    }
+__all__ = ["schedule"]

@@ -7,7 +7,6 @@ INGEST_EVENT_TASK = "routelearn.ingest_event"
 LEARN_SCORES_TASK = "routelearn.learn_scores"
 FAN_OUT_SCORES_TASK = "routelearn.fan_out_scores"
 SWEEP_ANOMALIES_TASK = "routelearn.sweep_anomalies"
-PUBLISH_ANOMALIES_TASK = "routelearn.publish_anomalies"
 SEND_SNAPSHOT_TASK = "routelearn.send_snapshot"
 MAINTAIN_PARTITIONS_TASK = "routelearn.maintain_partitions"
 

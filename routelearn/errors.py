@@ -17,10 +17,6 @@ class TransientError(RouteLearnError):
     """A dependency (database, broker) did not answer; the operation may succeed if retried."""
 
 
-class PublishError(RouteLearnError):
-    """Events could not be handed to the broker."""
-
-
 class CatalogError(RouteLearnError):
     """A catalog file or snapshot is unreadable or invalid; ``problems`` lists each error."""
 

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     # Rounds an instance's queue keeps while nobody consumes it (1,440 = a day of 60 s ticks);
     # past it the oldest rounds are dropped, and a returning instance catches up by snapshot.
     instance_queue_max: int = Field(default=1440, ge=1)
+    # Notices the model_anomalies queue keeps while nobody reads it (the table keeps them all).
+    anomaly_queue_max: int = Field(default=100_000, ge=1)
+    # RabbitMQ only: declare routelearn's queues as quorum queues (replicated across a cluster).
+    # Every process must agree (RabbitMQ refuses to redeclare a queue with another type), and
+    # existing classic queues must be deleted first.
+    quorum_queues: bool = False
 
     # Anomaly sweeps (beat-driven): period, the window judged (seconds) against the baseline
     # before it (hours, from the hourly rollups), and the sweep's own time limits.

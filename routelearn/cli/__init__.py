@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+from collections.abc import Sequence
 
 import click
 
@@ -20,44 +22,70 @@ def cli(verbose: bool) -> None:
     )
 
 
-def _register() -> None:
-    from routelearn.cli import (
-        anomalies,
-        bench,
-        catalog,
-        db,
-        dead_letters,
-        instances,
-        publish,
-        queries,
-        simulate,
-        stats,
-        subscribe,
-        workers,
-    )
+# Command modules, and the commands each adds. ``publish`` and ``subscribe`` are the instance
+# side's and work with the base install; the rest need ``routelearn[service]``.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "db": ("db", "doctor"),
+    "publish": ("publish",),
+    "dead_letters": ("dead-letters",),
+    "queries": ("dashboard",),
+    "workers": ("workers",),
+    "instances": ("instances",),
+    "catalog": ("catalog",),
+    "subscribe": ("subscribe",),
+    "anomalies": ("anomalies",),
+    "stats": ("stats",),
+    "simulate": ("simulate",),
+    "bench": ("bench",),
+}
 
-    for module in (
-        db,
-        publish,
-        dead_letters,
-        queries,
-        workers,
-        instances,
-        catalog,
-        subscribe,
-        anomalies,
-        stats,
-        simulate,
-        bench,
-    ):
+
+def _needs_service(name: str, missing: str) -> click.Command:
+    """Stands in for a command whose module needs a dependency this install lacks."""
+
+    @click.command(
+        name,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+        help=f"(needs routelearn[service]: {missing} is not installed)",
+    )
+    def unavailable() -> None:
+        raise click.ClickException(
+            f"`routelearn {name}` needs the service extra ({missing} is not installed): "
+            "pip install 'routelearn[service]'"
+        )
+
+    return unavailable
+
+
+_registered = False
+
+
+def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    for module_name, names in COMMAND_MODULES.items():
+        try:
+            module = importlib.import_module(f"routelearn.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.startswith("routelearn"):
+                raise  # our own bug, not a missing extra
+            for name in names:
+                cli.add_command(_needs_service(name, exc.name.split(".")[0]))
+            continue
         for command in module.COMMANDS:
             cli.add_command(command)
 
 
-def main() -> None:
+def main(args: Sequence[str] | None = None) -> None:
+    """The ``routelearn`` entry point; ``args`` instead of ``sys.argv[1:]`` (tests)."""
     _register()
     try:
-        cli(standalone_mode=False)
+        cli.main(
+            args=None if args is None else list(args), prog_name="routelearn", standalone_mode=False
+        )
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

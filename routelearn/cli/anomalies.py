@@ -7,9 +7,9 @@ import json
 import click
 
 from routelearn.cli.database import database
-from routelearn.cli.table import print_table
-from routelearn.notices import read_notices
+from routelearn.messaging.notices import read_notices
 from routelearn.settings import get_settings
+from routelearn.stats.table import print_table
 from routelearn.store.anomalies import list_anomalies
 
 

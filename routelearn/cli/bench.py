@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from routelearn.cli.scratch_options import pg_option, redis_option
+from routelearn.cli.scratch_options import broker_option, pg_option
 
 
 @click.group("bench")
@@ -46,7 +46,7 @@ def out_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     "publisher batches its own events; 2 interleaves the 50 instances event by event).",
 )
 @pg_option
-@redis_option
+@broker_option
 @out_option("Where the JSON report and logs go.")
 @click.option(
     "--latency-rate",
@@ -65,13 +65,13 @@ def ingest(
     batch_size: int,
     instance_run: int | None,
     pg_base: str,
-    redis_base: str,
+    broker_base: str,
     out_dir: Path,
     latency_rate: float,
     latency_events: int,
 ) -> None:
     """End-to-end ingestion throughput and latency, against a naive baseline."""
-    from bench.ingest import main, summary
+    from routelearn.benchmarks.ingest import main, summary
 
     report = main(
         events,
@@ -80,7 +80,7 @@ def ingest(
         concurrency,
         batch_size,
         pg_base,
-        redis_base,
+        broker_base,
         out_dir,
         latency_rate,
         latency_events,
@@ -104,7 +104,7 @@ def ingest(
 )
 @click.option("--keep-db", is_flag=True, help="Keep the filled database (its URL is printed).")
 @pg_option
-@redis_option
+@broker_option
 @out_option("Where the JSON report goes.")
 def learning(
     rows: int,
@@ -114,11 +114,11 @@ def learning(
     runs: int,
     keep_db: bool,
     pg_base: str,
-    redis_base: str,
+    broker_base: str,
     out_dir: Path,
 ) -> None:
     """Learner cycle, score fan-out and every `stats` query on 10 million audit rows."""
-    from bench.learning import main, summary
+    from routelearn.benchmarks.learning import main, summary
 
     report = main(
         rows=rows,
@@ -127,7 +127,7 @@ def learning(
         days=days,
         keep_db=keep_db,
         pg_base=pg_base,
-        redis_base=redis_base,
+        broker_base=broker_base,
         out_dir=out_dir,
         log=click.echo,
         runs=runs,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from routelearn.catalog import load_catalog
 from routelearn.cli.database import database
+from routelearn.instance.catalog import load_catalog
 from routelearn.store.scores import import_catalog
 
 

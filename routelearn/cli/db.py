@@ -8,11 +8,11 @@ import click
 from kombu.connection import Connection
 from sqlalchemy.engine import make_url
 
-from routelearn.broker import transport_options
 from routelearn.cli.database import database
-from routelearn.cli.table import print_table
 from routelearn.domain.partitions import bounds, partition_name
+from routelearn.messaging.broker import transport_options
 from routelearn.settings import Settings, get_settings
+from routelearn.stats.table import print_table
 from routelearn.store import migrate
 from routelearn.store.engine import create_database_if_missing
 from routelearn.store.retention import existing_partitions, maintain

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from routelearn.cli.database import database
-from routelearn.cli.table import print_table
+from routelearn.stats.table import print_table
 from routelearn.store import dead_letters as store
 from routelearn.store.engine import is_transient
 

@@ -6,9 +6,9 @@ import click
 from pydantic import TypeAdapter, ValidationError
 
 from routelearn.cli.database import database
-from routelearn.cli.table import print_table
+from routelearn.domain.event import Identifier
+from routelearn.stats.table import print_table
 from routelearn.store import instances as store
-from schema.events import Identifier
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 import click
 from tqdm import tqdm
 
-from routelearn.publisher import EventPublisher
+from routelearn.instance.publisher import EventPublisher
 from routelearn.settings import get_settings
 
 

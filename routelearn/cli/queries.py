@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 from sqlalchemy.exc import DBAPIError
 
-from routelearn import dashboard
 from routelearn.cli.database import database
-from routelearn.cli.table import print_table
+from routelearn.stats import dashboard
+from routelearn.stats.table import print_table
 
 
 @click.command("dashboard")

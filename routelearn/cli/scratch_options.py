@@ -1,4 +1,4 @@
-"""The ``--pg`` and ``--redis`` options of the commands that make scratch databases of their own
+"""The ``--pg`` and ``--broker`` options of the commands that make scratch databases of their own
 (``routelearn bench ...``, ``routelearn simulate``)."""
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ pg_option = click.option(
     show_default=True,
     help="PostgreSQL server (a scratch database is made on it and dropped after).",
 )
-redis_option = click.option(
+broker_option = click.option(
+    "--broker",
     "--redis",
-    "redis_base",
+    "broker_base",
     default="redis://127.0.0.1:6379",
     show_default=True,
-    help="Redis server (an empty db index is used and flushed after).",
+    help="Broker server: Redis (an empty db index is used and flushed after) or RabbitMQ, "
+    "amqp://... (a scratch virtual host is made and deleted after; needs rabbitmqctl).",
 )

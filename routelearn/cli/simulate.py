@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from routelearn.cli.scratch_options import pg_option, redis_option
+from routelearn.cli.scratch_options import broker_option, pg_option
 from routelearn.simulation.runner import Report, simulate
 from routelearn.simulation.scenario import load_scenario
 
@@ -31,7 +31,7 @@ from routelearn.simulation.scenario import load_scenario
     help="Where the PNG plot, the JSON data and the worker logs go.",
 )
 @pg_option
-@redis_option
+@broker_option
 def simulate_cmd(
     scenario_path: Path,
     policy: str,
@@ -39,7 +39,7 @@ def simulate_cmd(
     instances: int | None,
     out_dir: Path,
     pg_base: str,
-    redis_base: str,
+    broker_base: str,
 ) -> None:
     """Run SCENARIO (a YAML file, e.g. scenarios/model-degrades.yaml): N instances route
     synthetic requests through publisher -> workers -> learner -> fan-out -> subscribers against
@@ -57,7 +57,7 @@ def simulate_cmd(
     policies = ["calibrated", "classic"] if policy == "both" else [policy]
     reports = [
         simulate(
-            scenario, p, pg_base=pg_base, redis_base=redis_base, out_dir=out_dir, echo=click.echo
+            scenario, p, pg_base=pg_base, broker_base=broker_base, out_dir=out_dir, echo=click.echo
         )
         for p in policies
     ]

@@ -12,12 +12,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from routelearn import stats
 from routelearn.cli.database import database
-from routelearn.cli.table import print_table
+from routelearn.domain.event import Complexity
 from routelearn.settings import get_settings
 from routelearn.stats import render
 from routelearn.stats.ranking import DEFAULT_MIN_SAMPLES
+from routelearn.stats.table import print_table
 from routelearn.stats.window import DEFAULT_HOURS, Window
-from schema.events import Complexity
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -9,9 +9,9 @@ from types import FrameType
 
 import click
 
-from routelearn.catalog.model import ModelCatalog
+from routelearn.instance.catalog.model import ModelCatalog
+from routelearn.instance.subscriber import ScoreUpdateSubscriber
 from routelearn.settings import get_settings
-from routelearn.subscriber import ScoreUpdateSubscriber
 
 
 @click.command("subscribe")

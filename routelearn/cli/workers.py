@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from routelearn.cli.database import database
-from routelearn.cli.table import print_table
+from routelearn.stats.table import print_table
 from routelearn.store.consumer_stats import list_stats
 
 

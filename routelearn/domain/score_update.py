@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from routelearn.domain.event import Complexity
 from routelearn.domain.policy.base import MAX_SCORE, MIN_SCORE
 from routelearn.errors import RouteLearnError
-from schema.events import Complexity
 
 EVENT_TYPE = "model_score_update"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from routelearn.domain.event import RoutingEvent
 from routelearn.domain.identity import decision_key, derive_event_id
-from schema.events import RoutingEvent
 
 _VALUE_REPR_LIMIT = 120
 

@@ -9,15 +9,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from routelearn.catalog.model import ModelCatalog
-from routelearn.publisher import EventPublisher
-from routelearn.router import CircuitBreaker, ModelRouter
+from routelearn.domain.event import Complexity
+from routelearn.instance.catalog.model import ModelCatalog
+from routelearn.instance.publisher import EventPublisher
+from routelearn.instance.router import CircuitBreaker, ModelRouter
+from routelearn.instance.subscriber import ScoreUpdateSubscriber
 from routelearn.settings import Settings
 from routelearn.simulation.metrics import Recorder
 from routelearn.simulation.scenario import Scenario
 from routelearn.simulation.world import World
-from routelearn.subscriber import ScoreUpdateSubscriber
-from schema.events import Complexity
 
 # A request's size, for its cost: prompt and completion tokens.
 PROMPT_TOKENS, COMPLETION_TOKENS = 600, 300

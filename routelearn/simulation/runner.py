@@ -19,9 +19,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from bench.harness import beat, scratch, workers
-from routelearn.catalog.file import parse_catalog
 from routelearn.constants import INGEST_QUEUE, LEARN_QUEUE, MAINTENANCE_QUEUE
+from routelearn.harness import beat, scratch, workers
+from routelearn.instance.catalog.file import parse_catalog
 from routelearn.simulation.fleet import Fleet
 from routelearn.simulation.metrics import (
     Bucket,
@@ -78,7 +78,7 @@ def simulate(
     policy: str,
     *,
     pg_base: str,
-    redis_base: str,
+    broker_base: str,
     out_dir: Path,
     echo: Callable[[str], None] = print,
 ) -> Report:
@@ -91,7 +91,7 @@ def simulate(
         "score_policy_params": policy_params(policy, scenario),
         "default_score": scenario.default_score,
     }
-    with scratch(pg_base, redis_base, **overrides) as settings:
+    with scratch(pg_base, broker_base, overrides) as settings:
         engine = make_engine(settings.database_url)
         try:
             import_catalog(
@@ -101,8 +101,8 @@ def simulate(
             for instance in fleet.instances:
                 instances.register(engine, instance.instance_id)
             with (
-                workers(settings, "workers.app", INGEST_QUEUE, 1, 1, logs / "ingest"),
-                workers(settings, "workers.app", f"{LEARN_QUEUE},{MAINTENANCE_QUEUE}", 1, 1, logs),
+                workers(settings, INGEST_QUEUE, 1, 1, logs / "ingest"),
+                workers(settings, f"{LEARN_QUEUE},{MAINTENANCE_QUEUE}", 1, 1, logs),
                 beat(settings, logs),
             ):
                 echo(

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from routelearn.domain.event import Complexity
 from routelearn.errors import ConfigError
-from schema.events import Complexity
 
 Probability = Annotated[float, Field(strict=False, ge=0.0, le=1.0)]
 Seconds = Annotated[float, Field(ge=0.0)]

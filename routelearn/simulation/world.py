@@ -12,8 +12,8 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from routelearn.domain.event import Complexity
 from routelearn.simulation.scenario import Behaviour, Change, Outage, Scenario
-from schema.events import Complexity
 
 # A call to a provider in an outage fails fast (a connection refused, a 503).
 OUTAGE_LATENCY_MS = 50.0

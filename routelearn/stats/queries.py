@@ -30,8 +30,8 @@ from routelearn.stats.window import Window
 
 Pair = tuple[str, str]  # (model, complexity)
 
-# JIT compiling costs more than these short queries save (70 ms measured on 140k rollup rows),
-# and 64 MB of sort memory (this transaction only) keeps a day's grouping off disk.
+# JIT compiling costs more than these short queries save (README, "Benchmark"), and 64 MB of
+# sort memory (this transaction only) keeps a day's grouping off disk.
 _SETUP = ("SET TRANSACTION READ ONLY", "SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
 
 

@@ -2,7 +2,7 @@
 
 A learner tick reads and writes thousands of 122-bucket histograms. Through psycopg's adapters
 each bucket is a Python object on the way in and on the way out (its list dumper is pure
-Python: 1.4 s for 6,000 arrays); here whole matrices go to and from numpy in one step: arrays
+Python; README, "Benchmark"); here whole matrices go to and from numpy in one step: arrays
 read through ``array_send``, vectors kept as raw bytes (bytea), rows written as one binary COPY
 stream. Formats: https://www.postgresql.org/docs/current/sql-copy.html (binary format) and
 PostgreSQL's array_send (src/backend/utils/adt/arrayfuncs.c).

@@ -19,7 +19,7 @@ from routelearn.domain.partitions import (
     partition_name,
     plan_partitions,
 )
-from schema.tables import DEFAULT_PARTITION
+from routelearn.store.tables import DEFAULT_PARTITION
 
 MAINTENANCE_LOCK = 0x524C_4D41  # "RLMA": one maintenance run at a time
 _PRUNE_BATCH = 20_000

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from routelearn.catalog import CatalogFile
-from schema.events import Complexity
+from routelearn.domain.event import Complexity
+from routelearn.instance.catalog import CatalogFile
 
 CATALOG_POLICY = "catalog"
 

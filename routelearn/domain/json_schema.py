@@ -1,0 +1,157 @@
+"""JSON Schemas (draft 2020-12) of what crosses the wire, for producers and consumers that are
+not Python: the routing event an instance publishes, and the round of score updates (or the
+snapshot) it receives on its own queue.
+
+The event's schema is generated from the model the workers validate with (``RoutingEvent``);
+the round's is written out field by field after ``ScoreUpdate.from_message``, which stays the
+authority (the schema cannot say "a time zone is required"). The repository's ``schema/`` holds
+the rendered files; a unit test keeps them equal to ``render()``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from routelearn.domain.event import Complexity, RoutingEvent
+from routelearn.domain.policy.base import MAX_SCORE, MIN_SCORE
+from routelearn.domain.score_update import EVENT_TYPE
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+BASE_ID = "https://routelearn.dev/schema/"
+
+
+def routing_event() -> dict[str, Any]:
+    schema = RoutingEvent.model_json_schema(mode="validation")
+    return {
+        "$schema": DIALECT,
+        "$id": BASE_ID + "routing-event.schema.json",
+        "title": "RoutingEvent",
+        "description": (
+            "One routing decision or its outcome, as an instance publishes it (a batch is a JSON "
+            "array of these, the argument of task routelearn.ingest_events)."
+        ),
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
+def _score(description: str, nullable: bool) -> dict[str, Any]:
+    number: dict[str, Any] = {"type": "number", "minimum": MIN_SCORE, "maximum": MAX_SCORE}
+    if nullable:
+        return {"description": description, "anyOf": [number, {"type": "null"}]}
+    return {"description": description, **number}
+
+
+def score_update() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "One learned score change (seed 000's ModelScoreUpdater event + version).",
+        "properties": {
+            "event_type": {"const": EVENT_TYPE},
+            "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "description": "ISO 8601 with a time zone",
+            },
+            "model": {"type": "string", "minLength": 1},
+            "complexity": {"enum": [c.value for c in Complexity]},
+            "old_score": _score("the score before; null for a model first scored", True),
+            "new_score": _score("the score to apply", False),
+            "reason": {"type": "string"},
+            "confidence": {
+                "anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "null"}]
+            },
+            "based_on_samples": {"type": "integer", "minimum": 0},
+            "version": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "apply only if newer than the version held",
+            },
+        },
+        "required": [
+            "timestamp",
+            "model",
+            "complexity",
+            "new_score",
+            "based_on_samples",
+            "version",
+        ],
+    }
+
+
+def score_message() -> dict[str, Any]:
+    return {
+        "$schema": DIALECT,
+        "$id": BASE_ID + "score-message.schema.json",
+        "title": "ScoreMessage",
+        "description": (
+            "A message on an instance's queue model_score_updates.<instance_id>: a round of "
+            "updates, or a full snapshot (the answer to task routelearn.send_snapshot)."
+        ),
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"updates": {"type": "array", "items": {"$ref": "#/$defs/update"}}},
+                "required": ["updates"],
+            },
+            {
+                "type": "object",
+                "properties": {"snapshot": {"$ref": "#/$defs/snapshot"}},
+                "required": ["snapshot"],
+            },
+        ],
+        "$defs": {
+            "update": score_update(),
+            "snapshot": {
+                "type": "object",
+                "description": "Every current score: models -> complexity -> score and version.",
+                "properties": {
+                    "models": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "propertyNames": {"enum": [c.value for c in Complexity]},
+                            "additionalProperties": {
+                                "type": "object",
+                                "properties": {
+                                    "score": _score("the current score", False),
+                                    "version": {"type": "integer", "minimum": 0},
+                                },
+                                "required": ["score", "version"],
+                            },
+                        },
+                    }
+                },
+                "required": ["models"],
+            },
+        },
+    }
+
+
+SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "routing-event.schema.json": routing_event,
+    "score-message.schema.json": score_message,
+}
+
+
+def render(name: str) -> str:
+    return json.dumps(SCHEMAS[name](), indent=2, sort_keys=True) + "\n"
+
+
+def write(folder: Path) -> list[Path]:
+    """Write every schema into ``folder`` (the repository's ``schema/``)."""
+    paths = []
+    for name in SCHEMAS:
+        path = folder / name
+        path.write_text(render(name))
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":  # python -m routelearn.domain.json_schema schema/
+    import sys
+
+    for written in write(Path(sys.argv[1] if len(sys.argv) > 1 else "schema")):
+        print(written)

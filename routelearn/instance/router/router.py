@@ -1,0 +1,347 @@
+"""ModelRouter: choose a model per request, publish the decision, learn from its outcome.
+
+``route`` chooses and publishes (outcome ``routed``); the caller calls the model and then
+``report``s the outcome, published with the same ``decision_id``. ``execute`` does all of it
+around a caller-supplied provider call, with a response cache, a budget, and fallback to the
+next-best model. Selection rules: selection.py; the rest: docs/router.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from routelearn.domain.event import Complexity, Outcome, Prefer
+from routelearn.instance.catalog.model import ModelCatalog
+from routelearn.instance.router.breaker import CircuitBreaker, CircuitStatus
+from routelearn.instance.router.budget import BudgetLedger, Reservation, Scope, estimate_cost
+from routelearn.instance.router.cache import ResponseCache
+from routelearn.instance.router.decision import Decision, Reason
+from routelearn.instance.router.errors import BudgetExceededError
+from routelearn.instance.router.events import EventSink, decision_event, new_id
+from routelearn.instance.router.execution import CallOutput, ExecutionResult, ProviderCall
+from routelearn.instance.router.executor import run
+from routelearn.instance.router.exploration import Explorer
+from routelearn.instance.router.request import Limit, Request, Tokens
+from routelearn.instance.router.selection import Choice, Selector
+from routelearn.instance.router.stats import Counters, RouterStats
+from routelearn.instance.router.tokens import TokenEstimator
+
+log = logging.getLogger(__name__)
+
+# Lookups instead of Complexity(...) / Prefer(...) calls, which cost more than a whole route.
+_COMPLEXITY: dict[str, Complexity] = {c.value: c for c in Complexity}
+_PREFER: dict[str | None, Prefer | None] = {None: None, **{p.value: p for p in Prefer}}
+_REASON_COUNTER = {
+    Reason.EXPLORATION: "exploratory",
+    Reason.SPLIT: "splits",
+    Reason.USER_REQUEST: "user_requests",
+    Reason.FALLBACK: "fallbacks",
+}
+# Times route re-selects when a concurrent request took a half-open trial between selection
+# and claiming it.
+_MAX_RACES = 8
+
+
+class ModelRouter:
+    """Thread-safe: many threads may call ``route``, ``report`` and ``execute`` at once."""
+
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        publisher: EventSink,
+        *,
+        instance_id: str,
+        breaker: CircuitBreaker | None = None,
+        ledger: BudgetLedger | None = None,
+        cache: ResponseCache[CallOutput] | None = None,
+        tokens: TokenEstimator | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        explore_share: float = 0.05,
+        stale_after_s: float = 600.0,
+        tie_margin: float = 0.2,
+        expected_completion_tokens: int = 256,
+        publish_exploratory_flag: bool = True,
+    ) -> None:
+        if not instance_id or len(instance_id) > 128 or not instance_id.isprintable():
+            raise ValueError(f"instance_id must be 1-128 printable characters, got {instance_id!r}")
+        if expected_completion_tokens < 0:
+            raise ValueError(
+                f"expected_completion_tokens must be >= 0, got {expected_completion_tokens!r}"
+            )
+        self.catalog = catalog
+        self.instance_id = instance_id
+        self.breaker = breaker if breaker is not None else CircuitBreaker(clock=clock)
+        self.ledger = ledger if ledger is not None else BudgetLedger()
+        self.cache = cache  # None: execute never caches (outputs at temperature > 0 vary)
+        self.tokens = tokens if tokens is not None else TokenEstimator()
+        self.expected_completion_tokens = expected_completion_tokens
+        self.publish_exploratory_flag = publish_exploratory_flag
+        self._publisher = publisher
+        self._clock = clock
+        rng = rng if rng is not None else random.Random()
+        self._explorer = Explorer(explore_share, stale_after_s, rng, clock)
+        self._selector = Selector(catalog, self.breaker, self._explorer, rng, tie_margin)
+        self._counters = Counters()
+
+    # -- route and report -----------------------------------------------------------------
+
+    def route(
+        self,
+        complexity: Complexity | str,
+        capabilities: Iterable[str] = (),
+        prefer: Prefer | str | None = None,
+        budget: float | None = None,
+        user_model_request: str | None = None,
+        *,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> Decision:
+        """Choose a model and publish the decision. ``budget`` (USD for this request) needs
+        ``prompt_tokens`` to estimate each model's cost; ``completion_tokens`` defaults to
+        ``expected_completion_tokens``. Report the outcome with ``report``."""
+        request = _request(complexity, capabilities, prefer, user_model_request)
+        tokens = None
+        if prompt_tokens is not None:
+            tokens = Tokens(prompt_tokens, _or(completion_tokens, self.expected_completion_tokens))
+        elif budget is not None:
+            raise ValueError("route(budget=...) needs prompt_tokens to estimate costs")
+        limit = self._limit(budget, None)
+        excluded: set[str] = set()
+        for _ in range(_MAX_RACES):
+            choice = self._selector.select(request, tokens, limit, excluded)
+            if self.breaker.acquire(choice.entry.name):
+                return self._open(choice, request)
+            excluded.add(choice.entry.name)  # another request took its half-open trial
+        return self._open(self._selector.select(request, tokens, limit, excluded), request)
+
+    def report(
+        self,
+        decision: Decision,
+        success: bool,
+        response_time_ms: float | None = None,
+        tokens: tuple[int, int] | None = None,
+        *,
+        budget_scope: Scope | None = None,
+    ) -> float | None:
+        """Publish a decision's outcome and feed its model's circuit breaker; call it once per
+        decision. With ``tokens`` (prompt, completion) returns the cost, and records it in the
+        ledger under ``budget_scope`` if given."""
+        self._close(decision, success, response_time_ms)
+        if tokens is None or decision.entry is None:
+            return None
+        cost = estimate_cost(decision.entry.prices, tokens[0], tokens[1])
+        if budget_scope is not None:
+            self.ledger.record(budget_scope, cost or 0.0)
+        return cost
+
+    # -- execute ---------------------------------------------------------------------------
+
+    def execute(
+        self,
+        prompt: str,
+        call: ProviderCall,
+        *,
+        complexity: Complexity | str,
+        capabilities: Iterable[str] = (),
+        prefer: Prefer | str | None = None,
+        budget: float | None = None,
+        budget_scope: Scope | None = None,
+        params: Mapping[str, Any] | None = None,
+        max_attempts: int = 3,
+        user_model_request: str | None = None,
+        expected_completion_tokens: int | None = None,
+        use_cache: bool = True,
+        fallback_on_non_retryable: bool = False,
+    ) -> ExecutionResult:
+        """Route, call ``call(entry, prompt, params)``, report, and on failure fall back to the
+        next-best model, up to ``max_attempts`` calls. See docs/router.md for the rules."""
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        return run(
+            _Steps(self),
+            prompt,
+            call,
+            _request(complexity, capabilities, prefer, user_model_request),
+            Tokens(
+                self.tokens.count(prompt),
+                _or(expected_completion_tokens, self.expected_completion_tokens),
+            ),
+            budget=budget,
+            budget_scope=budget_scope,
+            params=dict(params or {}),
+            max_attempts=max_attempts,
+            use_cache=use_cache and self.cache is not None,
+            fallback_on_non_retryable=fallback_on_non_retryable,
+        )
+
+    # -- introspection ---------------------------------------------------------------------
+
+    def stats(self) -> RouterStats:
+        return self._counters.snapshot()
+
+    def circuit_states(self) -> dict[str, CircuitStatus]:
+        return self.breaker.states()
+
+    # -- the steps route and execute share (used by executor.py) ---------------------------
+
+    def _limit(self, budget: float | None, scope: Scope | None) -> Limit | None:
+        """The tightest of the request's budget and the scope's remaining limit."""
+        limit = None
+        if budget is not None:
+            if not (math.isfinite(budget) and budget >= 0):
+                raise ValueError(f"budget must be a finite number >= 0, got {budget!r}")
+            limit = Limit(budget, None, budget, 0.0)
+        if scope is not None:
+            spend = self.ledger.spend(scope)
+            remaining = spend.remaining
+            tighter = limit is None or (remaining is not None and remaining < limit.available)
+            if spend.limit is not None and remaining is not None and tighter:
+                limit = Limit(remaining, scope, spend.limit, spend.spent + spend.reserved)
+        return limit
+
+    def _book(self, choice: Choice, scope: Scope | None) -> tuple[bool, Reservation | None]:
+        """Reserve the choice's estimate and claim its circuit: (False, None) when a
+        concurrent request took the budget or the half-open trial first (select again)."""
+        reservation = None
+        if scope is not None:
+            try:
+                reservation = self.ledger.reserve(
+                    scope, choice.estimated_cost or 0.0, choice.entry.name
+                )
+            except BudgetExceededError:
+                return False, None
+        if not self.breaker.acquire(choice.entry.name):
+            if reservation is not None:
+                self.ledger.release(reservation)
+            return False, None
+        return True, reservation
+
+    def _decision(self, choice: Choice, request: Request) -> Decision:
+        entry = choice.entry
+        return Decision(
+            decision_id=new_id(),
+            model=entry.name,
+            provider=entry.provider,
+            complexity=request.complexity,
+            score=choice.score,
+            reason=choice.reason,
+            exploratory=choice.exploratory,
+            estimated_cost=choice.estimated_cost,
+            capabilities=request.capabilities,
+            prefer=request.prefer,
+            user_model_request=request.user_model_request,
+            entry=entry,
+        )
+
+    def _open(self, choice: Choice, request: Request) -> Decision:
+        """Make the decision and publish it (``routed``)."""
+        decision = self._decision(choice, request)
+        self._explorer.note(decision.model, request.complexity)
+        counter = _REASON_COUNTER.get(choice.reason)
+        if counter is None:
+            self._counters.add("decisions")
+        else:
+            self._counters.add("decisions", counter)
+        self._publish(decision, Outcome.ROUTED, None)
+        return decision
+
+    def _close(self, decision: Decision, success: bool, response_time_ms: float | None) -> None:
+        if success:
+            self.breaker.record_success(decision.model)
+            self._counters.add("successes")
+        else:
+            self.breaker.record_failure(decision.model)
+            self._counters.add("failures")
+        self._publish(decision, Outcome.SUCCESS if success else Outcome.FAILURE, response_time_ms)
+
+    def _publish(
+        self, decision: Decision, outcome: Outcome, response_time_ms: float | None
+    ) -> None:
+        event = decision_event(
+            self.instance_id,
+            decision,
+            outcome,
+            response_time_ms,
+            exploratory_flag=self.publish_exploratory_flag,
+        )
+        try:
+            accepted = self._publisher.publish(event)
+        except Exception:  # telemetry must never fail a request
+            log.exception("publishing a routing event failed")
+            accepted = False
+        if not accepted:
+            self._counters.add("events_dropped")
+
+
+class _Steps:
+    """The router as ``executor.Steps``: the steps ``route`` and ``execute`` share."""
+
+    def __init__(self, router: ModelRouter) -> None:
+        self._router = router
+        self.cache = router.cache
+
+    def select(
+        self,
+        request: Request,
+        tokens: Tokens,
+        budget: float | None,
+        scope: Scope | None,
+        tried: set[str],
+        fallback: bool,
+    ) -> Choice:
+        limit = self._router._limit(budget, scope)
+        return self._router._selector.select(request, tokens, limit, tried, fallback=fallback)
+
+    def book(self, choice: Choice, scope: Scope | None) -> tuple[bool, Reservation | None]:
+        return self._router._book(choice, scope)
+
+    def release(self, reservation: Reservation) -> None:
+        self._router.ledger.release(reservation)
+
+    def settle(self, reservation: Reservation, cost: float) -> None:
+        self._router.ledger.settle(reservation, cost)
+
+    def decision(self, choice: Choice, request: Request) -> Decision:
+        return self._router._decision(choice, request)
+
+    def open(self, choice: Choice, request: Request) -> Decision:
+        return self._router._open(choice, request)
+
+    def close(self, decision: Decision, success: bool, response_time_ms: float | None) -> None:
+        self._router._close(decision, success, response_time_ms)
+
+    def count(self, name: str) -> None:
+        self._router._counters.add(name)
+
+    def count_tokens(self, text: str, model: str) -> int:
+        return self._router.tokens.count(text, model)
+
+    def now(self) -> float:
+        return self._router._clock()
+
+
+def _request(
+    complexity: Complexity | str,
+    capabilities: Iterable[str],
+    prefer: Prefer | str | None,
+    user_model_request: str | None,
+) -> Request:
+    known = _COMPLEXITY.get(complexity)
+    if known is None:
+        raise ValueError(f"complexity {complexity!r} is not one of {', '.join(_COMPLEXITY)}")
+    if prefer not in _PREFER:
+        raise ValueError(f"prefer {prefer!r} is not one of speed, cost, None")
+    if isinstance(capabilities, str):  # tuple("vision") would be six capabilities
+        raise TypeError(f"capabilities must be a list of names, not the string {capabilities!r}")
+    caps = tuple(capabilities) if capabilities else ()
+    return Request(known, caps, frozenset(caps), _PREFER[prefer], user_model_request)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value

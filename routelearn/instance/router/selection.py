@@ -1,0 +1,182 @@
+"""Which model takes a request: the pure part of routing (no events, no state changes).
+
+In order:
+1. an explicit user request wins if that model is known, enabled, has the capabilities, has an
+   available circuit, is not excluded and fits the budget;
+2. otherwise the best score among the enabled models that have the capabilities, an available
+   circuit and an estimate within the budget (the catalog keeps them sorted, so this stops at
+   the first that qualifies instead of sorting per request);
+3. ``prefer`` breaks near-ties of that best score by latency or price (ties.py);
+4. with probability ``share`` the decision explores instead (exploration.py);
+5. otherwise, if the chosen model has a split for the complexity, ``percent`` of its traffic
+   goes to the split's model, which may be disabled but must otherwise qualify.
+A fallback (a later attempt of ``execute``) takes steps 2-3 only.
+
+Under a budget, a model without prices does not qualify: its cost cannot be checked.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from routelearn.instance.catalog.model import ModelCatalog, ModelEntry
+from routelearn.instance.router.breaker import CircuitBreaker
+from routelearn.instance.router.budget import estimate_cost
+from routelearn.instance.router.decision import Reason
+from routelearn.instance.router.errors import BudgetExceededError, NoModelAvailableError
+from routelearn.instance.router.exploration import Explorer
+from routelearn.instance.router.request import Limit, Request, Tokens
+from routelearn.instance.router.ties import Ranked, TieBreaker
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    entry: ModelEntry
+    score: float
+    reason: Reason
+    exploratory: bool
+    estimated_cost: float | None
+
+
+class Selector:
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        breaker: CircuitBreaker,
+        explorer: Explorer,
+        rng: random.Random,
+        tie_margin: float,
+    ) -> None:
+        self._catalog = catalog
+        self._breaker = breaker
+        self._explorer = explorer
+        self._rng = rng
+        self._ties = TieBreaker(tie_margin)
+
+    def select(
+        self,
+        request: Request,
+        tokens: Tokens | None,
+        limit: Limit | None,
+        exclude: Collection[str] = (),
+        *,
+        fallback: bool = False,
+    ) -> Choice:
+        complexity = request.complexity
+        required = request.required
+        available = self._breaker.available
+
+        def cost(entry: ModelEntry) -> float | None:
+            if tokens is None:
+                return None
+            return estimate_cost(entry.prices, tokens.prompt, tokens.completion)
+
+        def qualifies(entry: ModelEntry) -> bool:
+            """Whether a model that has the capabilities may take the request."""
+            if entry.name in exclude or not available(entry.name):
+                return False
+            if limit is None:
+                return True
+            estimate = cost(entry)
+            return estimate is not None and estimate <= limit.available
+
+        # The common case: no exclusions, no budget, every circuit closed. Then every capable
+        # model qualifies and the scans below skip the per-model check.
+        open_field = not exclude and limit is None and not self._breaker.any_tripped
+
+        wanted = request.user_model_request
+        if wanted is not None and not fallback:
+            entry = self._catalog.entry(wanted)
+            if (
+                entry is not None
+                and entry.enabled
+                and required <= entry.capabilities
+                and qualifies(entry)
+            ):
+                score = entry.scores[complexity]
+                return Choice(entry, score, Reason.USER_REQUEST, False, cost(entry))
+
+        ranked = self._catalog.candidates(complexity)
+        best = -1
+        skipped_for_budget = False
+        for index, (entry, _) in enumerate(ranked):
+            if required and not required <= entry.capabilities:
+                continue
+            if open_field or qualifies(entry):
+                best = index
+                break
+            if limit is not None and entry.name not in exclude and available(entry.name):
+                skipped_for_budget = True
+        if best < 0:
+            raise self._no_model(request, ranked, exclude, limit, cost)
+
+        entry, score = ranked[best]
+        reason = Reason.BUDGET if skipped_for_budget else Reason.BEST
+        if request.prefer is not None:
+            check = None if open_field else qualifies
+            preferred = self._ties.choose(request, ranked, best, check, tokens)
+            if preferred is not entry:
+                entry, reason = preferred, Reason.PREFER
+                score = entry.scores[complexity]
+        if fallback:
+            return Choice(entry, score, Reason.FALLBACK, False, cost(entry))
+
+        if self._explorer.should_explore():
+            chosen = entry
+
+            def explorable(other: ModelEntry) -> bool:
+                if other is chosen or (required and not required <= other.capabilities):
+                    return False
+                return open_field or qualifies(other)
+
+            explored = self._explorer.pick(ranked, complexity, explorable)
+            if explored is not None:
+                score = explored.scores[complexity]
+                return Choice(explored, score, Reason.EXPLORATION, True, cost(explored))
+
+        split = entry.splits.get(complexity)
+        if split is not None:
+            canary = self._catalog.entry(split.model)
+            if (
+                canary is not None
+                and required <= canary.capabilities
+                and qualifies(canary)
+                and self._rng.random() * 100.0 < split.percent
+            ):
+                return Choice(canary, canary.scores[complexity], Reason.SPLIT, False, cost(canary))
+        return Choice(entry, score, reason, False, cost(entry))
+
+    def _no_model(
+        self,
+        request: Request,
+        ranked: Ranked,
+        exclude: Collection[str],
+        limit: Limit | None,
+        cost: Callable[[ModelEntry], float | None],
+    ) -> Exception:
+        capable = circuit_open = tried = 0
+        cheapest: tuple[float, str] | None = None
+        for entry, _ in ranked:
+            if not request.required <= entry.capabilities:
+                continue
+            capable += 1
+            if entry.name in exclude:
+                tried += 1
+            elif not self._breaker.available(entry.name):
+                circuit_open += 1
+            elif limit is not None:
+                estimate = cost(entry)
+                if estimate is not None and (cheapest is None or estimate < cheapest[0]):
+                    cheapest = (estimate, entry.name)
+        if limit is not None and capable > tried + circuit_open:
+            estimate, model = cheapest if cheapest is not None else (None, None)
+            return BudgetExceededError(limit.scope, limit.limit, limit.spent, estimate, model)
+        return NoModelAvailableError(
+            request.complexity.value,
+            request.capabilities,
+            capable=capable,
+            circuit_open=circuit_open,
+            tried=tried,
+        )

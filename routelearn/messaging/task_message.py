@@ -1,0 +1,104 @@
+"""Sending a task to the workers without Celery: how the instance side reaches the service.
+
+An application that embeds the publisher or the subscriber must not need Celery (the
+``[service]`` extra). A Celery task message is a documented format (message protocol 2:
+https://docs.celeryq.dev/en/stable/internals/protocol.html), and kombu, which Celery itself
+sends with, builds and sends it as well; ``tests/unit/test_task_message.py`` checks it against
+the message Celery builds, and the integration tests have real workers run what it sends.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from typing import Any
+
+from kombu.messaging import Producer
+
+from routelearn.messaging.broker import TASK_ROUTES, connection, task_queue
+from routelearn.settings import Settings
+
+# kombu ships no type hints: its objects are used through Any (strict mypy refuses untyped calls).
+_Producer: Any = Producer
+
+
+def task_message(
+    name: str, args: list[Any] | tuple[Any, ...], task_id: str | None = None
+) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """(body, headers, properties) of a protocol-2 message asking for ``name(*args)``, its
+    result ignored: what ``Celery.send_task(name, args, ignore_result=True)`` sends."""
+    task_id = task_id or str(uuid.uuid4())
+    headers = {
+        "lang": "py",
+        "task": name,
+        "id": task_id,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": task_id,
+        "parent_id": None,
+        # Short previews for logs and Flower; the body holds the arguments themselves.
+        "argsrepr": _preview(args),
+        "kwargsrepr": "{}",
+        "origin": f"{os.getpid()}@{socket.gethostname()}",
+        "ignore_result": True,
+    }
+    body = [list(args), {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    properties = {"correlation_id": task_id, "reply_to": ""}
+    return body, headers, properties
+
+
+def _preview(args: list[Any] | tuple[Any, ...], limit: int = 200) -> str:
+    text = repr(tuple(args))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class TaskSender:
+    """Sends task messages over one broker connection, reconnecting on failure; thread-safe.
+
+    Each task goes to the queue ``TASK_ROUTES`` names for it, declared the way the workers
+    declare it (on RabbitMQ a message sent to a queue that does not exist yet would be lost).
+    """
+
+    def __init__(self, settings: Settings, retry_policy: dict[str, Any]) -> None:
+        self._settings = settings
+        self._connection: Any = connection(settings)
+        self._retry_policy = retry_policy
+        self._producer: Any = None
+        self._lock = threading.Lock()
+        # Load the transport (and its client library) now, not at the first send, which may
+        # come at interpreter exit, when imports that register exit hooks are refused.
+        self._connection.get_transport_cls()
+
+    def send(self, name: str, args: list[Any] | tuple[Any, ...]) -> str:
+        """Send ``name(*args)``; returns the task id. Raises what kombu raises once its retry
+        policy is spent (a broker error), or kombu's EncodeError for an argument that is not
+        JSON."""
+        queue = task_queue(TASK_ROUTES[name]["queue"], self._settings)
+        body, headers, properties = task_message(name, args)
+        with self._lock:
+            if self._producer is None:
+                self._producer = _Producer(self._connection, serializer="json")
+            self._producer.publish(
+                body,
+                exchange=queue.exchange,
+                routing_key=queue.routing_key,
+                headers=headers,
+                declare=[queue],
+                delivery_mode=2,
+                retry=True,
+                retry_policy=self._retry_policy,
+                **properties,
+            )
+        return str(headers["id"])
+
+    def close(self) -> None:
+        with self._lock:
+            self._producer = None
+            self._connection.release()

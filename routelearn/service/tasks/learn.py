@@ -1,0 +1,53 @@
+"""The score learner task, ``routelearn.learn_scores``, run by beat every
+``ROUTELEARN_LEARNER_INTERVAL`` seconds on queue ``routelearn.learn``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from celery import shared_task
+
+from routelearn.constants import FAN_OUT_SCORES_TASK, LEARN_SCORES_TASK
+from routelearn.service.tasks.base import RouteLearnTask
+from routelearn.store.learner import run_learner
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name=LEARN_SCORES_TASK, bind=True, base=RouteLearnTask)
+def learn_scores(self: RouteLearnTask) -> dict[str, object]:
+    settings = self.rl_app.settings
+    result = run_learner(
+        self.rl_app.engine,
+        settings.policy(),
+        default_score=settings.default_score,
+        # The sweep's window starts at a snapshot at least anomaly_window old.
+        keep_snapshots_seconds=settings.anomaly_window + 2 * settings.learner_interval,
+    )
+    if not result.ran:
+        log.info("learner tick skipped: another tick holds the lock")
+        return {"ran": False}
+    if result.changes:
+        # The round goes out as its own task: the scores are committed whatever the broker does,
+        # and a fan-out that fails is retried without re-running the learner.
+        when = result.started_at or datetime.now(UTC)
+        updates = [change.to_update(when).to_message() for change in result.changes]
+        self.app.send_task(FAN_OUT_SCORES_TASK, args=[updates])
+    for change in result.changes:
+        d = change.decision
+        log.info(
+            "%s/%s: %.2f -> %.2f (v%d, %s)",
+            change.model,
+            change.complexity,
+            d.old_score,
+            d.new_score,
+            change.version,
+            d.reason,
+        )
+    return {
+        "ran": True,
+        "considered": result.considered,
+        "changed": len(result.changes),
+        "seconds": round(result.seconds, 3),
+    }

@@ -1,0 +1,327 @@
+"""The current database schema as SQLAlchemy Core metadata.
+
+Migrations under ``routelearn/store/migrations`` build it; ``tests/integration/test_migrations.py``
+checks that the migrated database and this metadata agree. Table and column names follow seed
+001 so its dashboard SQL runs; the additions are marked.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from routelearn.domain import partitions
+from routelearn.domain.latency import NUM_BUCKETS
+
+metadata = MetaData()
+
+# Names of the partitions of ``routing_records`` (created and dropped at run time by
+# routelearn.store.partitions, so not declared here): migrations and the schema check skip them.
+PARTITION_PREFIX = partitions.PREFIX
+DEFAULT_PARTITION = "routing_records_default"
+
+
+def is_partition(table_name: str) -> bool:
+    return table_name.startswith(PARTITION_PREFIX) or table_name == DEFAULT_PARTITION
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's ``include_name`` hook: compare everything but the run-time partitions."""
+    return not (type_ == "table" and name is not None and is_partition(name))
+
+
+# The audit trail: one row per distinct event, partitioned by day of ``timestamp``. A unique key
+# of a partitioned table must hold the partition key, so an event is identified by
+# (event_id, timestamp): a redelivery carries both unchanged. Counting never relied on this key
+# alone (routing_decisions makes each decision and its first outcome count once).
+routing_records = Table(
+    "routing_records",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("timestamp", DateTime(timezone=True), primary_key=True),
+    Column("instance_id", String, nullable=False),
+    Column("complexity", String, nullable=False),
+    Column("model", String, nullable=False),
+    Column("provider", String, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("outcome", String, nullable=False),
+    # The seed's INTEGER, widened: producers report fractional milliseconds.
+    Column("response_time_ms", Float),
+    Column("capabilities_required", ARRAY(Text)),
+    Column("preference", String),
+    Column("created_at", DateTime(timezone=True), server_default=text("now()")),
+    # Added: identities that make ingestion exact, and the field the seed's table dropped.
+    Column("event_id", Text, nullable=False),
+    Column("decision_id", Text),
+    Column("decision_key", Text, nullable=False),
+    Column("user_model_request", String),
+    Column("exploratory", Boolean, nullable=False, server_default=text("false")),
+    UniqueConstraint("event_id", "timestamp", name="uq_routing_records_event_id"),
+    Index("idx_routing_records_model_complexity", "model", "complexity"),
+    Index("idx_routing_records_timestamp", text("timestamp DESC")),
+    Index("idx_routing_records_timestamp_instance", "timestamp", "instance_id"),
+    Index("idx_routing_records_outcome", "outcome"),
+    postgresql_partition_by="RANGE (timestamp)",
+)
+
+# Added: one row per decision, so a decision counts once and its first outcome once.
+routing_decisions = Table(
+    "routing_decisions",
+    metadata,
+    Column("decision_key", Text, primary_key=True),
+    Column("model_name", String, nullable=False),
+    Column("complexity_level", String, nullable=False),
+    Column("instance_id", String, nullable=False),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String),
+    Column("response_time_ms", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    # Retention deletes decisions with their audit rows.
+    Index("idx_routing_decisions_first_seen", "first_seen_at"),
+)
+
+# Aggregates per (model, complexity). The seed's unbounded ``response_times`` array is replaced by
+# count, sum and a fixed log-bucket histogram (routelearn.domain.latency).
+model_routing_metrics = Table(
+    "model_routing_metrics",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("model_name", String, nullable=False),
+    Column("complexity_level", String, nullable=False),
+    Column("usage_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("success_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("avg_response_time", Float),
+    Column("response_time_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("failure_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("response_time_sum", Float, nullable=False, server_default=text("0")),
+    Column(
+        "response_time_histogram",
+        ARRAY(BigInteger),
+        nullable=False,
+        server_default=text(f"array_fill(0::bigint, ARRAY[{NUM_BUCKETS}])"),
+    ),
+    UniqueConstraint("model_name", "complexity_level", name="uq_model_routing_metrics_key"),
+)
+
+# Payloads that failed validation (or hit an internal error), kept with the reason for replay.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("payload_key", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("errors", JSONB, nullable=False),
+    Column("source", String, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    UniqueConstraint("payload_key", name="uq_dead_letters_payload_key"),
+)
+
+# Per worker process: what it ingested and the errors it met (seed 000's consumer state).
+consumer_stats = Table(
+    "consumer_stats",
+    metadata,
+    Column("worker", Text, primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("batches", BigInteger, nullable=False, server_default=text("0")),
+    Column("processed", BigInteger, nullable=False, server_default=text("0")),
+    Column("duplicates", BigInteger, nullable=False, server_default=text("0")),
+    Column("dead_lettered", BigInteger, nullable=False, server_default=text("0")),
+    Column("errors", BigInteger, nullable=False, server_default=text("0")),
+    Column("consecutive_errors", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime(timezone=True)),
+)
+
+# Application instances: registered by their first event (or by an operator), retired by an
+# operator. Fan-out delivers score updates to every active instance's own queue.
+instances = Table(
+    "instances",
+    metadata,
+    Column("instance_id", String, primary_key=True),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("last_seen_at", DateTime(timezone=True)),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("registered_by", String, nullable=False, server_default=text("'events'")),
+    Column("retired_at", DateTime(timezone=True)),
+)
+
+# The learned score per (model, complexity); ``version`` grows by one with every change, so an
+# instance can ignore an update older than what it holds.
+model_scores = Table(
+    "model_scores",
+    metadata,
+    Column("model_name", String, primary_key=True),
+    Column("complexity_level", String, primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
+    Column("policy", String),
+    Column("confidence", Float),
+    Column("based_on_samples", BigInteger, nullable=False, server_default=text("0")),
+    Column("source", String, nullable=False, server_default=text("'catalog'")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    # Outcomes counted when the score last changed: ``classic`` waits for enough new ones.
+    Column("outcomes_at_adjustment", BigInteger, nullable=False, server_default=text("0")),
+    CheckConstraint("score >= 0 AND score <= 5", name="ck_model_scores_range"),
+)
+
+# Every score change: old, new, why, on what evidence, by which policy, when.
+score_history = Table(
+    "score_history",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("model_name", String, nullable=False),
+    Column("complexity_level", String, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("old_score", Float),
+    Column("new_score", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("based_on_samples", BigInteger, nullable=False, server_default=text("0")),
+    Column("confidence", Float),
+    Column("policy", String, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Index("idx_score_history_model_time", "model_name", "complexity_level", "changed_at"),
+)
+
+# The outcome counters as each learner tick read them, kept for the anomaly sweep: its window is
+# the difference between the counters now and a snapshot from a window ago.
+metric_snapshots = Table(
+    "metric_snapshots",
+    metadata,
+    Column("taken_at", DateTime(timezone=True), primary_key=True),
+    Column("model_name", String, primary_key=True),
+    Column("complexity_level", String, primary_key=True),
+    Column("success_count", BigInteger, nullable=False),
+    Column("failure_count", BigInteger, nullable=False),
+    Column("response_time_histogram", ARRAY(BigInteger), nullable=False),
+)
+
+# The learner's recency-weighted outcomes per (model, complexity) (routelearn.domain.recency):
+# weighted successes, failures and latency histogram as of its last tick, and the cumulative
+# counters it had seen then, so the next tick adds only what they gained. One row per pair: a
+# tick reads 3,000 rows, not a window per tick for each. Written whole by every tick.
+recent_outcomes = Table(
+    "recent_outcomes",
+    metadata,
+    Column("model_name", String, primary_key=True),
+    Column("complexity_level", String, primary_key=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("seen_success_count", BigInteger, nullable=False),
+    Column("seen_failure_count", BigInteger, nullable=False),
+    # Raw little-endian vectors of NUM_BUCKETS values (int64, float64), not arrays: converting
+    # 6,000 arrays to and from their binary form cost a tenth of a second a tick.
+    Column("seen_histogram", LargeBinary, nullable=False),
+    Column("weighted_successes", Float, nullable=False),
+    Column("weighted_failures", Float, nullable=False),
+    Column("weighted_histogram", LargeBinary, nullable=False),
+    CheckConstraint(
+        f"octet_length(seen_histogram) = {8 * NUM_BUCKETS}"
+        f" AND octet_length(weighted_histogram) = {8 * NUM_BUCKETS}",
+        name="ck_recent_outcomes_histograms",
+    ),
+)
+
+# One row per learner tick that ran (a tick that found the lock held does not run).
+learner_runs = Table(
+    "learner_runs",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("policy", String, nullable=False),
+    Column("rows_considered", Integer, nullable=False),
+    Column("changed", Integer, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+)
+
+# Counts per hour and (model, complexity, instance), written in the ingestion transaction, so
+# dashboards, ``routelearn stats`` and the sweeps never scan the audit table. A decision counts
+# in the hour of its first event, an outcome in the hour of its own event; the counting rules are
+# those of model_routing_metrics, so the rollups of all hours add up to it exactly.
+routing_rollups_hourly = Table(
+    "routing_rollups_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("model_name", String, primary_key=True),
+    Column("complexity_level", String, primary_key=True),
+    Column("instance_id", String, primary_key=True),
+    Column("decisions", BigInteger, nullable=False, server_default=text("0")),
+    Column("success_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("failure_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("response_time_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("response_time_sum", Float, nullable=False, server_default=text("0")),
+    Column(
+        "response_time_histogram",
+        ARRAY(BigInteger),
+        nullable=False,
+        server_default=text(f"array_fill(0::bigint, ARRAY[{NUM_BUCKETS}])"),
+    ),
+    Index("idx_routing_rollups_hourly_instance", "instance_id", "hour"),
+    # Per-model reads over a time range (stats latency/top, the sweep's baselines).
+    Index("idx_routing_rollups_hourly_pair", "model_name", "complexity_level", "hour"),
+)
+
+# Anomalies the sweep found: at most one open row per (kind, subject); closed rows stay as
+# history until retention removes them.
+anomalies = Table(
+    "anomalies",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("anomaly_id", Text, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("subject_key", Text, nullable=False),
+    Column("subject", JSONB, nullable=False),
+    Column("severity", String, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("clear_sweeps", Integer, nullable=False, server_default=text("0")),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("close_reason", String),
+    UniqueConstraint("anomaly_id", name="uq_anomalies_anomaly_id"),
+    Index(
+        "uq_anomalies_open",
+        "kind",
+        "subject_key",
+        unique=True,
+        postgresql_where=text("closed_at IS NULL"),
+    ),
+)
+
+# An outbox: each opened/updated/closed notice is written in the sweep's transaction and
+# published to the ``model_anomalies`` queue after it commits, so a notice is never lost with a
+# broker outage nor sent for a sweep that rolled back.
+anomaly_events = Table(
+    "anomaly_events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("anomaly_id", Text, nullable=False),
+    Column("event", String, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("published_at", DateTime(timezone=True)),
+    Index("idx_anomaly_events_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+)

@@ -1,1 +1,0 @@
-"""Event models, database tables and migrations."""
