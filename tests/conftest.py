@@ -1,23 +1,32 @@
 """Shared fixtures. Unit tests need none of them; integration tests get a throwaway database
-(created and migrated once per run, emptied before each test, dropped at the end) and a Redis db
-index of their own (flushed before and after)."""
+(created and migrated once per run, emptied before each test, dropped at the end) and a broker
+namespace of their own (a Redis db index or a RabbitMQ virtual host, emptied before each test and
+removed at the end), from ``routelearn.harness``.
+
+Tests marked ``broker`` run against each broker: scripts/test runs them a second time with
+``ROUTELEARN_TEST_BROKER=amqp://...``; that run selects ``-m broker``, so a test that needs Redis
+itself (``redis_client``) must not carry the mark.
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import Engine
 
+from routelearn import harness
+from routelearn.harness import ServiceDown
+from routelearn.messaging import fanout
+from routelearn.service.app import RouteLearnCelery, create_app
 from routelearn.settings import Settings
-from routelearn.store import migrate
-from routelearn.store.engine import create_database_if_missing, drop_database, make_engine
-from tests.services import START_HINTS, ServiceDown, claim_redis_db, test_settings
-from workers.app import RouteLearnCelery, create_app
+from routelearn.store.engine import make_engine
+from tests.proxy import Proxy
+from tests.services import BROKER_BASE, ON_AMQP, PG_BASE, test_settings, through_port
 
 TABLES = (
     "routing_records",
@@ -38,31 +47,35 @@ TABLES = (
 
 
 @pytest.fixture(scope="session")
-def redis_db() -> Iterator[int]:
+def broker_url() -> Iterator[str]:
     try:
-        index = claim_redis_db()
+        with harness.scratch_broker(BROKER_BASE) as url:
+            yield url
     except ServiceDown as exc:
         pytest.fail(str(exc), pytrace=False)
-    yield index
-    from tests.services import REDIS_BASE
-
-    redis.Redis.from_url(f"{REDIS_BASE}/{index}").flushdb()
 
 
 @pytest.fixture(scope="session")
-def settings(redis_db: int) -> Iterator[Settings]:
-    database = f"routelearn_test_{uuid.uuid4().hex[:10]}"
-    values = test_settings(database, redis_db)
+def settings(broker_url: str) -> Iterator[Settings]:
     try:
-        create_database_if_missing(values.database_url)
-    except Exception as exc:
-        pytest.fail(
-            f"PostgreSQL does not answer ({exc}); start it with: {START_HINTS['postgres']}",
-            pytrace=False,
-        )
-    migrate.upgrade(values.database_url)
-    yield values
-    drop_database(values.database_url)
+        with harness.scratch_database(PG_BASE) as database_url:
+            yield test_settings(database_url, broker_url)
+    except ServiceDown as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def broker_proxy(settings: Settings) -> Iterator[tuple[Proxy, Settings]]:
+    """The broker behind a TCP proxy the test can cut (``down()``) and restore (``up()``); the
+    settings reach it through the proxy. Up at the start."""
+    parts = urlsplit(settings.broker_url)
+    proxy = Proxy(parts.hostname or "127.0.0.1", parts.port or (5672 if ON_AMQP else 6379))
+    through = settings.model_copy(
+        update={"broker_url": through_port(settings.broker_url, proxy.port)}
+    )
+    proxy.up()
+    yield proxy, through
+    proxy.down()
 
 
 @pytest.fixture(scope="session")
@@ -74,18 +87,21 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def redis_client(settings: Settings) -> Iterator[redis.Redis]:
+    """The broker's Redis itself, for tests that look inside it (not marked ``broker``)."""
+    if ON_AMQP:
+        pytest.fail("this test needs Redis as the broker; do not mark it 'broker'", pytrace=False)
     client = redis.Redis.from_url(settings.broker_url)
     yield client
     client.close()
 
 
 @pytest.fixture
-def clean(engine: Engine, redis_client: redis.Redis) -> None:
-    """An empty database and broker db for this test."""
+def clean(engine: Engine, settings: Settings) -> None:
+    """An empty database and broker namespace for this test."""
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
-    redis_client.flushdb()
-    redis_client.set("routelearn:test-run", "1", ex=6 * 3600)
+    fanout.close_all()  # its declared-queue memory would outlive the queues
+    harness.empty_broker(settings.broker_url)
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +123,10 @@ def worker(celery_app: RouteLearnCelery, clean: None) -> Iterator[Any]:
         loglevel="WARNING",
         shutdown_timeout=30,
     ) as w:
+        if w.hub is not None:
+            # Wake the event loop twice a second: it notices the stop request only between
+            # polls, and on RabbitMQ an idle poll otherwise lasts 10 s.
+            w.hub.call_repeatedly(0.5, lambda: None)
         yield w
 
 
@@ -123,3 +143,17 @@ def metrics(engine: Engine) -> dict[tuple[str, str], tuple[int, int, int]]:
 def count(engine: Engine, table: str) -> int:
     with engine.connect() as conn:
         return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/integration carries the ``integration`` mark (``-m 'not
+    integration'`` then runs exactly the tests that need no service)."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "integration" in item.path.parts and item.get_closest_marker("integration") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "integration tests without the integration mark: " + ", ".join(unmarked)
+        )

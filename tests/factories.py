@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from routelearn.catalog import ModelCatalog
+from routelearn.instance.catalog import ModelCatalog
 
 
 def make_event(

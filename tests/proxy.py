@@ -23,6 +23,9 @@ class Proxy:
         self._conns: list[socket.socket] = []
         self._listener: socket.socket | None = None
         self._stopping = threading.Event()
+        # Client connections that were open when down() cut them: a test asserts its outage
+        # hit a live connection, not just an idle proxy.
+        self.connections_cut = 0
 
     def up(self) -> None:
         listener = socket.socket()
@@ -42,6 +45,7 @@ class Proxy:
             self._listener = None
         with self._lock:
             conns, self._conns = self._conns, []
+        self.connections_cut += sum(1 for conn in conns[0::2] if conn.fileno() != -1)
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)

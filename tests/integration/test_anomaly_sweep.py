@@ -8,18 +8,21 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
 
 from routelearn.constants import SWEEP_ANOMALIES_TASK
 from routelearn.domain.anomaly import LifecycleParams, RuleParams
 from routelearn.domain.policy import make_policy
-from routelearn.ingestion import Ingestor
+from routelearn.service.app import RouteLearnCelery
+from routelearn.service.ingestion import Ingestor
 from routelearn.settings import Settings
 from routelearn.store.anomalies import run_sweep
 from routelearn.store.learner import run_learner
 from tests.factories import decision_pair
-from tests.services import run_cli, wait_for
-from workers.app import RouteLearnCelery
+from tests.services import run_cli, run_cli_process, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 
 def snapshot(engine: Engine, settings: Settings) -> None:
@@ -90,7 +93,7 @@ def test_sweep_opens_keeps_and_closes_one_anomaly(
         assert conn.execute(text("SELECT count(*) FROM anomalies")).scalar_one() == 1
 
     wait_for(lambda: _unpublished(engine) == 0, message="notices published")
-    watched = run_cli(settings, "anomalies", "watch")
+    watched = run_cli_process(settings, "anomalies", "watch")
     assert watched.returncode == 0, watched.stderr
     notices = [json.loads(line) for line in watched.stdout.splitlines()]
     assert [(n["event"], n["kind"]) for n in notices] == [

@@ -6,21 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import redis
+import pytest
+from celery.worker import state as worker_state
 from sqlalchemy import Engine, text
 
-from routelearn.ingestion import Ingestor
+from routelearn.constants import LEARN_QUEUE
+from routelearn.instance.subscriber import ScoreUpdateSubscriber
+from routelearn.service.ingestion import Ingestor
 from routelearn.settings import Settings
-from routelearn.subscriber import ScoreUpdateSubscriber
 from tests.factories import decision_pair, one_model_catalog
-from tests.services import beat_process, wait_for
+from tests.services import beat_process, depth, unacked, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 
 def test_beat_drives_learner_and_fan_out_to_two_instances(
     worker: Any,
     engine: Engine,
     settings: Settings,
-    redis_client: redis.Redis,
     tmp_path: Path,
 ) -> None:
     events = []
@@ -48,7 +51,11 @@ def test_beat_drives_learner_and_fan_out_to_two_instances(
         live.stop()
     # Beat is gone; let the worker finish what it was sent (learner ticks, their fan-outs).
     wait_for(
-        lambda: redis_client.llen("routelearn.learn") == 0 and redis_client.hlen("unacked") == 0,
+        lambda: (
+            depth(settings, LEARN_QUEUE) == 0
+            and unacked(settings) == 0
+            and not worker_state.active_requests
+        ),
         message="the learn queue to settle",
     )
     live.drain(timeout=10)

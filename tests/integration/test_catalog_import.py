@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 
-from routelearn.catalog import load_catalog, parse_catalog
+from routelearn.instance.catalog import load_catalog, parse_catalog
 from routelearn.settings import Settings
 from routelearn.store.scores import import_catalog
-from tests.services import ROOT, run_cli
+from tests.services import ROOT, run_cli, run_cli_process
+
+pytestmark = pytest.mark.integration
 
 EXAMPLE = ROOT / "examples" / "catalog.yaml"
 
@@ -33,7 +36,7 @@ def small(score: float) -> dict[str, object]:
 def test_example_catalog_imports_every_model_and_complexity(
     engine: Engine, clean: None, settings: Settings
 ) -> None:
-    out = run_cli(settings, "catalog", "import", str(EXAMPLE))
+    out = run_cli_process(settings, "catalog", "import", str(EXAMPLE))
     assert out.returncode == 0, out.stderr
     catalog = load_catalog(EXAMPLE)
     got = scores(engine)

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from routelearn import dashboard
-from routelearn.ingestion import Ingestor
+from routelearn.service.ingestion import Ingestor
 from routelearn.settings import Settings
+from routelearn.stats import dashboard
 from tests.conftest import metrics
 from tests.factories import decision_pair, make_event
-from tests.services import run_cli
+from tests.services import run_cli, run_cli_process
 
 pytestmark = pytest.mark.integration
 
@@ -177,7 +177,7 @@ def test_cli_list_run_and_sql(settings: Settings, data: None) -> None:
         assert f"{name}  " in listed.stdout
         assert dashboard.load(name).title in listed.stdout
 
-    ran = run_cli(settings, "dashboard", "success_rates")
+    ran = run_cli_process(settings, "dashboard", "success_rates")
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[0].split() == COLUMNS["success_rates"]

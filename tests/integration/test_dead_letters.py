@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from routelearn.ingestion import Ingestor
+from routelearn.service.ingestion import Ingestor
 from routelearn.settings import Settings
 from routelearn.store import dead_letters as store
 from routelearn.store.dead_letters import ReplayReport
 from routelearn.store.ingest import ingest_batch
 from tests.conftest import count, metrics
 from tests.factories import make_event
-from tests.services import run_cli
+from tests.services import run_cli, run_cli_process
 
 pytestmark = pytest.mark.integration
 
@@ -263,7 +263,7 @@ def test_cli_list_show_edit_replay(engine: Engine, clean: None, settings: Settin
     ingest(engine, [make_event(score=9.5)])
     outcome_id, score_id = 1, 2  # one batch's dead letters are stored in payload-key order
 
-    listed = run_cli(settings, "dead-letters", "list")
+    listed = run_cli_process(settings, "dead-letters", "list")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[0].split() == ["id", "received", "at", "source", "reason"]

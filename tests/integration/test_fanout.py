@@ -1,5 +1,5 @@
 """Fan-out of score updates to per-instance durable queues, and the instance-side subscriber,
-on the real Redis broker."""
+on the real broker (each of Redis and RabbitMQ: marked ``broker``)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from kombu.connection import Connection
-from sqlalchemy.engine import make_url
 
-from routelearn.broker import transport_options
-from routelearn.catalog.model import ModelCatalog
 from routelearn.domain.score_update import ScoreUpdate
-from routelearn.fanout import fan_out, queue_name, score_update_queue
+from routelearn.instance.catalog.model import ModelCatalog
+from routelearn.instance.subscriber import ScoreUpdateSubscriber
+from routelearn.messaging.broker import connection as broker_connection
+from routelearn.messaging.fanout import fan_out, queue_name, score_update_queue
 from routelearn.settings import Settings
-from routelearn.subscriber import ScoreUpdateSubscriber
 from tests.proxy import Proxy
-from tests.services import wait_for
+from tests.services import ON_AMQP, depth, queue_types, unacked, wait_for
 
-pytestmark = pytest.mark.usefixtures("clean")
+pytestmark = [pytest.mark.usefixtures("clean"), pytest.mark.integration, pytest.mark.broker]
 
 
 def catalog() -> ModelCatalog:
@@ -57,14 +54,14 @@ def update(
 
 @pytest.fixture
 def connection(settings: Settings) -> Iterator[Any]:
-    conn = Connection(settings.broker_url, transport_options=transport_options(settings))
+    conn = broker_connection(settings)
     yield conn
     conn.release()
 
 
-def queued_bodies(connection: Any, instance_id: str) -> list[Any]:
+def queued_bodies(connection: Any, settings: Settings, instance_id: str) -> list[Any]:
     """Every message in the instance's queue, oldest first, consumed and acked."""
-    queue = score_update_queue(instance_id)(connection.default_channel)
+    queue = score_update_queue(instance_id, settings)(connection.default_channel)
     bodies = []
     while (message := queue.get(no_ack=False, accept=["application/json"])) is not None:
         bodies.append(message.decode())
@@ -72,24 +69,26 @@ def queued_bodies(connection: Any, instance_id: str) -> list[Any]:
     return bodies
 
 
-def test_one_message_per_instance_with_every_update(
-    settings: Settings, redis_client: redis.Redis, connection: Any
-) -> None:
+def test_one_message_per_instance_with_every_update(settings: Settings, connection: Any) -> None:
     updates = [update(1, 4.9), update(1, 3.0, "haiku", "simple"), update(2, 4.7)]
     report = fan_out(settings, ["i1", "i2", "i3"], updates)
     assert (report.instances, report.messages, report.updates) == (3, 3, 3)
     assert report.trimmed_queues == 0
     for instance in ("i1", "i2", "i3"):
-        assert redis_client.llen(queue_name(instance)) == 1
-        assert queued_bodies(connection, instance) == [
+        assert depth(settings, queue_name(instance)) == 1
+        assert queued_bodies(connection, settings, instance) == [
             {"updates": [u.to_message() for u in updates]}
         ]
 
 
-def test_queue_name() -> None:
+def test_queue_name(settings: Settings) -> None:
     assert queue_name("host-7") == "model_score_updates.host-7"
-    queue = score_update_queue("host-7")
+    queue = score_update_queue("host-7", settings)
     assert queue.durable and queue.exchange.name == queue.routing_key == queue.name
+    assert queue.queue_arguments == {
+        "x-max-length": settings.instance_queue_max,
+        "x-overflow": "drop-head",
+    }
 
 
 def test_two_running_subscribers_each_apply_to_their_catalog(settings: Settings) -> None:
@@ -115,10 +114,10 @@ def test_two_running_subscribers_each_apply_to_their_catalog(settings: Settings)
 
 
 def test_offline_instance_receives_the_update_when_it_starts(
-    settings: Settings, redis_client: redis.Redis
+    settings: Settings,
 ) -> None:
     fan_out(settings, ["online", "offline"], [update(4, 1.5)])
-    assert redis_client.llen(queue_name("offline")) == 1  # kept while nobody consumes
+    assert depth(settings, queue_name("offline")) == 1  # kept while nobody consumes
     local = catalog()
     subscriber = ScoreUpdateSubscriber(settings, "offline", local)
     subscriber.start()
@@ -126,8 +125,9 @@ def test_offline_instance_receives_the_update_when_it_starts(
         wait_for(lambda: local.score("gpt-4o", "complex") == 1.5, 10, message="update")
     finally:
         assert subscriber.stop(10)
-    wait_for(lambda: redis_client.llen(queue_name("offline")) == 0, 5, message="empty queue")
-    assert redis_client.hlen("unacked") == 0  # acked, so never redelivered
+    # Acked, so never redelivered: nothing returns once the subscriber's connection closed.
+    wait_for(lambda: depth(settings, queue_name("offline")) == 0, 5, message="empty queue")
+    assert unacked(settings) == 0
 
 
 def test_stale_version_is_ignored(settings: Settings) -> None:
@@ -141,12 +141,17 @@ def test_stale_version_is_ignored(settings: Settings) -> None:
     assert (stats.messages, stats.updates_applied, stats.ignored_stale) == (2, 1, 2)
 
 
-def test_queue_bound_keeps_the_newest_rounds(settings: Settings, redis_client: redis.Redis) -> None:
-    reports = [
-        fan_out(settings, ["away"], [update(v, v / 2)], max_queue_length=3) for v in range(1, 6)
-    ]
-    assert [r.trimmed_queues for r in reports] == [0, 0, 0, 1, 1]
-    assert redis_client.llen(queue_name("away")) == 3
+def bounded(settings: Settings, rounds: int) -> Settings:
+    return settings.model_copy(update={"instance_queue_max": rounds})
+
+
+def test_queue_bound_keeps_the_newest_rounds(settings: Settings) -> None:
+    settings = bounded(settings, 3)
+    reports = [fan_out(settings, ["away"], [update(v, v / 2)]) for v in range(1, 6)]
+    # Redis: trimmed by routelearn, which says so; RabbitMQ: dropped by x-max-length, silently.
+    expected_trims = [0] * 5 if ON_AMQP else [0, 0, 0, 1, 1]
+    assert [r.trimmed_queues for r in reports] == expected_trims
+    assert depth(settings, queue_name("away")) == 3
     local = catalog()
     subscriber = ScoreUpdateSubscriber(settings, "away", local)
     assert subscriber.drain() == 3
@@ -156,9 +161,10 @@ def test_queue_bound_keeps_the_newest_rounds(settings: Settings, redis_client: r
 
 
 def test_queue_bound_dropped_messages_are_the_oldest(settings: Settings, connection: Any) -> None:
+    settings = bounded(settings, 3)
     for v in range(1, 6):
-        fan_out(settings, ["away"], [update(v)], max_queue_length=3)
-    versions = [b["updates"][0]["version"] for b in queued_bodies(connection, "away")]
+        fan_out(settings, ["away"], [update(v)])
+    versions = [b["updates"][0]["version"] for b in queued_bodies(connection, settings, "away")]
     assert versions == [3, 4, 5]
 
 
@@ -197,9 +203,9 @@ def test_failed_snapshot_does_not_stop_updates(settings: Settings) -> None:
 
 
 def test_malformed_messages_are_logged_and_acked(
-    settings: Settings, redis_client: redis.Redis, connection: Any, caplog: pytest.LogCaptureFixture
+    settings: Settings, connection: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    queue = score_update_queue("i1")
+    queue = score_update_queue("i1", settings)
     producer = connection.Producer()
     producer.publish({"not": "a round"}, exchange="", routing_key=queue.name, declare=[queue])
     producer.publish("plain text", exchange="", routing_key=queue.name, serializer="raw")
@@ -212,7 +218,8 @@ def test_malformed_messages_are_logged_and_acked(
     # Two unreadable messages and one bad update; the good update of the third still applies.
     assert (stats.messages, stats.malformed, stats.updates_applied) == (3, 3, 1)
     assert local.score("gpt-4o", "complex") == 2.0
-    assert redis_client.llen(queue.name) == 0 and redis_client.hlen("unacked") == 0
+    # Acked, not merely taken: nothing returns once the subscriber's connection is closed.
+    assert depth(settings, queue.name) == 0 and unacked(settings) == 0
     assert "malformed" in caplog.text
 
 
@@ -225,18 +232,17 @@ def test_catalog_is_persisted_after_a_change(settings: Settings, tmp_path: Path)
     assert saved.score("gpt-4o", "complex") == 0.25 and saved.version("gpt-4o", "complex") == 9
 
 
-def test_a_connection_is_reused_and_queues_declared_once(
-    settings: Settings, redis_client: redis.Redis, connection: Any
-) -> None:
-    first = fan_out(connection, ["i1", "i2"], [update(1)])
-    second = fan_out(connection, ["i1", "i2", "i3"], [update(2)])
+def test_a_connection_is_reused_and_queues_declared_once(settings: Settings) -> None:
+    first = fan_out(settings, ["i1", "i2"], [update(1)])
+    second = fan_out(settings, ["i1", "i2", "i3"], [update(2)])
     assert (first.declared_queues, second.declared_queues) == (2, 1)
-    assert [redis_client.llen(queue_name(i)) for i in ("i1", "i2", "i3")] == [2, 2, 1]
-    assert fan_out(connection, [], [update(3)]).messages == 0
-    assert fan_out(connection, ["i1"], []).messages == 0
+    assert [depth(settings, queue_name(i)) for i in ("i1", "i2", "i3")] == [2, 2, 1]
+    assert fan_out(settings, [], [update(3)]).messages == 0
+    assert fan_out(settings, ["i1"], []).messages == 0
+    assert fan_out(settings, ["i1"], [update(4)]).declared_queues == 0
 
 
-def test_fan_out_to_a_thousand_queues(settings: Settings, redis_client: redis.Redis) -> None:
+def test_fan_out_to_a_thousand_queues(settings: Settings, connection: Any) -> None:
     instances = [f"instance-{i}" for i in range(1000)]
     updates = [update(i + 1, model=f"model-{i}") for i in range(100)]
     fan_out(settings, instances, updates)  # declares the queues
@@ -245,10 +251,11 @@ def test_fan_out_to_a_thousand_queues(settings: Settings, redis_client: redis.Re
     elapsed = time.perf_counter() - started
     print(f"\nfan-out of 100 updates to 1,000 queues: {elapsed:.3f} s ({report})")
     assert report.messages == 1000 and report.declared_queues == 0
-    with redis_client.pipeline(transaction=False) as pipe:
-        for instance in instances:
-            pipe.llen(queue_name(instance))
-        assert pipe.execute() == [2] * 1000
+    channel = connection.default_channel
+    depths = [
+        score_update_queue(i, settings)(channel).queue_declare(passive=True)[1] for i in instances
+    ]
+    assert depths == [2] * 1000
     local = catalog()
     subscriber = ScoreUpdateSubscriber(settings, "instance-999", local)
     assert subscriber.drain() == 2
@@ -256,23 +263,10 @@ def test_fan_out_to_a_thousand_queues(settings: Settings, redis_client: redis.Re
     assert local.version("model-99", "complex") == 100
 
 
-@pytest.fixture
-def proxied(settings: Settings) -> Iterator[tuple[Proxy, Settings]]:
-    """The broker behind a TCP proxy the test can cut."""
-    broker = make_url(settings.broker_url.replace("redis://", "redis+x://", 1))
-    proxy = Proxy(broker.host or "127.0.0.1", broker.port or 6379)
-    through = settings.model_copy(
-        update={"broker_url": f"redis://127.0.0.1:{proxy.port}/{broker.database}"}
-    )
-    proxy.up()
-    yield proxy, through
-    proxy.down()
-
-
 def test_subscriber_reconnects_after_a_broker_outage(
-    settings: Settings, proxied: tuple[Proxy, Settings]
+    settings: Settings, broker_proxy: tuple[Proxy, Settings]
 ) -> None:
-    proxy, through = proxied
+    proxy, through = broker_proxy
     local = catalog()
     subscriber = ScoreUpdateSubscriber(through, "i1", local)
     subscriber.start()
@@ -291,15 +285,17 @@ def test_subscriber_reconnects_after_a_broker_outage(
 
 
 def test_fan_out_reconnects_after_a_broker_outage(
-    redis_client: redis.Redis, proxied: tuple[Proxy, Settings]
+    settings: Settings, broker_proxy: tuple[Proxy, Settings]
 ) -> None:
-    proxy, through = proxied
+    proxy, through = broker_proxy
     assert fan_out(through, ["i1"], [update(1)]).messages == 1
     # The cached connection dies with the proxy; the next round reconnects and is sent.
+    cut = proxy.connections_cut
     proxy.down()
+    assert proxy.connections_cut > cut  # the outage happened: the fan-out's connection was cut
     proxy.up()
     assert fan_out(through, ["i1"], [update(2)]).messages == 1
-    assert redis_client.llen(queue_name("i1")) == 2
+    assert depth(settings, queue_name("i1")) == 2
 
 
 class CrashingCatalog(ModelCatalog):
@@ -314,7 +310,7 @@ class CrashingCatalog(ModelCatalog):
         return super().apply_update(model, complexity, new_score, version)
 
 
-def test_a_round_is_acked_only_once_applied(settings: Settings, redis_client: redis.Redis) -> None:
+def test_a_round_is_acked_only_once_applied(settings: Settings) -> None:
     fan_out(settings, ["i1"], [update(2, 1.0)])
     local = CrashingCatalog.from_config(catalog().to_config())
     subscriber = ScoreUpdateSubscriber(settings, "i1", local)
@@ -322,6 +318,21 @@ def test_a_round_is_acked_only_once_applied(settings: Settings, redis_client: re
         subscriber.drain()
     # Not acked: kombu puts it back (at once on a closed channel, else after the visibility
     # timeout), and the next attempt applies it.
-    wait_for(lambda: redis_client.llen(queue_name("i1")) == 1, 15, message="redelivery")
+    wait_for(lambda: depth(settings, queue_name("i1")) == 1, 15, message="redelivery")
     assert subscriber.drain() == 1
     assert local.score("gpt-4o", "complex") == 1.0
+
+
+def test_quorum_queues_carry_a_round(broker_url: str) -> None:
+    """``ROUTELEARN_QUORUM_QUEUES``: on RabbitMQ the instance queue is a quorum queue (on Redis
+    the setting changes nothing) and a round reaches the subscriber through it."""
+    settings = Settings(broker_url=broker_url, quorum_queues=True, instance_queue_max=5)
+    assert score_update_queue("q1", settings).queue_arguments["x-queue-type"] == "quorum"
+    for version in range(1, 8):
+        fan_out(settings, ["q1"], [update(version, version / 2)])
+    if ON_AMQP:
+        assert queue_types(broker_url)[queue_name("q1")] == "quorum"
+    assert depth(settings, queue_name("q1")) == 5  # drop-head holds on quorum queues too
+    local = catalog()
+    assert ScoreUpdateSubscriber(settings, "q1", local).drain() == 5
+    assert local.version("gpt-4o", "complex") == 7 and local.score("gpt-4o", "complex") == 3.5

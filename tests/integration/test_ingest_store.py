@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine, text
 
-from routelearn.ingestion import Ingestor
+from routelearn.service.ingestion import Ingestor
 from tests.factories import make_event
+
+pytestmark = pytest.mark.integration
 
 
 def test_audit_row_round_trips_every_field(engine: Engine, clean: None) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Engine
 
-from routelearn.ingestion import Ingestor
+from routelearn.service.ingestion import Ingestor
 from routelearn.settings import Settings
 from routelearn.store import instances as store
 from tests.factories import make_event
-from tests.services import run_cli
+from tests.services import run_cli, run_cli_process
+
+pytestmark = pytest.mark.integration
 
 
 def test_register_retire_and_reactivate(engine: Engine, clean: None) -> None:
@@ -32,7 +35,7 @@ def test_register_retire_and_reactivate(engine: Engine, clean: None) -> None:
 def test_instances_cli(settings: Settings, clean: None) -> None:
     registered = run_cli(settings, "instances", "register", "app-7")
     assert registered.returncode == 0 and "registered" in registered.stdout
-    listed = run_cli(settings, "instances", "list")
+    listed = run_cli_process(settings, "instances", "list")
     assert "app-7" in listed.stdout and "operator" in listed.stdout
     retired = run_cli(settings, "instances", "retire", "app-7")
     assert retired.returncode == 0, retired.stderr

@@ -11,12 +11,14 @@ from sqlalchemy import Engine, text
 
 from routelearn.constants import LEARN_SCORES_TASK
 from routelearn.domain.policy import make_policy
-from routelearn.ingestion import Ingestor
+from routelearn.service.app import RouteLearnCelery
+from routelearn.service.ingestion import Ingestor
 from routelearn.store.learner import LEARNER_LOCK, run_learner
 from tests.conftest import count
 from tests.factories import decision_pair
 from tests.services import wait_for
-from workers.app import RouteLearnCelery
+
+pytestmark = pytest.mark.integration
 
 
 def ingest_model(engine: Engine, model: str, success_rate: float, n: int, ms: float) -> None:

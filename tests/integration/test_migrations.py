@@ -1,4 +1,5 @@
-"""Migrations build exactly the schema ``schema/tables.py`` declares; the CLI sets up a database."""
+"""Migrations build exactly the schema ``routelearn/store/tables.py`` declares; the CLI sets up
+a database."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from routelearn.domain.partitions import partition_name
 from routelearn.settings import Settings
 from routelearn.store import migrate
 from routelearn.store.engine import create_database_if_missing, drop_database
-from schema.tables import include_name, metadata
-from tests.services import run_cli
+from routelearn.store.tables import include_name, metadata
+from tests.services import run_cli, run_cli_process
+
+pytestmark = pytest.mark.integration
 
 
 def test_migrated_database_matches_declared_tables(engine: Engine) -> None:
@@ -37,11 +40,11 @@ def fresh(settings: Settings) -> Iterator[Settings]:
 
 
 def test_cli_creates_migrates_and_doctor_reports(fresh: Settings) -> None:
-    before = run_cli(fresh, "doctor")
+    before = run_cli_process(fresh, "doctor")
     assert before.returncode == 1
     assert "does not exist. Run: routelearn db upgrade" in before.stdout
 
-    up = run_cli(fresh, "db", "upgrade")
+    up = run_cli_process(fresh, "db", "upgrade")
     assert up.returncode == 0, up.stderr
     assert "created" in up.stdout and f"revision {migrate.head_revision()}" in up.stdout
 

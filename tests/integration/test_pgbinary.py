@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 
 from routelearn.store import pgbinary
 
+pytestmark = pytest.mark.integration
+
 
 def test_a_copy_stream_and_its_vectors_read_back_as_sent(engine: Engine) -> None:
     when = datetime(2026, 11, 23, 12, 30, 15, 123456, tzinfo=UTC)

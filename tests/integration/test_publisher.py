@@ -1,30 +1,30 @@
-"""EventPublisher and ``routelearn publish`` against the real Redis, and the real worker."""
+"""EventPublisher and ``routelearn publish`` against the real broker (each of Redis and RabbitMQ),
+and the real worker."""
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from routelearn.constants import INGEST_EVENTS_TASK, INGEST_QUEUE
-from routelearn.publisher import EventPublisher
+from routelearn.instance.publisher import EventPublisher
+from routelearn.messaging.broker import connection, task_queue
 from routelearn.settings import Settings
 from tests.conftest import count, metrics
 from tests.factories import decision_pair, make_event
 from tests.proxy import Proxy
-from tests.services import ROOT, run_cli, settings_env, wait_for
+from tests.services import ROOT, run_cli, run_cli_process, settings_env, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 Expected = dict[tuple[str, str], tuple[int, int, int]]
 
@@ -44,18 +44,19 @@ def decisions(n: int, seed: int = 1) -> tuple[list[dict[str, Any]], Expected]:
     return events, {k: (v[0], v[1], v[2]) for k, v in want.items()}
 
 
-def queued_batches(client: redis.Redis) -> list[list[Any]]:
-    """The messages waiting in the ingest queue, oldest first, each as the batch it carries."""
+def queued_batches(settings: Settings) -> list[list[Any]]:
+    """Take the messages waiting in the ingest queue, oldest first, each as the batch it
+    carries."""
     batches = []
-    # kombu's Redis transport LPUSHes and consumers BRPOP: the oldest message is the last.
-    for raw in reversed(client.lrange(INGEST_QUEUE, 0, -1)):
-        message = json.loads(raw)
-        assert message["headers"]["task"] == INGEST_EVENTS_TASK
-        assert message["properties"]["body_encoding"] == "base64"
-        args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
-        assert kwargs == {}
-        (batch,) = args
-        batches.append(batch)
+    with connection(settings) as conn:
+        queue = task_queue(INGEST_QUEUE, settings)(conn.default_channel)
+        while (message := queue.get(no_ack=False, accept=["application/json"])) is not None:
+            assert message.headers["task"] == INGEST_EVENTS_TASK
+            args, kwargs, _ = message.decode()
+            assert kwargs == {}
+            (batch,) = args
+            batches.append(batch)
+            message.ack()
     return batches
 
 
@@ -95,9 +96,7 @@ def test_published_events_are_ingested_exactly(
     assert count(engine, "dead_letters") == 0
 
 
-def test_a_batch_leaves_when_full(
-    settings: Settings, clean: None, redis_client: redis.Redis
-) -> None:
+def test_a_batch_leaves_when_full(settings: Settings, clean: None) -> None:
     events = [make_event(event_id=f"e{n}") for n in range(35)]
     publisher = EventPublisher(settings, batch_size=10, linger_ms=60_000)
     for event in events:
@@ -106,15 +105,13 @@ def test_a_batch_leaves_when_full(
     time.sleep(0.2)
     assert publisher.stats.batches == 3
     assert publisher.stats.pending == 5  # lingering: not a full batch
-    assert queued_batches(redis_client) == [events[0:10], events[10:20], events[20:30]]
+    assert queued_batches(settings) == [events[0:10], events[10:20], events[20:30]]
     assert publisher.close()
     assert publisher.stats.batches == 4
-    assert queued_batches(redis_client)[3] == events[30:]
+    assert queued_batches(settings) == [events[30:]]
 
 
-def test_a_partial_batch_leaves_after_linger(
-    settings: Settings, clean: None, redis_client: redis.Redis
-) -> None:
+def test_a_partial_batch_leaves_after_linger(settings: Settings, clean: None) -> None:
     events = [make_event(event_id=f"e{n}") for n in range(3)]
     with EventPublisher(settings, batch_size=1000, linger_ms=400) as publisher:
         started = time.monotonic()
@@ -125,7 +122,7 @@ def test_a_partial_batch_leaves_after_linger(
         wait_for(lambda: publisher.stats.sent == 3, timeout=10, message="the lingering batch")
         assert time.monotonic() - started >= 0.4
         assert publisher.stats.batches == 1
-    assert queued_batches(redis_client) == [events]
+    assert queued_batches(settings) == [events]
 
 
 def test_flush_and_close_send_without_lingering(
@@ -148,22 +145,18 @@ def test_flush_and_close_send_without_lingering(
     assert metrics(engine) == want
 
 
-def test_events_are_sent_as_given(
-    settings: Settings, clean: None, redis_client: redis.Redis
-) -> None:
+def test_events_are_sent_as_given(settings: Settings, clean: None) -> None:
     # No id added, nothing validated: a seed-format event and junk go out unchanged.
     events: list[Any] = [make_event(), {"not": "an event"}, "a string", [1, 2], None]
     sent = json.loads(json.dumps(events))
     with EventPublisher(settings, batch_size=5) as publisher:
         for event in events:
             publisher.publish(event)
-    assert queued_batches(redis_client) == [sent]
+    assert queued_batches(settings) == [sent]
     assert events == sent
 
 
-def test_unencodable_event_fails_alone(
-    settings: Settings, clean: None, redis_client: redis.Redis
-) -> None:
+def test_unencodable_event_fails_alone(settings: Settings, clean: None) -> None:
     reports: list[tuple[list[Any], BaseException]] = []
     bad = {"when": object()}
     good = [make_event(event_id="a"), make_event(event_id="b")]
@@ -175,25 +168,13 @@ def test_unencodable_event_fails_alone(
     assert [r[0] for r in reports] == [[bad]]
     assert publisher.stats.failed == 1
     assert publisher.stats.sent == 2
-    assert queued_batches(redis_client) == [good]
-
-
-@pytest.fixture
-def broker_proxy(settings: Settings) -> Iterator[tuple[Proxy, Settings]]:
-    broker = make_url(settings.broker_url.replace("redis://", "redis+x://", 1))
-    proxy = Proxy(broker.host or "127.0.0.1", broker.port or 6379)
-    proxied = settings.model_copy(
-        update={"broker_url": f"redis://127.0.0.1:{proxy.port}/{broker.database}"}
-    )
-    yield proxy, proxied
-    proxy.down()
+    assert queued_batches(settings) == [good]
 
 
 def test_broker_outage_is_retried_until_it_ends(
-    broker_proxy: tuple[Proxy, Settings], clean: None, redis_client: redis.Redis
+    broker_proxy: tuple[Proxy, Settings], clean: None
 ) -> None:
     proxy, proxied = broker_proxy
-    proxy.up()
     first = [make_event(event_id=f"first-{n}") for n in range(3)]
     second = [make_event(event_id=f"second-{n}") for n in range(4)]
     failures: list[list[Any]] = []
@@ -207,7 +188,9 @@ def test_broker_outage_is_retried_until_it_ends(
         for event in first:
             publisher.publish(event)
         assert publisher.flush(timeout=10)
+        cut = proxy.connections_cut
         proxy.down()  # drops the publisher's open connection, and refuses new ones
+        assert proxy.connections_cut > cut  # the outage happened to a live connection
         for event in second:
             publisher.publish(event)
         assert not publisher.flush(timeout=1.0)
@@ -216,16 +199,15 @@ def test_broker_outage_is_retried_until_it_ends(
         assert publisher.flush(timeout=20)
     assert not failures
     assert publisher.stats.sent == 7
-    assert [e for batch in queued_batches(redis_client) for e in batch] == first + second
+    assert [e for batch in queued_batches(proxied) for e in batch] == first + second
+    assert publisher.stats.batches == 2 and failures == []
 
 
-def test_interpreter_exit_flushes_an_unclosed_publisher(
-    settings: Settings, clean: None, redis_client: redis.Redis
-) -> None:
+def test_interpreter_exit_flushes_an_unclosed_publisher(settings: Settings, clean: None) -> None:
     result = run_python(
         settings,
         """
-        from routelearn.publisher import EventPublisher
+        from routelearn.instance.publisher import EventPublisher
         from routelearn.settings import get_settings
 
         publisher = EventPublisher(get_settings(), linger_ms=60_000)
@@ -237,17 +219,15 @@ def test_interpreter_exit_flushes_an_unclosed_publisher(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "4"
-    assert queued_batches(redis_client) == [[{"n": n} for n in range(4)]]
+    assert queued_batches(settings) == [[{"n": n} for n in range(4)]]
 
 
-def test_forked_child_starts_afresh(
-    settings: Settings, clean: None, redis_client: redis.Redis
-) -> None:
+def test_forked_child_starts_afresh(settings: Settings, clean: None) -> None:
     result = run_python(
         settings,
         """
         import os
-        from routelearn.publisher import EventPublisher
+        from routelearn.instance.publisher import EventPublisher
         from routelearn.settings import get_settings
 
         publisher = EventPublisher(get_settings(), linger_ms=60_000)
@@ -265,7 +245,7 @@ def test_forked_child_starts_afresh(
         """,
     )
     assert result.returncode == 0, result.stderr
-    assert sorted(queued_batches(redis_client)) == [["child"], ["parent-1", "parent-2"]]
+    assert sorted(queued_batches(settings)) == [["child"], ["parent-1", "parent-2"]]
 
 
 def test_cli_publishes_a_jsonl_file(
@@ -276,7 +256,9 @@ def test_cli_publishes_a_jsonl_file(
     lines = [json.dumps(events[0]), "", "{oops", *map(json.dumps, events[1:]), json.dumps(invalid)]
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    result = run_cli(settings, "publish", str(path), "--batch-size", "2", "--linger-ms", "5")
+    result = run_cli_process(
+        settings, "publish", str(path), "--batch-size", "2", "--linger-ms", "5"
+    )
     assert result.returncode == 0, result.stderr
     assert "line 3: not JSON: Expecting property name" in result.stderr
     assert result.stdout.strip() == (

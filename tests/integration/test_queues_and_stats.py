@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import redis
 from sqlalchemy import Engine
 
 from routelearn.constants import ALL_QUEUES, INGEST_EVENTS_TASK
+from routelearn.service.app import RouteLearnCelery
 from routelearn.settings import Settings
 from tests.conftest import count
 from tests.factories import decision_pair, make_event
-from tests.services import run_cli, wait_for
-from workers.app import RouteLearnCelery
+from tests.services import run_cli_process, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def test_every_queue_has_its_own_binding(
@@ -34,7 +37,7 @@ def test_workers_command_shows_consumer_statistics(
     wait_for(lambda: count(engine, "routing_records") == 10, message="batch ingested")
     celery_app.send_task(INGEST_EVENTS_TASK, args=[[make_event(event_id="late")]])
     wait_for(lambda: count(engine, "routing_records") == 11, message="second batch")
-    result = run_cli(settings, "workers")
+    result = run_cli_process(settings, "workers")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     header, _, row = out.splitlines()[:3]

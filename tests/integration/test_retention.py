@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from routelearn.domain.partitions import partition_name
-from routelearn.ingestion import Ingestor
+from routelearn.service.ingestion import Ingestor
 from routelearn.settings import Settings
 from routelearn.store import migrate
 from routelearn.store.engine import create_database_if_missing, drop_database, make_engine
@@ -23,6 +23,8 @@ from routelearn.store.retention import (
 )
 from tests.factories import decision_pair
 from tests.services import run_cli
+
+pytestmark = pytest.mark.integration
 
 TODAY = datetime.now(UTC).date()
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, text
 
 from routelearn.domain.latency import bucket_of
-from routelearn.ingestion import Ingestor
+from routelearn.service.ingestion import Ingestor
 from tests.conftest import metrics
 from tests.factories import decision_pair, make_event
+
+pytestmark = pytest.mark.integration
 
 
 def rollups(engine: Engine) -> dict[tuple[datetime, str, str, str], tuple[int, int, int, int]]:

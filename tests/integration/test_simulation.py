@@ -6,9 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from routelearn.settings import Settings
 from routelearn.simulation.runner import simulate
 from routelearn.simulation.scenario import Scenario
-from tests.services import PG_BASE, REDIS_BASE
+from tests.services import BROKER_BASE, PG_BASE, run_cli_process
+
+pytestmark = pytest.mark.integration
 
 
 def behaviour(success: float) -> dict[str, dict[str, float]]:
@@ -58,7 +63,7 @@ def test_learned_scores_move_traffic_away_from_a_degraded_model(tmp_path: Path) 
         SCENARIO,
         "calibrated",
         pg_base=PG_BASE,
-        redis_base=REDIS_BASE,
+        broker_base=BROKER_BASE,
         out_dir=tmp_path,
         echo=lambda line: None,
     )
@@ -79,3 +84,13 @@ def test_learned_scores_move_traffic_away_from_a_degraded_model(tmp_path: Path) 
     assert final[("lead", "complex")] < final.get(("second", "complex"), 3.6)
     assert report.plot.stat().st_size > 10_000  # a PNG was drawn
     assert 0.9 < report.summary.relative_to_oracle <= 1.0
+
+
+def test_simulate_command_names_a_bad_scenario(settings: Settings, tmp_path: Path) -> None:
+    """The ``simulate`` group's subprocess smoke test: a scenario that does not validate is
+    refused before anything starts, naming the field."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nduration: -5\n")
+    result = run_cli_process(settings, "simulate", str(bad), "--out", str(tmp_path))
+    assert result.returncode != 0
+    assert "duration" in result.stderr

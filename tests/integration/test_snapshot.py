@@ -9,14 +9,17 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
 
-from routelearn.catalog import ModelCatalog
 from routelearn.domain.score_update import ScoreUpdate
-from routelearn.fanout import fan_out
+from routelearn.instance.catalog import ModelCatalog
+from routelearn.instance.subscriber import ScoreUpdateSubscriber
+from routelearn.messaging.fanout import fan_out
 from routelearn.settings import Settings
-from routelearn.subscriber import ScoreUpdateSubscriber
 from tests.services import ROOT, settings_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 
 def central_scores(engine: Engine) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 from routelearn import stats
 from routelearn.constants import ANOMALY_QUEUE, INGEST_QUEUE
 from routelearn.domain import latency
-from routelearn.ingestion import Ingestor
+from routelearn.service.ingestion import Ingestor
 from routelearn.settings import Settings
 from routelearn.stats import Window
 from routelearn.stats.health import HealthThresholds
@@ -30,7 +30,7 @@ from routelearn.stats.ranking import wilson_interval
 from routelearn.store import instances
 from routelearn.store.engine import libpq_dsn, make_engine
 from tests.factories import make_event
-from tests.services import PG_BASE, REDIS_BASE, run_cli
+from tests.services import BROKER_BASE, PG_BASE, run_cli, run_cli_process
 
 pytestmark = pytest.mark.integration
 
@@ -366,7 +366,7 @@ def test_cli_json_and_options(settings: Settings, engine: Engine, data: None) ->
     assert rows[0]["changed_at"].startswith("2025-01-03")
     assert _cli_json(settings, "success", "--all-time", "--model", OLD[0])[0]["decisions"] == 3
 
-    bad = run_cli(settings, "stats", "success", "--complexity", "hard")
+    bad = run_cli_process(settings, "stats", "success", "--complexity", "hard")
     assert bad.returncode == 2 and "hard" in bad.stderr
 
 
@@ -403,10 +403,10 @@ def test_cli_health_exit_codes(
 def test_learning_bench_runs_small(settings: Settings, tmp_path: Path) -> None:
     """``routelearn bench learning`` end to end on a tiny database, so it cannot rot (not timed:
     it must produce every figure, and drop its database)."""
-    result = run_cli(
+    result = run_cli_process(
         settings,
         "bench", "learning", "--rows", "20000", "--models", "30", "--instances", "5",
-        "--days", "3", "--runs", "1", "--pg", PG_BASE, "--redis", REDIS_BASE,
+        "--days", "3", "--runs", "1", "--pg", PG_BASE, "--broker", BROKER_BASE,
         "--out", str(tmp_path),
         timeout=240,
     )  # fmt: skip

@@ -13,18 +13,21 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from routelearn.constants import INGEST_EVENTS_TASK
+from routelearn.service.app import RouteLearnCelery
 from routelearn.settings import Settings
 from tests.conftest import count, metrics
 from tests.factories import make_event
 from tests.proxy import Proxy
-from tests.services import kill_group, wait_for, worker_process
-from workers.app import RouteLearnCelery
+from tests.services import ON_AMQP, kill_group, through_port, wait_for, worker_process
+
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 Expected = dict[tuple[str, str], tuple[int, int, int]]
 
@@ -81,6 +84,7 @@ def wait_exact(engine: Engine, distinct: int, want: Expected, timeout: float = 9
     assert metrics(engine) == want
 
 
+@pytest.mark.timeout(150)
 def test_two_worker_processes_count_exactly(
     settings: Settings, clean: None, engine: Engine, celery_app: RouteLearnCelery
 ) -> None:
@@ -110,6 +114,7 @@ def _pool_children(pid: int) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
+@pytest.mark.timeout(150)
 @pytest.mark.parametrize("victim", ["whole worker", "pool process"])
 def test_sigkill_mid_batch_counts_every_event_once(
     victim: str, settings: Settings, clean: None, engine: Engine, celery_app: RouteLearnCelery
@@ -118,7 +123,7 @@ def test_sigkill_mid_batch_counts_every_event_once(
     # Make the metrics row exist, then hold its lock: the first batch stops mid-transaction,
     # after its audit rows and decisions are written and before it can commit.
     seed = make_event("routed", model="held", complexity="simple", event_id="seed")
-    from routelearn.ingestion import Ingestor
+    from routelearn.service.ingestion import Ingestor
 
     Ingestor(engine).ingest([seed], source="test")
     u, s, f = want.get(("held", "simple"), (0, 0, 0))
@@ -157,17 +162,17 @@ def test_sigkill_mid_batch_counts_every_event_once(
 @pytest.fixture
 def proxies(settings: Settings) -> Iterator[tuple[Proxy, Proxy, Settings]]:
     db = make_url(settings.database_url)
-    broker = make_url(settings.broker_url.replace("redis://", "redis+x://", 1))
+    broker = urlsplit(settings.broker_url)
     pg, rd = (
         Proxy(db.host or "127.0.0.1", db.port or 5432),
-        Proxy(broker.host or "127.0.0.1", broker.port or 6379),
+        Proxy(broker.hostname or "127.0.0.1", broker.port or (5672 if ON_AMQP else 6379)),
     )
     pg.up()
     rd.up()
     proxied = settings.model_copy(
         update={
             "database_url": db.set(port=pg.port).render_as_string(hide_password=False),
-            "broker_url": f"redis://127.0.0.1:{rd.port}/{broker.database}",
+            "broker_url": through_port(settings.broker_url, rd.port),
         }
     )
     yield pg, rd, proxied
@@ -175,6 +180,7 @@ def proxies(settings: Settings) -> Iterator[tuple[Proxy, Proxy, Settings]]:
     rd.down()
 
 
+@pytest.mark.timeout(150)
 def test_database_outage_loses_nothing(
     proxies: tuple[Proxy, Proxy, Settings],
     clean: None,
@@ -186,7 +192,9 @@ def test_database_outage_loses_nothing(
     with worker_process(proxied, name="dbdown"):
         send(celery_app, events[: len(events) // 3], 50)
         wait_for(lambda: count(engine, "routing_records") > 0, message="ingestion started")
+        cut = pg.connections_cut
         pg.down()
+        assert pg.connections_cut > cut  # the worker's live database connections were cut
         send(celery_app, events[len(events) // 3 :], 50)
         time.sleep(4)  # long enough for batches to fail, back off and be handed back
         pg.up()
@@ -196,6 +204,7 @@ def test_database_outage_loses_nothing(
     assert errors and errors > 0  # the outage was real and was recorded
 
 
+@pytest.mark.timeout(180)
 def test_broker_outage_loses_nothing(
     proxies: tuple[Proxy, Proxy, Settings],
     clean: None,
@@ -207,7 +216,9 @@ def test_broker_outage_loses_nothing(
     with worker_process(proxied, name="brokerdown"):
         send(celery_app, events[: len(events) // 3], 50)
         wait_for(lambda: count(engine, "routing_records") > 0, message="ingestion started")
+        cut = rd.connections_cut
         rd.down()
+        assert rd.connections_cut > cut  # the worker's live broker connection was cut
         # Producers that reach the broker directly keep publishing while the worker is cut off.
         send(celery_app, events[len(events) // 3 :], 50)
         time.sleep(3)

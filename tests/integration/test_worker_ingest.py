@@ -6,13 +6,19 @@ import random
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
-from routelearn.constants import INGEST_EVENT_TASK, INGEST_EVENTS_TASK
+from routelearn import harness
+from routelearn.constants import INGEST_EVENT_TASK, INGEST_EVENTS_TASK, INGEST_QUEUE
+from routelearn.instance.publisher import EventPublisher
+from routelearn.service.app import RouteLearnCelery
+from routelearn.settings import Settings
 from tests.conftest import count, metrics
 from tests.factories import make_event
-from tests.services import wait_for
-from workers.app import RouteLearnCelery
+from tests.services import BROKER_BASE, ON_AMQP, queue_types, wait_for, worker_process
+
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 BAD: list[Any] = [
     {"not": "an event"},
@@ -105,3 +111,22 @@ def test_worker_ingests_corpus_exactly(
         message="all events ingested",
     )
     assert metrics(engine) == want
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_on_quorum_queues_ingests_what_an_instance_publishes(
+    settings: Settings, clean: None, engine: Engine
+) -> None:
+    """``ROUTELEARN_QUORUM_QUEUES=true`` on a broker namespace of its own (RabbitMQ refuses to
+    redeclare a classic queue as quorum): publisher, worker process and database, end to end."""
+    events = [make_event("routed", event_id=f"q{n}", decision_id=f"d{n}") for n in range(50)]
+    with harness.scratch_broker(BROKER_BASE) as url:
+        quorum = settings.model_copy(update={"broker_url": url, "quorum_queues": True})
+        with worker_process(quorum, name="quorum", concurrency=1):
+            with EventPublisher(quorum, linger_ms=0) as publisher:
+                for event in events:
+                    publisher.publish(event)
+            assert publisher.stats.sent == 50
+            wait_for(lambda: count(engine, "routing_records") == 50, 60, message="50 audit rows")
+        if ON_AMQP:
+            assert queue_types(url)[INGEST_QUEUE] == "quorum"

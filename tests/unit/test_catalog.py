@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from routelearn.catalog import (
+from routelearn.domain.event import Complexity
+from routelearn.instance.catalog import (
     UNKNOWN_PROVIDER,
     CatalogError,
     CatalogFile,
@@ -22,7 +23,6 @@ from routelearn.catalog import (
     load_catalog,
     parse_catalog,
 )
-from schema.events import Complexity
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog.yaml"
 SIMPLE, MEDIUM, COMPLEX = Complexity.SIMPLE, Complexity.MEDIUM, Complexity.COMPLEX

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from routelearn import dashboard
 from routelearn.errors import UnknownQueryError
+from routelearn.stats import dashboard
 
 EXPECTED = {
     # seed 001, "Monitoring" / "CentralCloud Dashboard Metrics"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from beat_schedule import schedule
 from routelearn.constants import LEARN_QUEUE, LEARN_SCORES_TASK
 from routelearn.errors import ConfigError
+from routelearn.service.schedule import schedule
 from routelearn.settings import Settings, load_settings
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kombu.exceptions import EncodeError, OperationalError
 
-from routelearn.publisher import EventPublisher, PublisherStats
+from routelearn.instance.publisher import EventPublisher, PublisherStats
 from routelearn.settings import Settings
 
 UNREACHABLE = Settings(broker_url="redis://127.0.0.1:1/0")

@@ -7,9 +7,9 @@ import random
 import threading
 from typing import Any
 
-from routelearn.catalog import ModelCatalog
-from routelearn.router import ModelRouter
-from schema.events import RoutingEvent
+from routelearn.domain.event import RoutingEvent
+from routelearn.instance.catalog import ModelCatalog
+from routelearn.instance.router import ModelRouter
 
 
 class Collector:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from routelearn.router import CircuitBreaker, CircuitState
+from routelearn.instance.router import CircuitBreaker, CircuitState
 from tests.unit.router.fakes import FakeClock, catalog, make_router, model
 
 

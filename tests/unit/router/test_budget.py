@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from routelearn.catalog import Prices
-from routelearn.router import (
+from routelearn.instance.catalog import Prices
+from routelearn.instance.router import (
     BudgetExceededError,
     BudgetLedger,
     CallOutput,
@@ -19,7 +19,7 @@ from routelearn.router import (
     estimate_cost,
     heuristic_tokens,
 )
-from routelearn.router.budget import Scope
+from routelearn.instance.router.budget import Scope
 from tests.unit.router.fakes import catalog, make_router, model
 
 ACME: Scope = ("workspace", "acme")

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from routelearn.router import CallOutput, ResponseCache, cache_key
+from routelearn.instance.router import CallOutput, ResponseCache, cache_key
 from tests.unit.router.fakes import FakeClock, catalog, make_router, model
 
 

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from routelearn.router import (
+from routelearn.domain.event import Complexity, Outcome, Prefer
+from routelearn.instance.router import (
     BudgetExceededError,
     Decision,
     NoModelAvailableError,
     Reason,
     decision_event,
 )
-from schema.events import Complexity, Outcome, Prefer
 from tests.unit.router.fakes import validate
 
 
@@ -73,7 +73,7 @@ def test_errors_name_what_was_missing() -> None:
 @pytest.mark.timeout(60)
 def test_the_router_imports_neither_celery_nor_a_database_driver() -> None:
     code = (
-        "import sys, routelearn.router\n"
+        "import sys, routelearn.instance.router\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'celery', 'kombu', 'redis', 'psycopg', 'sqlalchemy', 'alembic'})\n"
         "print(','.join(bad))\n"

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from routelearn.catalog import ModelEntry
 from routelearn.errors import RouteLearnError
-from routelearn.router import (
+from routelearn.instance.catalog import ModelEntry
+from routelearn.instance.router import (
     CallOutput,
     CircuitBreaker,
     ExecutionFailedError,

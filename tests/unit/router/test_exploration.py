@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from routelearn.router import Reason
+from routelearn.instance.router import Reason
 from tests.unit.router.fakes import catalog, make_router, model, validate
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from routelearn.router import NoModelAvailableError, Reason
-from schema.events import Complexity
+from routelearn.domain.event import Complexity
+from routelearn.instance.router import NoModelAvailableError, Reason
 from tests.unit.router.fakes import catalog, make_router, model, validate
 
 
@@ -166,7 +166,7 @@ def test_a_refused_or_failing_publisher_does_not_fail_routing() -> None:
         def publish(self, event: dict[str, object]) -> bool:
             raise RuntimeError("broker down")
 
-    from routelearn.router import ModelRouter
+    from routelearn.instance.router import ModelRouter
 
     broken = ModelRouter(catalog(*three()), Broken(), instance_id="x", explore_share=0.0)
     assert broken.route("medium").model == "a"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from routelearn.catalog import ModelCatalog
-from routelearn.router import Reason, Verdict, compare_split
-from routelearn.router.splits import mann_whitney_u, two_proportion_z
+from routelearn.instance.catalog import ModelCatalog
+from routelearn.instance.router import Reason, Verdict, compare_split
+from routelearn.instance.router.splits import mann_whitney_u, two_proportion_z
 from tests.unit.router.fakes import catalog, make_router, model
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "catalog.yaml"

@@ -1,0 +1,71 @@
+"""The JSON Schemas in schema/ are current, and agree with the code that validates the formats."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from routelearn.domain import json_schema
+from routelearn.domain.score_update import ScoreUpdate
+from routelearn.instance.catalog import ModelCatalog
+from tests.factories import make_event
+from tests.services import ROOT
+
+
+def validator(name: str) -> Draft202012Validator:
+    schema = json.loads((ROOT / "schema" / name).read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("name", sorted(json_schema.SCHEMAS))
+def test_the_files_are_current(name: str) -> None:
+    assert (ROOT / "schema" / name).read_text() == json_schema.render(name), (
+        f"schema/{name} is stale: python -m routelearn.domain.json_schema schema/"
+    )
+
+
+def test_events_the_workers_accept_match_and_those_they_refuse_do_not() -> None:
+    events = validator("routing-event.schema.json")
+    good = make_event("success", response_time_ms=120.0)
+    assert events.is_valid(json.loads(json.dumps(good)))
+    for bad in (
+        {**good, "surprise": 1},  # extra fields are refused
+        {**good, "routing_decision": {**good["routing_decision"], "complexity_score": 7}},
+        {**good, "routing_decision": {**good["routing_decision"], "outcome": "maybe"}},
+        {k: v for k, v in good.items() if k != "instance_id"},
+    ):
+        assert not events.is_valid(bad), bad
+
+
+def update(**changes: Any) -> dict[str, Any]:
+    message = ScoreUpdate(
+        timestamp=datetime.now(UTC),
+        model="m",
+        complexity="complex",
+        old_score=None,
+        new_score=4.1,
+        reason="Learned from 250 real uses",
+        confidence=0.9,
+        based_on_samples=250,
+        version=2,
+    ).to_message()
+    return {**message, **changes}
+
+
+def test_score_messages_match_what_the_subscriber_reads() -> None:
+    messages = validator("score-message.schema.json")
+    assert messages.is_valid({"updates": [update(), update(old_score=4.1, version=3)]})
+    for bad in (update(new_score=5.5), update(version=0), update(complexity="hard")):
+        assert not messages.is_valid({"updates": [bad]}), bad
+    catalog = ModelCatalog.from_config(
+        {"version": 1, "models": [{"name": "m", "provider": "p", "scores": {"complex": 4.0}}]}
+    )
+    assert messages.is_valid({"snapshot": catalog.snapshot()})
+    # Every field the producer writes is in the schema.
+    properties = json_schema.score_message()["$defs"]["update"]["properties"]
+    assert set(update()) == set(properties)
