@@ -1,2 +1,0 @@
-"""Benchmarks, never run as tests. ``routelearn bench ingest|learning`` start their own workers
-and throwaway databases; ``python -m bench.route`` times the router alone, in-process."""
