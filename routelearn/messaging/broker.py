@@ -75,9 +75,14 @@ def transport_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def connection(settings: Settings) -> Any:
-    """A kombu connection with the shared transport options; connects on first use."""
-    return Connection(settings.broker_url, transport_options=transport_options(settings))
+def connection(settings: Settings, *, confirm: bool = True) -> Any:
+    """A kombu connection with the shared transport options; connects on first use.
+    ``confirm=False``: no per-message publisher confirm on RabbitMQ, for a caller that commits
+    a batch as one AMQP transaction instead (the fan-out)."""
+    options = transport_options(settings)
+    if not confirm:
+        options.pop("confirm_publish", None)
+    return Connection(settings.broker_url, transport_options=options)
 
 
 def _queue_arguments(settings: Settings, max_length: int | None = None) -> dict[str, Any]:

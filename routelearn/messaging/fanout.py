@@ -33,7 +33,13 @@ from kombu.messaging import Producer
 
 from routelearn.domain.score_update import ScoreUpdate
 from routelearn.errors import TransientError
-from routelearn.messaging.broker import RETRY_POLICY, bounded_queue, connection, publish_bounded
+from routelearn.messaging.broker import (
+    RETRY_POLICY,
+    bounded_queue,
+    connection,
+    is_redis,
+    publish_bounded,
+)
 from routelearn.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +89,10 @@ class FanOut:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._connection: Any = connection(settings)
+        # On RabbitMQ a round is one AMQP transaction: one round trip confirms every message of
+        # it, where a publisher confirm per message costs one each (README, "Redis or RabbitMQ").
+        self._transactional = not is_redis(settings.broker_url)
+        self._connection: Any = connection(settings, confirm=not self._transactional)
         self._lock = threading.Lock()
         self._declared: set[str] = set()
         self._producer: Any = None
@@ -120,13 +129,12 @@ class FanOut:
             for attempt in range(1, _ROUND_ATTEMPTS + 1):
                 try:
                     declared = self._declare(queues)
+                    producer = self._producer_for()
                     trimmed = publish_bounded(
-                        self._producer_for(),
-                        queues,
-                        body,
-                        self._settings.instance_queue_max,
-                        _PIPELINE_SIZE,
+                        producer, queues, body, self._settings.instance_queue_max, _PIPELINE_SIZE
                     )
+                    if self._transactional:
+                        producer.channel.tx_commit()
                 except (
                     # BatchPublishError: a pipeline failed part-way, delivery uncertain.
                     BatchPublishError,
@@ -153,7 +161,10 @@ class FanOut:
     def _producer_for(self) -> Any:
         if self._producer is None:
             self._connection.ensure_connection(**RETRY_POLICY)
-            self._producer = _Producer(self._connection.default_channel, serializer="json")
+            channel = self._connection.default_channel
+            if self._transactional:
+                channel.tx_select()
+            self._producer = _Producer(channel, serializer="json")
         return self._producer
 
     def _declare(self, queues: list[Any]) -> int:
