@@ -47,7 +47,7 @@ COPY --from=build /src/schema ./schema
 COPY --from=build /src/beat_schedule.py ./
 USER routelearn
 
-# Flower's port (docker-compose.yml publishes it on the flower service only).
-EXPOSE 5555
+# Flower's and the API's ports (docker-compose.yml publishes each on its own service).
+EXPOSE 5555 3003
 
 CMD ["celery", "-A", "workers.app", "worker", "--loglevel", "INFO"]

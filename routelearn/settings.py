@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     rollup_retention_days: int = Field(default=400, ge=1)
     maintenance_interval: float = Field(default=3600.0, gt=0)
 
+    # The HTTP API (`routelearn serve`): where it listens (loopback unless configured), and the
+    # bounds of one POST /api/events body (checked before it is parsed).
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=3003, ge=1, le=65535)
+    api_max_events: int = Field(default=10_000, ge=1)
+    api_max_body_bytes: int = Field(default=10_000_000, ge=1024)
+
     def as_environ(self) -> dict[str, str]:
         """These settings as ``ROUTELEARN_*`` variables, for a child process to read back."""
         return {

@@ -43,6 +43,7 @@ TABLES = (
     "routing_rollups_hourly",
     "anomalies",
     "anomaly_events",
+    "api_keys",
 )
 
 

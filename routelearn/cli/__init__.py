@@ -37,6 +37,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "stats": ("stats",),
     "simulate": ("simulate",),
     "bench": ("bench",),
+    "api_keys": ("api-keys",),
+    "serve": ("serve",),
 }
 
 

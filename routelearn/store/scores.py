@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from routelearn.domain.event import Complexity
+from routelearn.domain.score_update import ScoreUpdate
 from routelearn.instance.catalog import CatalogFile
 
 CATALOG_POLICY = "catalog"
@@ -118,3 +119,41 @@ def score_snapshot(engine: Engine, default_score: float | None = None) -> dict[s
     if default_score is not None:
         snapshot["default_score"] = default_score
     return snapshot
+
+
+def history_cursor(engine: Engine) -> int:
+    """The newest ``score_history`` id: where a follower of the updates starts."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(text("SELECT coalesce(max(id), 0) FROM score_history")).scalar_one()
+        )
+
+
+def updates_since(engine: Engine, cursor: int, limit: int = 1000) -> tuple[list[ScoreUpdate], int]:
+    """Score changes recorded after ``cursor`` (a ``score_history`` id), oldest first, at most
+    ``limit``; and the cursor to ask with next. A catalog's first load (version 0) is not a
+    change: it is in the snapshot, as the catalog file is on every instance."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, changed_at, model_name, complexity_level, old_score, new_score,"
+                " reason, confidence, based_on_samples, version FROM score_history"
+                " WHERE id > :cursor AND version >= 1 ORDER BY id LIMIT :limit"
+            ),
+            {"cursor": cursor, "limit": limit},
+        ).all()
+    updates = [
+        ScoreUpdate(
+            timestamp=r.changed_at,
+            model=r.model_name,
+            complexity=r.complexity_level,
+            old_score=r.old_score,
+            new_score=r.new_score,
+            reason=r.reason,
+            confidence=r.confidence,
+            based_on_samples=r.based_on_samples,
+            version=r.version,
+        )
+        for r in rows
+    ]
+    return updates, (rows[-1].id if rows else cursor)

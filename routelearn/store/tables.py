@@ -325,3 +325,18 @@ anomaly_events = Table(
     Column("published_at", DateTime(timezone=True)),
     Index("idx_anomaly_events_unpublished", "id", postgresql_where=text("published_at IS NULL")),
 )
+
+# Added: the HTTP API's keys (routelearn.domain.api_keys): the secret's SHA-256, never the secret.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("key_id", String(12), nullable=False, unique=True),
+    Column("name", String, nullable=False, unique=True),
+    Column("role", String, nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    CheckConstraint("role IN ('reader', 'instance', 'operator', 'admin')", name="ck_api_keys_role"),
+)

@@ -1,0 +1,42 @@
+"""The API's app factory: settings, one database engine and one broker sender per process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from routelearn import __version__
+from routelearn.api import problems
+from routelearn.api.routes import events, health, scores
+from routelearn.messaging.broker import RETRY_POLICY
+from routelearn.messaging.task_message import TaskSender
+from routelearn.settings import Settings, get_settings
+from routelearn.store.engine import make_engine
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.task_sender = TaskSender(settings, RETRY_POLICY)
+        try:
+            yield
+        finally:
+            app.state.task_sender.close()
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="routelearn",
+        version=__version__,
+        description="Fleet-wide learning of LLM routing: events in, scores out (seed 004).",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (health, events, scores):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,40 @@
+"""Bearer API keys: who is calling, and whether their role may do this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+from fastapi import Request
+
+from routelearn.api.problems import ProblemError
+from routelearn.domain.api_keys import Permission, allows
+from routelearn.store import api_keys
+from routelearn.store.api_keys import ApiKey
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def require(permission: Permission) -> Callable[[Request], object]:
+    """A dependency: the request's key, if it is active and its role grants ``permission``;
+    401 without a valid key, 403 for a role that may not. The token is never echoed."""
+
+    async def dependency(request: Request) -> ApiKey:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ProblemError(
+                401, "an API key is required: Authorization: Bearer <key>", None, _CHALLENGE
+            )
+        engine = request.app.state.engine
+        key = await anyio.to_thread.run_sync(api_keys.authenticate, engine, token.strip())
+        if key is None:
+            raise ProblemError(
+                401, "the API key is not valid (unknown, malformed or revoked)", None, _CHALLENGE
+            )
+        if not allows(key.role, permission):
+            raise ProblemError(403, f"role {key.role} may not {permission.value.replace('_', ' ')}")
+        request.state.api_key = key
+        return key
+
+    return dependency

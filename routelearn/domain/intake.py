@@ -1,0 +1,76 @@
+"""Reading a body of events off the network: a JSON array or NDJSON, bounded.
+
+Pure: bytes in, payloads (or the reason there are none) out. Each payload is then validated by
+``validation.validate_event``, the worker path's own rule; a line that is not JSON becomes a
+rejection of its own, so one bad line loses nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from routelearn.errors import RouteLearnError
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+
+
+class IntakeError(RouteLearnError):
+    """The body as a whole cannot be read; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class NotJson:
+    """A line of an NDJSON body that did not parse: rejected on its own."""
+
+    line: int
+    error: str
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress a gzip body, refusing (413) to grow past ``limit`` bytes: a small body must
+    not become a large one in memory."""
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = decompressor.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise IntakeError(400, f"body: not valid gzip ({exc})") from None
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise IntakeError(413, f"body: more than {limit} bytes once decompressed")
+    return out
+
+
+def parse_events(body: bytes, content_type: str, max_events: int) -> list[Any | NotJson]:
+    """The payloads of a body: a JSON array (``application/json``) or one JSON value per line
+    (``application/x-ndjson``; blank lines skipped)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == NDJSON:
+        payloads: list[Any | NotJson] = []
+        for number, line in enumerate(body.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                payloads.append(json.loads(line))
+            except ValueError as exc:
+                payloads.append(NotJson(number, str(exc)))
+            if len(payloads) > max_events:
+                raise IntakeError(413, f"body: more than {max_events} events")
+        return payloads
+    if media != JSON:
+        raise IntakeError(415, f"Content-Type: {content_type!r} is neither {JSON} nor {NDJSON}")
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise IntakeError(400, f"body: not JSON ({exc})") from None
+    if not isinstance(data, list):
+        raise IntakeError(400, f"body: expected a JSON array of events, got {type(data).__name__}")
+    if len(data) > max_events:
+        raise IntakeError(413, f"body: {len(data)} events, more than {max_events}")
+    return data

@@ -1,0 +1,42 @@
+"""Reading an events body: JSON arrays, NDJSON, gzip, and the bounds (pure)."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from routelearn.domain.intake import IntakeError, NotJson, gunzip, parse_events
+
+
+def test_json_array_and_ndjson() -> None:
+    assert parse_events(b'[{"a": 1}, 2]', "application/json; charset=utf-8", 10) == [{"a": 1}, 2]
+    parsed = parse_events(b'{"a": 1}\n\n{oops\n[3]\n', "application/x-ndjson", 10)
+    assert parsed[0] == {"a": 1} and parsed[2] == [3]
+    assert isinstance(parsed[1], NotJson) and parsed[1].line == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "words"),
+    [
+        (b"[1, 2, 3]", "application/json", 413, "more than 2"),
+        (b"1\n2\n3\n", "application/x-ndjson", 413, "more than 2"),
+        (b"{}", "application/json", 400, "JSON array"),
+        (b"[", "application/json", 400, "not JSON"),
+        (b"[]", "text/csv", 415, "text/csv"),
+    ],
+)
+def test_what_is_refused_and_why(body: bytes, content_type: str, status: int, words: str) -> None:
+    with pytest.raises(IntakeError) as caught:
+        parse_events(body, content_type, 2)
+    assert caught.value.status == status and words in str(caught.value)
+
+
+def test_gunzip_is_bounded() -> None:
+    assert gunzip(gzip.compress(b"x" * 100), 100) == b"x" * 100
+    with pytest.raises(IntakeError) as caught:
+        gunzip(gzip.compress(b"x" * 101), 100)
+    assert caught.value.status == 413
+    with pytest.raises(IntakeError) as bad:
+        gunzip(b"not gzip", 100)
+    assert bad.value.status == 400
