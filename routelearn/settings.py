@@ -86,12 +86,26 @@ class Settings(BaseSettings):
     api_port: int = Field(default=3003, ge=1, le=65535)
     api_max_events: int = Field(default=10_000, ge=1)
     api_max_body_bytes: int = Field(default=10_000_000, ge=1024)
+    # Requests per key per window, shared by every API process through Redis; per-role
+    # overrides as JSON ('{"instance": 20000}'). 0 turns the limit off.
+    api_rate_limit: int = Field(default=6000, ge=0)
+    api_rate_window: int = Field(default=60, ge=1)
+    api_rate_limits: dict[str, int] = Field(default_factory=dict)
+    # The Redis the rate limits count in: by default the broker's, when the broker is Redis.
+    redis_url: str | None = None
+
+    def rate_limit_redis(self) -> str | None:
+        if self.redis_url:
+            return self.redis_url
+        scheme = self.broker_url.split("://", 1)[0]
+        return self.broker_url if scheme in ("redis", "rediss") else None
 
     def as_environ(self) -> dict[str, str]:
         """These settings as ``ROUTELEARN_*`` variables, for a child process to read back."""
         return {
             f"ROUTELEARN_{name.upper()}": json.dumps(v) if isinstance(v, dict) else str(v)
             for name, v in self.model_dump().items()
+            if v is not None
         }
 
     def policy(self) -> Policy:

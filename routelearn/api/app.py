@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 from routelearn import __version__
 from routelearn.api import problems
+from routelearn.api.ratelimit import RateLimiter
 from routelearn.api.routes import events, health, scores
 from routelearn.messaging.broker import RETRY_POLICY
 from routelearn.messaging.task_message import TaskSender
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.rate_limiter.close()
             app.state.task_sender.close()
             app.state.engine.dispose()
 
@@ -36,6 +38,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Fleet-wide learning of LLM routing: events in, scores out (seed 004).",
         lifespan=lifespan,
     )
+    # Made here, not in the lifespan: a rate limit without a Redis to count in is refused at
+    # start, before the server takes a request.
+    app.state.rate_limiter = RateLimiter(settings)
+
+    @app.middleware("http")
+    async def rate_limit_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.update(getattr(request.state, "rate_limit_headers", {}))
+        return response
+
     problems.install(app)
     for module in (health, events, scores):
         app.include_router(module.router)

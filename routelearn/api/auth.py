@@ -32,6 +32,13 @@ def require(permission: Permission) -> Callable[[Request], object]:
             raise ProblemError(
                 401, "the API key is not valid (unknown, malformed or revoked)", None, _CHALLENGE
             )
+        verdict = await request.app.state.rate_limiter.check(key)
+        if verdict is not None:
+            if not verdict.allowed:
+                window = request.app.state.settings.api_rate_window
+                detail = f"rate limit: {verdict.limit} requests per {window} s for this key"
+                raise ProblemError(429, detail, None, verdict.headers())
+            request.state.rate_limit_headers = verdict.headers()
         if not allows(key.role, permission):
             raise ProblemError(403, f"role {key.role} may not {permission.value.replace('_', ' ')}")
         request.state.api_key = key

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from routelearn.constants import LEARN_SCORES_TASK
 from routelearn.domain.api_keys import Role
 from routelearn.harness import stop_groups
 from routelearn.instance.catalog import parse_catalog
@@ -26,8 +27,8 @@ from routelearn.settings import Settings
 from routelearn.store import api_keys
 from routelearn.store.scores import import_catalog
 from tests.conftest import count
-from tests.factories import make_event
-from tests.services import LOGS, run_cli, run_cli_process, settings_env, wait_for
+from tests.factories import decision_pair, make_event
+from tests.services import LOGS, ON_AMQP, run_cli, run_cli_process, settings_env, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
@@ -73,7 +74,9 @@ def serving(settings: Settings) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def api(settings: Settings) -> Iterator[str]:
     """The base URL of a real API server process (small body bounds, to test them)."""
-    bounded = {"api_max_events": MAX_EVENTS, "api_max_body_bytes": MAX_BYTES}
+    bounded: dict[str, Any] = {"api_max_events": MAX_EVENTS, "api_max_body_bytes": MAX_BYTES}
+    if ON_AMQP:  # no Redis to count rate limits in (test_api_rate_limit.py tests them)
+        bounded["api_rate_limit"] = 0
     with serving(settings.model_copy(update=bounded)) as base:
         yield base
 
@@ -299,3 +302,37 @@ def test_api_keys_command(settings: Settings, clean: None, engine: Engine) -> No
     assert bad_role.returncode == 2 and "root" in bad_role.stderr
     assert run_cli(settings, "api-keys", "revoke", "ci").returncode == 0
     assert api_keys.authenticate(engine, token) is None
+
+
+def test_a_client_that_speaks_only_http_sees_its_scores_move(
+    api: str, keys: dict[Role, str], worker: Any, celery_app: Any, engine: Engine
+) -> None:
+    """The end to end of issue 10: events in over HTTP, the learner runs, the change comes back
+    through /api/scores/updates."""
+    headers = bearer(keys[Role.INSTANCE])
+    cursor = httpx.get(f"{api}/api/scores", headers=headers).json()["cursor"]
+    events = [
+        event
+        for instance in ("http-a", "http-b")
+        for _ in range(150)
+        for event in decision_pair("success", model="good", instance_id=instance)
+    ]
+    for start in range(0, len(events), MAX_EVENTS):
+        sent = httpx.post(
+            f"{api}/api/events", json=events[start : start + MAX_EVENTS], headers=headers
+        )
+        assert sent.json()["accepted"] == len(events[start : start + MAX_EVENTS]), sent.text
+    wait_for(lambda: count(engine, "routing_records") == len(events), message="every event")
+    celery_app.send_task(LEARN_SCORES_TASK)
+    moved = httpx.get(
+        f"{api}/api/scores/updates",
+        params={"since": cursor, "wait": 30},
+        headers=headers,
+        timeout=40,
+    ).json()
+    (update,) = [
+        u for u in moved["updates"] if (u["model"], u["complexity"]) == ("good", "complex")
+    ]
+    assert update["new_score"] > 2.5 and update["version"] == 1
+    scores = httpx.get(f"{api}/api/scores", headers=headers).json()
+    assert scores["models"]["good"]["complex"]["score"] == update["new_score"]

@@ -41,3 +41,29 @@ def test_roles_grant_what_issue_10_says() -> None:
     assert grants[Role.INSTANCE] == {Permission.READ, Permission.SEND_EVENTS, Permission.ROUTE}
     assert grants[Role.OPERATOR] == grants[Role.INSTANCE] | {Permission.WRITE_REGISTRY}
     assert grants[Role.ADMIN] == set(Permission)
+
+
+def test_rate_limit_windows_and_headers() -> None:
+    from routelearn.domain.rate_limit import judge, limit_for, window_start
+
+    assert window_start(125.0, 60) == 120
+    passed = judge(3, 5, 125.0, 60)
+    assert passed.allowed and passed.headers() == {
+        "RateLimit-Limit": "5",
+        "RateLimit-Remaining": "2",
+        "RateLimit-Reset": "55",
+    }
+    refused = judge(6, 5, 179.5, 60)
+    assert not refused.allowed and refused.headers()["Retry-After"] == "1"
+    assert limit_for("reader", 100, {"reader": 5}) == 5 and limit_for("admin", 100, {}) == 100
+
+
+def test_a_rate_limit_without_redis_is_refused_at_start() -> None:
+    from routelearn.api.ratelimit import RateLimiter
+    from routelearn.errors import ConfigError
+    from routelearn.settings import Settings
+
+    amqp = Settings(broker_url="amqp://guest:guest@127.0.0.1:5672//")
+    with pytest.raises(ConfigError, match="ROUTELEARN_REDIS_URL"):
+        RateLimiter(amqp)
+    RateLimiter(amqp.model_copy(update={"api_rate_limit": 0}))  # off: no Redis needed
