@@ -7,7 +7,11 @@ from pathlib import Path
 import click
 
 from routelearn.cli.database import database
+from routelearn.constants import FAN_OUT_SCORES_TASK
 from routelearn.instance.catalog import load_catalog
+from routelearn.messaging.broker import RETRY_POLICY
+from routelearn.messaging.task_message import TaskSender
+from routelearn.settings import get_settings
 from routelearn.store.scores import import_catalog
 
 
@@ -24,14 +28,28 @@ def catalog_group() -> None:
     help="Also replace scores the learner has changed since (they reflect the fleet's evidence).",
 )
 def import_command(file: Path, overwrite_learned: bool) -> None:
-    """Load FILE's scores into the central score table."""
+    """Load FILE's scores into the central score table; the scores it changed go to every
+    instance at once (task routelearn.fan_out_scores), not at the next learner tick."""
     catalog = load_catalog(file)
+    settings = get_settings()
     with database() as engine:
         report = import_catalog(engine, catalog, str(file), overwrite_learned)
     click.echo(
         f"{len(catalog.models)} models: {report.inserted} scores added, {report.updated} changed,"
         f" {report.unchanged} unchanged, {report.kept_learned} learned scores kept"
     )
+    if report.changes:
+        sender = TaskSender(settings, RETRY_POLICY)
+        try:
+            sender.send(FAN_OUT_SCORES_TASK, [[c.to_message() for c in report.changes]])
+        except Exception as exc:
+            raise click.ClickException(
+                f"the scores are stored, but the broker did not take their fan-out ({exc}); "
+                "instances get them from their next snapshot, or run the import again"
+            ) from None
+        finally:
+            sender.close()
+        click.echo(f"{len(report.changes)} changed scores sent to every instance")
 
 
 COMMANDS = [catalog_group]

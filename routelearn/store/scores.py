@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -21,6 +22,9 @@ class ImportReport:
     updated: int = 0  # catalog rows whose score the file changed (version + 1)
     unchanged: int = 0
     kept_learned: int = 0  # rows the learner owns, left alone (see overwrite_learned)
+    # The changes to send to the fleet (the updated rows; a new row is version 0, which the
+    # instances loading the same file hold already).
+    changes: tuple[ScoreUpdate, ...] = ()
 
 
 def _history(
@@ -63,6 +67,7 @@ def import_catalog(
         for c in Complexity
     }
     inserted = updated = unchanged = kept = 0
+    changes: list[ScoreUpdate] = []
     reason = f"imported from {origin}"
     with engine.begin() as conn:
         for (model, complexity), score in sorted(wanted.items()):  # key order: lock order
@@ -99,8 +104,21 @@ def import_catalog(
                     {"s": score, "v": version, "p": CATALOG_POLICY, "m": model, "c": complexity},
                 )
                 _history(conn, model, complexity, version, current.score, score, reason)
+                changes.append(
+                    ScoreUpdate(
+                        timestamp=datetime.now(UTC),
+                        model=model,
+                        complexity=complexity,
+                        old_score=current.score,
+                        new_score=score,
+                        reason=reason,
+                        confidence=None,
+                        based_on_samples=0,
+                        version=version,
+                    )
+                )
                 updated += 1
-    return ImportReport(inserted, updated, unchanged, kept)
+    return ImportReport(inserted, updated, unchanged, kept, tuple(changes))
 
 
 def score_snapshot(engine: Engine, default_score: float | None = None) -> dict[str, Any]:

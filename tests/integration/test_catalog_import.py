@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import Engine, text
 
-from routelearn.instance.catalog import load_catalog, parse_catalog
+from routelearn.instance.catalog import ModelCatalog, load_catalog, parse_catalog
+from routelearn.instance.subscriber import ScoreUpdateSubscriber
 from routelearn.settings import Settings
+from routelearn.store import instances
 from routelearn.store.scores import import_catalog
-from tests.services import ROOT, run_cli, run_cli_process
+from tests.services import ROOT, run_cli, run_cli_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +95,26 @@ def test_bad_file_is_reported_with_model_and_field(settings: Settings, tmp_path:
     out = run_cli(settings, "catalog", "import", str(bad))
     assert out.returncode == 2
     assert "models[0] (m).scores.complex" in out.stderr
+
+
+@pytest.mark.broker
+def test_a_changed_catalog_reaches_every_instance_at_once(
+    engine: Engine, settings: Settings, worker: Any, tmp_path: Path
+) -> None:
+    """Not at the next learner tick: the import itself sends the changed scores out."""
+    instances.register(engine, "app-1")
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(small(3.0)))
+    assert run_cli(settings, "catalog", "import", str(path)).returncode == 0
+    local = ModelCatalog.from_config(small(3.0))
+    subscriber = ScoreUpdateSubscriber(settings, "app-1", local)
+    path.write_text(yaml.safe_dump(small(1.25)))
+    out = run_cli(settings, "catalog", "import", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "1 changed scores sent to every instance" in out.stdout
+    subscriber.start()
+    try:
+        wait_for(lambda: local.version("m", "simple") == 1, 15, message="the imported score")
+    finally:
+        assert subscriber.stop(10)
+    assert local.score("m", "simple") == 1.25
