@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from routelearn import harness
 from routelearn.constants import INGEST_EVENTS_TASK, INGEST_QUEUE
 from routelearn.domain.score_update import ScoreUpdate
 from routelearn.messaging.broker import connection, task_queue
@@ -37,7 +38,7 @@ missing = [m for m in ("celery", "sqlalchemy", "psycopg", "numpy", "flower")
            if importlib.util.find_spec(m) is not None]
 assert not missing, f"the base install pulled in {missing}"
 settings = get_settings()
-with EventPublisher(settings, linger_ms=0) as publisher:
+with EventPublisher(settings, linger_ms=60_000) as publisher:  # close() sends them
     for n in range(3):
         publisher.publish({"n": n})
 catalog = ModelCatalog.from_config({"version": 1, "models": [
@@ -90,11 +91,14 @@ def test_wheel_installs_one_package_and_each_side_works_from_it(
     env = {k: v for k, v in settings_env(settings).items() if k != "PYTHONPATH"}
     out = run([python, "-c", textwrap.dedent(SMOKE)], away, env)
     assert json.loads(out.splitlines()[-1]) == {"sent": 3, "handled": 1, "score": 1.5}
+    sent: list[object] = []
     with connection(settings) as conn:
         queue = task_queue(INGEST_QUEUE, settings)(conn.default_channel)
-        message = queue.get(no_ack=True, accept=["application/json"])
-        assert message is not None and message.headers["task"] == INGEST_EVENTS_TASK
-        assert message.decode()[0] == [[{"n": 0}, {"n": 1}, {"n": 2}]]
+        while (message := queue.get(no_ack=True, accept=["application/json"])) is not None:
+            assert message.headers["task"] == INGEST_EVENTS_TASK
+            (batch,) = message.decode()[0]
+            sent += batch
+    assert sent == [{"n": 0}, {"n": 1}, {"n": 2}]
 
     # A service command without the extra: a clear error naming it, not a traceback.
     routelearn = str(venv / "bin" / "routelearn")
@@ -106,6 +110,18 @@ def test_wheel_installs_one_package_and_each_side_works_from_it(
 
     # With the extra: the migrations ship inside the package and run from anywhere.
     run([python, "-m", "pip", "install", "--quiet", f"{wheel}[service]"], tmp_path)
+    # The benchmarks start real worker processes (the service's app and the naive baseline's)
+    # from the installed package, in a directory that is not the checkout.
+    out = run(
+        [routelearn, "bench", "ingest", "--events", "3000", "--naive-events", "200",
+         "--latency-events", "500", "--latency-rate", "500", "--batch-size", "500",
+         "--pg", PG_BASE, "--broker", harness.DEFAULT_REDIS, "--out", str(away / "bench")],
+        away,
+        env,
+    )  # fmt: skip
+    assert "events/s end-to-end" in out, out
+    assert list((away / "bench").glob("ingest-*.json"))
+
     fresh = f"{PG_BASE}/routelearn_wheel_{uuid.uuid4().hex[:10]}"
     try:
         run([routelearn, "db", "upgrade"], away, env | {"ROUTELEARN_DATABASE_URL": fresh})
