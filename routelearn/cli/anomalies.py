@@ -9,6 +9,7 @@ import click
 from routelearn.cli.database import database
 from routelearn.messaging.notices import read_notices
 from routelearn.settings import get_settings
+from routelearn.stats.render import when
 from routelearn.stats.table import print_table
 from routelearn.store.anomalies import list_anomalies
 
@@ -29,7 +30,7 @@ def list_cmd(include_closed: bool, limit: int) -> None:
         ["opened at", "kind", "subject", "severity", "value", "status", "message"],
         [
             [
-                a.opened_at.strftime("%Y-%m-%d %H:%M:%S"),
+                when(a.opened_at),
                 a.kind,
                 "/".join(a.subject),
                 a.severity,

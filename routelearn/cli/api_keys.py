@@ -6,6 +6,7 @@ import click
 
 from routelearn.cli.database import database
 from routelearn.domain.api_keys import Role
+from routelearn.stats.render import when
 from routelearn.stats.table import print_table
 from routelearn.store import api_keys as store
 
@@ -13,10 +14,6 @@ from routelearn.store import api_keys as store
 @click.group("api-keys")
 def api_keys_group() -> None:
     """Keys for the HTTP API (`routelearn serve`); stored hashed, shown only when created."""
-
-
-def _when(value: object) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else ""
 
 
 @api_keys_group.command("create")
@@ -50,9 +47,9 @@ def list_command(include_revoked: bool) -> None:
                 k.name,
                 k.role,
                 k.key_id,
-                _when(k.created_at),
-                _when(k.last_used_at),
-                _when(k.revoked_at),
+                when(k.created_at),
+                when(k.last_used_at),
+                when(k.revoked_at),
             ]
             for k in keys
         ],

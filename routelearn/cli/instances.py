@@ -7,6 +7,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from routelearn.cli.database import database
 from routelearn.domain.event import Identifier
+from routelearn.stats.render import when
 from routelearn.stats.table import print_table
 from routelearn.store import instances as store
 
@@ -16,10 +17,6 @@ _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 @click.group("instances")
 def instances_group() -> None:
     """Application instances: registered by their events, or by hand; retired by hand."""
-
-
-def _when(value: object) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else ""
 
 
 @instances_group.command("list")
@@ -35,9 +32,9 @@ def list_command(include_retired: bool) -> None:
                 i.instance_id,
                 "yes" if i.active else "no",
                 i.registered_by,
-                _when(i.first_seen_at),
-                _when(i.last_seen_at),
-                _when(i.retired_at),
+                when(i.first_seen_at),
+                when(i.last_seen_at),
+                when(i.retired_at),
             ]
             for i in rows
         ],

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from routelearn.cli.database import database
+from routelearn.stats.render import when
 from routelearn.stats.table import print_table
 from routelearn.store.consumer_stats import list_stats
 
@@ -26,7 +27,7 @@ def workers(show_all: bool) -> None:
         rows.append(
             [
                 s.worker,
-                s.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                when(s.started_at),
                 f"{idle:.0f}s",
                 s.batches,
                 s.processed,

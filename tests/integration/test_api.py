@@ -140,7 +140,7 @@ def test_keys_are_required_checked_and_never_echoed(
     api_keys.revoke(engine, f"test-{Role.READER}")
     is_problem(httpx.get(f"{api}/api/scores", headers=bearer(keys[Role.READER])), 401)
     # The log of the server holds no secret.
-    assert keys[Role.READER].split("_")[2] not in (LOGS / "api.log").read_text()
+    assert keys[Role.READER].split("_", 2)[2] not in (LOGS / "api.log").read_text()
 
 
 def test_events_are_validated_as_the_workers_do_and_ingested(
@@ -295,7 +295,7 @@ def test_api_keys_command(settings: Settings, clean: None, engine: Engine) -> No
     assert token.startswith("rl_") and api_keys.authenticate(engine, token) is not None
     listed = run_cli(settings, "api-keys", "list")
     assert "ci" in listed.stdout and "operator" in listed.stdout
-    assert token.split("_")[2] not in listed.stdout  # never a secret
+    assert token.split("_", 2)[2] not in listed.stdout  # never a secret
     duplicate = run_cli(settings, "api-keys", "create", "--name", "ci", "--role", "reader")
     assert duplicate.returncode == 2 and "exists already" in duplicate.stderr
     bad_role = run_cli(settings, "api-keys", "create", "--name", "x", "--role", "root")
