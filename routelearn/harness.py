@@ -30,7 +30,7 @@ from kombu.connection import Connection
 
 from routelearn.constants import ALL_QUEUES
 from routelearn.errors import RouteLearnError
-from routelearn.settings import Settings
+from routelearn.settings import Settings, is_redis
 from routelearn.store import migrate
 from routelearn.store.engine import create_database_if_missing, drop_database
 
@@ -52,10 +52,6 @@ START_HINTS = {
 
 class ServiceDown(RouteLearnError):
     """A service the harness needs does not answer; the message says how to start it."""
-
-
-def is_amqp(url: str) -> bool:
-    return url.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
 
 
 # -- the broker namespace ----------------------------------------------------------------------
@@ -131,7 +127,7 @@ def scratch_broker(base_url: str) -> Iterator[str]:
     """A broker URL nobody else uses: a claimed Redis db index or a new RabbitMQ virtual host;
     emptied (Redis) or deleted (RabbitMQ) at exit."""
     base_url = base_url.rstrip("/")
-    if is_amqp(base_url):
+    if not is_redis(base_url):
         vhost = create_vhost(base_url)
         try:
             yield f"{base_url}/{quote(vhost, safe='')}"
@@ -147,7 +143,7 @@ def scratch_broker(base_url: str) -> Iterator[str]:
 
 def empty_broker(url: str) -> None:
     """Remove every queue and message of a scratch broker namespace (between tests)."""
-    if is_amqp(url):
+    if not is_redis(url):
         vhost = unquote(urlsplit(url).path.lstrip("/"))
         names = _rabbitmqctl("list_queues", "-p", vhost, "name", "--no-table-headers").split()
         with Connection(url) as connection:

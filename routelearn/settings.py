@@ -19,6 +19,11 @@ from routelearn.domain.policy import (
 from routelearn.errors import ConfigError
 
 
+def is_redis(url: str) -> bool:
+    """A Redis broker URL (else RabbitMQ: what differs between them keys on this)."""
+    return url.split("://", 1)[0] in ("redis", "rediss")
+
+
 class Settings(BaseSettings):
     """Every tunable of routelearn; README's configuration table documents each one."""
 
@@ -97,8 +102,7 @@ class Settings(BaseSettings):
     def rate_limit_redis(self) -> str | None:
         if self.redis_url:
             return self.redis_url
-        scheme = self.broker_url.split("://", 1)[0]
-        return self.broker_url if scheme in ("redis", "rediss") else None
+        return self.broker_url if is_redis(self.broker_url) else None
 
     def as_environ(self) -> dict[str, str]:
         """These settings as ``ROUTELEARN_*`` variables, for a child process to read back."""

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from routelearn.domain.score_update import ScoreUpdate
 from routelearn.instance.catalog import ModelCatalog
 
 
@@ -73,4 +74,25 @@ def one_model_catalog(model: str) -> ModelCatalog:
     """An instance's catalog holding one model, every score at the default 2.5."""
     return ModelCatalog.from_config(
         {"version": 1, "default_score": 2.5, "models": [{"name": model, "provider": "p"}]}
+    )
+
+
+def score_update(
+    version: int,
+    new_score: float = 4.9,
+    model: str = "gpt-4o",
+    complexity: str = "complex",
+    old_score: float | None = None,
+) -> ScoreUpdate:
+    """A learned score change as the learner makes them (250 uses, confidence 0.9)."""
+    return ScoreUpdate(
+        timestamp=datetime.now(UTC),
+        model=model,
+        complexity=complexity,
+        old_score=old_score,
+        new_score=new_score,
+        reason="Learned from 250 real uses",
+        confidence=0.9,
+        based_on_samples=250,
+        version=version,
     )

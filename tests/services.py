@@ -20,9 +20,9 @@ from kombu.entity import Queue
 
 from routelearn import harness
 from routelearn.cli import main
-from routelearn.harness import is_amqp, kill_group, settings_env
+from routelearn.harness import kill_group, settings_env
 from routelearn.messaging.broker import connection
-from routelearn.settings import Settings, get_settings
+from routelearn.settings import Settings, get_settings, is_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / ".pytest_cache"
@@ -30,7 +30,7 @@ PG_BASE = os.environ.get("ROUTELEARN_TEST_PG") or harness.DEFAULT_PG
 # The broker the broker-facing tests run against: Redis by default; scripts/test runs them a
 # second time with ROUTELEARN_TEST_BROKER=amqp://guest:guest@127.0.0.1:5672.
 BROKER_BASE = os.environ.get("ROUTELEARN_TEST_BROKER") or harness.DEFAULT_REDIS
-ON_AMQP = is_amqp(BROKER_BASE)
+ON_AMQP = not is_redis(BROKER_BASE)
 
 __all__ = [
     "BROKER_BASE",

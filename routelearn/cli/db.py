@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import click
-from kombu.connection import Connection
 from sqlalchemy.engine import make_url
 
 from routelearn.cli.database import database
 from routelearn.domain.partitions import bounds, partition_name
-from routelearn.messaging.broker import transport_options
-from routelearn.settings import Settings, get_settings
+from routelearn.settings import get_settings
+from routelearn.stats.checks import check_broker, check_database
 from routelearn.stats.table import print_table
 from routelearn.store import migrate
 from routelearn.store.engine import create_database_if_missing
@@ -69,63 +66,11 @@ def partitions_cmd() -> None:
     )
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
-def _check_broker(settings: Settings) -> Check:
-    try:
-        with Connection(
-            settings.broker_url, transport_options=transport_options(settings), connect_timeout=3
-        ) as conn:
-            conn.ensure_connection(max_retries=1, timeout=3)
-        return Check("broker", True, f"{_safe(settings.broker_url)} answers")
-    except Exception as exc:
-        return Check(
-            "broker",
-            False,
-            f"{_safe(settings.broker_url)} does not answer ({exc}). Start Redis, or set "
-            "ROUTELEARN_BROKER_URL to a broker that runs.",
-        )
-
-
-def _check_database(settings: Settings) -> Check:
-    url = settings.database_url
-    try:
-        current = migrate.current_revision(url)
-    except Exception as exc:
-        text = str(exc).splitlines()[0]
-        if "does not exist" in text:
-            return Check("database", False, f"{text}. Run: routelearn db upgrade")
-        return Check(
-            "database",
-            False,
-            f"{_safe(url)} does not answer ({text}). Start PostgreSQL, or set "
-            "ROUTELEARN_DATABASE_URL to one that runs.",
-        )
-    head = migrate.head_revision()
-    if current != head:
-        return Check(
-            "schema",
-            False,
-            f"schema at revision {current or 'none'}, code expects {head}. "
-            "Run: routelearn db upgrade",
-        )
-    return Check("database", True, f"{_safe(url)} answers, schema at head ({head})")
-
-
-def _safe(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 @click.command("doctor")
 def doctor() -> None:
     """Check that the broker and database answer and the schema is current."""
-    settings = get_settings()
-    checks = [_check_broker(settings), _check_database(settings)]
+    database, schema = check_database(get_settings())
+    checks = [check_broker(get_settings()), database] + ([schema] if database.ok else [])
     for check in checks:
         click.echo(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
     if not all(c.ok for c in checks):

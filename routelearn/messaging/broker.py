@@ -28,7 +28,7 @@ from routelearn.constants import (
     SEND_SNAPSHOT_TASK,
     SWEEP_ANOMALIES_TASK,
 )
-from routelearn.settings import Settings
+from routelearn.settings import Settings, is_redis
 
 # How kombu retries an operation on a lost connection before giving up to the caller (fan-out,
 # notices, the publisher's sends): short, so the caller's own policy (requeue the task, back off
@@ -49,10 +49,6 @@ TASK_ROUTES = {
     SEND_SNAPSHOT_TASK: {"queue": LEARN_QUEUE},
     MAINTAIN_PARTITIONS_TASK: {"queue": MAINTENANCE_QUEUE},
 }
-
-
-def is_redis(url: str) -> bool:
-    return url.split("://", 1)[0] in ("redis", "rediss")
 
 
 def transport_options(settings: Settings) -> dict[str, Any]:

@@ -37,10 +37,9 @@ from routelearn.messaging.broker import (
     RETRY_POLICY,
     bounded_queue,
     connection,
-    is_redis,
     publish_bounded,
 )
-from routelearn.settings import Settings
+from routelearn.settings import Settings, is_redis
 
 log = logging.getLogger(__name__)
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from routelearn.domain.score_update import ScoreUpdate
 from routelearn.instance.catalog.model import ModelCatalog
 from routelearn.instance.subscriber import ScoreUpdateSubscriber
 from routelearn.messaging.broker import connection as broker_connection
 from routelearn.messaging.fanout import fan_out, queue_name, score_update_queue
 from routelearn.settings import Settings
+from tests.factories import score_update as update
 from tests.proxy import Proxy
 from tests.services import ON_AMQP, depth, queue_types, unacked, wait_for
 
@@ -33,22 +32,6 @@ def catalog() -> ModelCatalog:
                 {"name": "haiku", "provider": "anthropic", "scores": {"simple": 4.0}},
             ],
         }
-    )
-
-
-def update(
-    version: int, new_score: float = 4.9, model: str = "gpt-4o", complexity: str = "complex"
-) -> ScoreUpdate:
-    return ScoreUpdate(
-        timestamp=datetime.now(UTC),
-        model=model,
-        complexity=complexity,
-        old_score=None,
-        new_score=new_score,
-        reason="Learned from 250 real uses",
-        confidence=0.9,
-        based_on_samples=250,
-        version=version,
     )
 
 

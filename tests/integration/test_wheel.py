@@ -5,27 +5,29 @@ inside it, run from a directory that is not this checkout."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
 import uuid
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from routelearn import harness
 from routelearn.constants import INGEST_EVENTS_TASK, INGEST_QUEUE
-from routelearn.domain.score_update import ScoreUpdate
 from routelearn.messaging.broker import connection, task_queue
 from routelearn.messaging.fanout import fan_out
 from routelearn.settings import Settings
 from routelearn.store import migrate
 from routelearn.store.engine import drop_database
+from tests.factories import score_update
 from tests.services import PG_BASE, ROOT, settings_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+_NOT_SOURCE = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".run")
 
 SMOKE = """
 import importlib.util, json
@@ -60,7 +62,11 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 def test_wheel_installs_one_package_and_each_side_works_from_it(
     settings: Settings, clean: None, tmp_path: Path
 ) -> None:
-    run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path), str(ROOT)], ROOT)
+    # From a copy: setuptools leaves a build/ folder in the source tree, and a later build would
+    # pick stale files out of it.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
+    run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path), str(source)], source)
     (wheel,) = tmp_path.glob("routelearn-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         (top_level,) = [n for n in archive.namelist() if n.endswith(".dist-info/top_level.txt")]
@@ -74,17 +80,7 @@ def test_wheel_installs_one_package_and_each_side_works_from_it(
     python = str(venv / "bin" / "python")
     run([python, "-m", "pip", "install", "--quiet", str(wheel)], tmp_path)
 
-    update = ScoreUpdate(
-        timestamp=datetime.now(UTC),
-        model="m",
-        complexity="complex",
-        old_score=4.0,
-        new_score=1.5,
-        reason="Learned from 250 real uses",
-        confidence=0.9,
-        based_on_samples=250,
-        version=3,
-    )
+    update = score_update(3, 1.5, model="m", old_score=4.0)
     fan_out(settings, ["wheel-smoke"], [update])
     away = tmp_path / "elsewhere"  # not the checkout: nothing importable from there
     away.mkdir()

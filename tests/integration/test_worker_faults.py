@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import Engine, text
@@ -25,7 +24,7 @@ from routelearn.settings import Settings
 from tests.conftest import count, metrics
 from tests.factories import make_event
 from tests.proxy import Proxy
-from tests.services import ON_AMQP, kill_group, through_port, wait_for, worker_process
+from tests.services import kill_group, wait_for, worker_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
@@ -160,24 +159,17 @@ def test_sigkill_mid_batch_counts_every_event_once(
 
 
 @pytest.fixture
-def proxies(settings: Settings) -> Iterator[tuple[Proxy, Proxy, Settings]]:
-    db = make_url(settings.database_url)
-    broker = urlsplit(settings.broker_url)
-    pg, rd = (
-        Proxy(db.host or "127.0.0.1", db.port or 5432),
-        Proxy(broker.hostname or "127.0.0.1", broker.port or (5672 if ON_AMQP else 6379)),
-    )
+def proxies(broker_proxy: tuple[Proxy, Settings]) -> Iterator[tuple[Proxy, Proxy, Settings]]:
+    """The database and the broker, each behind a TCP proxy the test can cut."""
+    rd, through_broker = broker_proxy
+    db = make_url(through_broker.database_url)
+    pg = Proxy(db.host or "127.0.0.1", db.port or 5432)
     pg.up()
-    rd.up()
-    proxied = settings.model_copy(
-        update={
-            "database_url": db.set(port=pg.port).render_as_string(hide_password=False),
-            "broker_url": through_port(settings.broker_url, rd.port),
-        }
+    proxied = through_broker.model_copy(
+        update={"database_url": db.set(port=pg.port).render_as_string(hide_password=False)}
     )
     yield pg, rd, proxied
     pg.down()
-    rd.down()
 
 
 @pytest.mark.timeout(150)

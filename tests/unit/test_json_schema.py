@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
 from routelearn.domain import json_schema
-from routelearn.domain.score_update import ScoreUpdate
 from routelearn.instance.catalog import ModelCatalog
-from tests.factories import make_event
+from tests.factories import make_event, score_update
 from tests.services import ROOT
 
 
@@ -43,18 +41,7 @@ def test_events_the_workers_accept_match_and_those_they_refuse_do_not() -> None:
 
 
 def update(**changes: Any) -> dict[str, Any]:
-    message = ScoreUpdate(
-        timestamp=datetime.now(UTC),
-        model="m",
-        complexity="complex",
-        old_score=None,
-        new_score=4.1,
-        reason="Learned from 250 real uses",
-        confidence=0.9,
-        based_on_samples=250,
-        version=2,
-    ).to_message()
-    return {**message, **changes}
+    return {**score_update(2, 4.1, model="m").to_message(), **changes}
 
 
 def test_score_messages_match_what_the_subscriber_reads() -> None:

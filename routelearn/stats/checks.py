@@ -1,0 +1,94 @@
+"""Does each dependency answer: the broker, the database, its schema. One set of checks for
+``routelearn doctor`` and the API's ``/health/ready`` and ``/health/detailed``.
+
+``detail`` is for an operator (the address, password hidden, and what to do); ``summary`` says
+only how it went, for answers given without a key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
+
+from routelearn.messaging.broker import connection
+from routelearn.settings import Settings
+from routelearn.store import migrate
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    summary: str
+    latency_ms: float = 0.0
+
+
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _timed(check: Callable[[], Check]) -> Check:
+    started = time.perf_counter()
+    result = check()
+    latency = round((time.perf_counter() - started) * 1000, 2)
+    return Check(result.name, result.ok, result.detail, result.summary, latency)
+
+
+def check_broker(settings: Settings) -> Check:
+    def run() -> Check:
+        try:
+            with connection(settings) as conn:
+                conn.ensure_connection(max_retries=1, timeout=3)
+        except Exception as exc:
+            return Check(
+                "broker",
+                False,
+                f"{_safe(settings.broker_url)} does not answer ({exc}). Start the broker, or "
+                "set ROUTELEARN_BROKER_URL to one that runs.",
+                type(exc).__name__,
+            )
+        return Check("broker", True, f"{_safe(settings.broker_url)} answers", "answers")
+
+    return _timed(run)
+
+
+def check_database(settings: Settings) -> tuple[Check, Check]:
+    """The database answers; its schema is at head (read in the same visit)."""
+    url = settings.database_url
+    started = time.perf_counter()
+    try:
+        current = migrate.current_revision(url)
+    except Exception as exc:
+        text = str(exc).splitlines()[0]
+        if "does not exist" in text:
+            detail = f"{text}. Run: routelearn db upgrade"
+        else:
+            detail = (
+                f"{_safe(url)} does not answer ({text}). Start PostgreSQL, or set "
+                "ROUTELEARN_DATABASE_URL to one that runs."
+            )
+        latency = round((time.perf_counter() - started) * 1000, 2)
+        failed = Check("database", False, detail, type(exc).__name__, latency)
+        return failed, Check("schema", False, "the database does not answer", "unknown")
+    latency = round((time.perf_counter() - started) * 1000, 2)
+    database = Check("database", True, f"{_safe(url)} answers", "answers", latency)
+    head = migrate.head_revision()
+    if current != head:
+        schema = Check(
+            "schema",
+            False,
+            f"schema at revision {current or 'none'}, code expects {head}. "
+            "Run: routelearn db upgrade",
+            "SchemaBehind",
+        )
+    else:
+        schema = Check("schema", True, f"schema at head ({head})", f"at head ({head})")
+    return database, schema
+
+
+def check_all(settings: Settings) -> list[Check]:
+    return [*check_database(settings), check_broker(settings)]
