@@ -181,7 +181,7 @@ def test_broker_outage_is_retried_until_it_ends(
     with EventPublisher(
         proxied,
         batch_size=100,
-        linger_ms=0,
+        linger_ms=60_000,  # only flush() sends: each phase goes as one batch
         send_timeout=30,
         on_error=lambda e, x: failures.append(e),
     ) as publisher:
