@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     partition_days_ahead: int = Field(default=7, ge=1, le=366)
     rollup_retention_days: int = Field(default=400, ge=1)
     maintenance_interval: float = Field(default=3600.0, gt=0)
+    # Registry changes are fanned out as soon as they are made; this periodic run sends any
+    # the immediate one missed (broker down when the change was made).
+    registry_fanout_interval: float = Field(default=30.0, gt=0)
 
     # The HTTP API (`routelearn serve`): where it listens (loopback unless configured), and the
     # bounds of one POST /api/events body (checked before it is parsed).

@@ -10,6 +10,7 @@ Task (queue): what it does.
 - ``routelearn.ingest_event`` (``routelearn.ingest``): one routing event
 - ``routelearn.learn_scores`` (``routelearn.learn``): a learner tick (beat)
 - ``routelearn.fan_out_scores`` (``routelearn.learn``): a round of score updates to every instance
+- ``routelearn.fan_out_registry`` (``routelearn.learn``): registry changes to every instance
 - ``routelearn.sweep_anomalies`` (``routelearn.learn``): an anomaly sweep (beat)
 - ``routelearn.send_snapshot`` (``routelearn.learn``): every current score to one instance's queue
 - ``routelearn.maintain_partitions`` (``routelearn.maintenance``): partitions, retention (beat)
@@ -17,7 +18,7 @@ Task (queue): what it does.
 
 from __future__ import annotations
 
-from routelearn.service.tasks.fanout import fan_out_scores
+from routelearn.service.tasks.fanout import fan_out_registry, fan_out_scores
 from routelearn.service.tasks.ingest import ingest_event, ingest_events
 from routelearn.service.tasks.learn import learn_scores
 from routelearn.service.tasks.maintenance import maintain_partitions
@@ -25,6 +26,7 @@ from routelearn.service.tasks.snapshot import send_snapshot
 from routelearn.service.tasks.sweep import sweep_anomalies
 
 __all__ = [
+    "fan_out_registry",
     "fan_out_scores",
     "ingest_event",
     "ingest_events",

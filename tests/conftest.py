@@ -44,6 +44,10 @@ TABLES = (
     "anomalies",
     "anomaly_events",
     "api_keys",
+    "models",
+    "model_endpoints",
+    "model_health_reports",
+    "registry_changes",
 )
 
 

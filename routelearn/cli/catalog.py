@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from routelearn.cli.database import database
-from routelearn.constants import FAN_OUT_SCORES_TASK
+from routelearn.constants import FAN_OUT_REGISTRY_TASK, FAN_OUT_SCORES_TASK
 from routelearn.instance.catalog import load_catalog
 from routelearn.messaging.broker import RETRY_POLICY
 from routelearn.messaging.task_message import TaskSender
@@ -36,20 +36,27 @@ def import_command(file: Path, overwrite_learned: bool) -> None:
         report = import_catalog(engine, catalog, str(file), overwrite_learned)
     click.echo(
         f"{len(catalog.models)} models: {report.inserted} scores added, {report.updated} changed,"
-        f" {report.unchanged} unchanged, {report.kept_learned} learned scores kept"
+        f" {report.unchanged} unchanged, {report.kept_learned} learned scores kept;"
+        f" {report.models_changed} registry entries registered or changed"
     )
-    if report.changes:
+    if report.changes or report.models_changed:
         sender = TaskSender(settings, RETRY_POLICY)
         try:
-            sender.send(FAN_OUT_SCORES_TASK, [[c.to_message() for c in report.changes]])
+            if report.models_changed:
+                # The registry's changes wait in its outbox; this sends them now, not at the
+                # next periodic run.
+                sender.send(FAN_OUT_REGISTRY_TASK, [])
+            if report.changes:
+                sender.send(FAN_OUT_SCORES_TASK, [[c.to_message() for c in report.changes]])
         except Exception as exc:
             raise click.ClickException(
-                f"the scores are stored, but the broker did not take their fan-out ({exc}); "
-                "instances get them from their next snapshot, or run the import again"
+                f"the catalog is stored, but the broker did not take its fan-out ({exc}); "
+                "instances get it from their next snapshot, or run the import again"
             ) from None
         finally:
             sender.close()
-        click.echo(f"{len(report.changes)} changed scores sent to every instance")
+        if report.changes:
+            click.echo(f"{len(report.changes)} changed scores sent to every instance")
 
 
 COMMANDS = [catalog_group]

@@ -29,6 +29,7 @@ from kombu.messaging import Consumer
 
 from routelearn.constants import SEND_SNAPSHOT_TASK
 from routelearn.domain.backoff import backoff_delay
+from routelearn.domain.registry import InvalidRegistryChange, RegistryChange
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
 from routelearn.instance.catalog.model import ModelCatalog
 from routelearn.messaging.broker import RETRY_POLICY, connection
@@ -60,6 +61,7 @@ _SNAPSHOT_REQUEST_SECONDS = 30.0
 class SubscriberStats:
     messages: int  # messages handled and acked (malformed ones included)
     updates_applied: int  # updates that changed the catalog
+    registry_applied: int  # registry changes (a model added, its status or prices) applied
     ignored_stale: int  # updates whose version was not newer than the catalog's
     malformed: int  # messages or single updates that could not be read, logged and dropped
     snapshot_scores: int  # scores changed by the start-up snapshot
@@ -113,6 +115,7 @@ class ScoreUpdateSubscriber:
         self._snapshot_retry_at = 0.0
         self._task_sender: TaskSender | None = None
         self._messages = self._applied = self._stale = self._malformed = 0
+        self._registry_applied = 0
         self._snapshot_scores = self._reconnects = 0
 
     @property
@@ -129,6 +132,7 @@ class ScoreUpdateSubscriber:
             return SubscriberStats(
                 messages=self._messages,
                 updates_applied=self._applied,
+                registry_applied=self._registry_applied,
                 ignored_stale=self._stale,
                 malformed=self._malformed,
                 snapshot_scores=self._snapshot_scores,
@@ -293,7 +297,7 @@ class ScoreUpdateSubscriber:
                     self._messages += 1
                 message.ack()
                 return
-            updates, bad = _parse_round(body)
+            updates, changes, bad = _parse_round(body)
         except Exception as exc:
             log.error("malformed score update message on %s dropped: %s", self._queue.name, exc)
             with self._lock:
@@ -301,7 +305,14 @@ class ScoreUpdateSubscriber:
                 self._malformed += 1
             message.ack()
             return
-        applied = stale = 0
+        applied = stale = registry_applied = 0
+        # The registry first: a model added in the same round as its first score is known
+        # (with its provider and status) when the score arrives.
+        for change in changes:
+            if self._catalog.apply_registry(change):
+                registry_applied += 1
+            else:
+                stale += 1
         for update in updates:
             try:
                 changed = self._catalog.apply_update(
@@ -325,6 +336,7 @@ class ScoreUpdateSubscriber:
         with self._lock:
             self._messages += 1
             self._applied += applied
+            self._registry_applied += registry_applied
             self._stale += stale
             self._malformed += bad
         message.ack()
@@ -339,12 +351,16 @@ class ScoreUpdateSubscriber:
             log.error("could not save the catalog to %s: %s", self._persist_path, exc)
 
 
-def _parse_round(body: object) -> tuple[list[ScoreUpdate], int]:
-    """The valid updates of a round message, and how many were malformed (logged, skipped:
-    one bad update does not cost the instance the others)."""
+def _parse_round(body: object) -> tuple[list[ScoreUpdate], list[RegistryChange], int]:
+    """The valid score updates and registry changes of a round message, and how many were
+    malformed (logged, skipped: one bad item does not cost the instance the others)."""
     if not isinstance(body, Mapping) or not isinstance(body.get("updates"), list):
         raise InvalidScoreUpdate(f'a round must be {{"updates": [...]}}, got {body!r:.200}')
+    models = body.get("models", [])
+    if not isinstance(models, list):
+        raise InvalidRegistryChange(f"a round's models must be a list, got {models!r:.200}")
     updates: list[ScoreUpdate] = []
+    changes: list[RegistryChange] = []
     bad = 0
     for item in body["updates"]:
         try:
@@ -352,4 +368,10 @@ def _parse_round(body: object) -> tuple[list[ScoreUpdate], int]:
         except InvalidScoreUpdate as exc:
             bad += 1
             log.error("malformed score update skipped: %s", exc)
-    return updates, bad
+    for item in models:
+        try:
+            changes.append(RegistryChange.from_message(item))
+        except InvalidRegistryChange as exc:
+            bad += 1
+            log.error("malformed registry change skipped: %s", exc)
+    return updates, changes, bad

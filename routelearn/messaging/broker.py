@@ -17,6 +17,7 @@ from kombu.entity import Exchange, Queue
 
 from routelearn.constants import (
     ALL_QUEUES,
+    FAN_OUT_REGISTRY_TASK,
     FAN_OUT_SCORES_TASK,
     INGEST_EVENT_TASK,
     INGEST_EVENTS_TASK,
@@ -45,6 +46,7 @@ TASK_ROUTES = {
     INGEST_EVENT_TASK: {"queue": INGEST_QUEUE},
     LEARN_SCORES_TASK: {"queue": LEARN_QUEUE},
     FAN_OUT_SCORES_TASK: {"queue": LEARN_QUEUE},
+    FAN_OUT_REGISTRY_TASK: {"queue": LEARN_QUEUE},
     SWEEP_ANOMALIES_TASK: {"queue": LEARN_QUEUE},
     SEND_SNAPSHOT_TASK: {"queue": LEARN_QUEUE},
     MAINTAIN_PARTITIONS_TASK: {"queue": MAINTENANCE_QUEUE},

@@ -31,6 +31,7 @@ from typing import Any
 from kombu.exceptions import BatchPublishError, OperationalError
 from kombu.messaging import Producer
 
+from routelearn.domain.registry import RegistryChange
 from routelearn.domain.score_update import ScoreUpdate
 from routelearn.errors import TransientError
 from routelearn.messaging.broker import (
@@ -67,9 +68,17 @@ def score_update_queue(instance_id: str, settings: Settings) -> Any:
     return bounded_queue(queue_name(instance_id), settings, settings.instance_queue_max)
 
 
-def round_body(updates: Iterable[ScoreUpdate]) -> dict[str, Any]:
-    """The message one instance receives for one round."""
-    return {"updates": [update.to_message() for update in updates]}
+def round_body(
+    updates: Iterable[ScoreUpdate], models: Iterable[RegistryChange] = ()
+) -> dict[str, Any]:
+    """The message one instance receives for one round: score updates, and registry changes
+    under ``models`` when there are any (``updates`` is always there, so a subscriber that
+    predates the registry still reads the round)."""
+    body: dict[str, Any] = {"updates": [update.to_message() for update in updates]}
+    changes = [change.to_message() for change in models]
+    if changes:
+        body["models"] = changes
+    return body
 
 
 @dataclass(frozen=True)
@@ -102,14 +111,19 @@ class FanOut:
             self._declared.clear()
             self._connection.release()
 
-    def publish(self, instance_ids: Iterable[str], updates: Sequence[ScoreUpdate]) -> FanOutReport:
+    def publish(
+        self,
+        instance_ids: Iterable[str],
+        updates: Sequence[ScoreUpdate],
+        models: Sequence[RegistryChange] = (),
+    ) -> FanOutReport:
         started = time.perf_counter()
         # dict.fromkeys: an instance listed twice still gets one message.
         ids = list(dict.fromkeys(instance_ids))
-        if not ids or not updates:
+        if not ids or not (updates or models):
             return FanOutReport(len(ids), 0, len(updates), 0, 0, time.perf_counter() - started)
         # Serialised once for the whole fleet; kombu sends a str body with a content type as is.
-        body = json.dumps(round_body(updates), separators=(",", ":"))
+        body = json.dumps(round_body(updates, models), separators=(",", ":"))
         declared, trimmed = self._deliver(ids, body, "score fan-out")
         seconds = time.perf_counter() - started
         return FanOutReport(len(ids), len(ids), len(updates), trimmed, declared, seconds)
@@ -203,13 +217,16 @@ def _fanout_for(settings: Settings) -> FanOut:
 
 
 def fan_out(
-    settings: Settings, instance_ids: Iterable[str], updates: Sequence[ScoreUpdate]
+    settings: Settings,
+    instance_ids: Iterable[str],
+    updates: Sequence[ScoreUpdate],
+    models: Sequence[RegistryChange] = (),
 ) -> FanOutReport:
-    """Send one round of ``updates`` to every instance's queue: one message per instance, each
-    queue bounded to its newest ``settings.instance_queue_max`` messages. Raises TransientError
-    when the broker stays unreachable; a round may then have reached some instances (sending it
-    again is safe: updates are versioned)."""
-    return _fanout_for(settings).publish(instance_ids, updates)
+    """Send one round of ``updates`` (and registry changes) to every instance's queue: one
+    message per instance, each queue bounded to its newest ``settings.instance_queue_max``
+    messages. Raises TransientError when the broker stays unreachable; a round may then have
+    reached some instances (sending it again is safe: updates and changes are versioned)."""
+    return _fanout_for(settings).publish(instance_ids, updates, models)
 
 
 def send_snapshot(settings: Settings, instance_id: str, snapshot: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from routelearn.constants import (
+    FAN_OUT_REGISTRY_TASK,
     FAN_OUT_SCORES_TASK,
     INGEST_QUEUE,
     LEARN_SCORES_TASK,
@@ -62,6 +63,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             for name in (
                 LEARN_SCORES_TASK,
                 FAN_OUT_SCORES_TASK,
+                FAN_OUT_REGISTRY_TASK,
                 SWEEP_ANOMALIES_TASK,
                 SEND_SNAPSHOT_TASK,
                 MAINTAIN_PARTITIONS_TASK,

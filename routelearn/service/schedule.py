@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from routelearn.constants import (
+    FAN_OUT_REGISTRY_TASK,
     LEARN_QUEUE,
     LEARN_SCORES_TASK,
     MAINTAIN_PARTITIONS_TASK,
@@ -25,6 +26,9 @@ def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "learn-scores": _every(settings.learner_interval, LEARN_SCORES_TASK, LEARN_QUEUE),
         "sweep-anomalies": _every(settings.anomaly_interval, SWEEP_ANOMALIES_TASK, LEARN_QUEUE),
+        "fan-out-registry": _every(
+            settings.registry_fanout_interval, FAN_OUT_REGISTRY_TASK, LEARN_QUEUE
+        ),
         "maintain-partitions": _every(
             settings.maintenance_interval, MAINTAIN_PARTITIONS_TASK, MAINTENANCE_QUEUE
         ),

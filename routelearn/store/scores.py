@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from routelearn.domain.event import Complexity
+from routelearn.domain.registry import ModelCapability, ModelPrices, ModelRecord, ModelStatus
 from routelearn.domain.score_update import ScoreUpdate
-from routelearn.instance.catalog import CatalogFile
+from routelearn.instance.catalog import CatalogFile, ModelSpec
+from routelearn.store import registry
 
 CATALOG_POLICY = "catalog"
 
@@ -25,6 +27,8 @@ class ImportReport:
     # The changes to send to the fleet (the updated rows; a new row is version 0, which the
     # instances loading the same file hold already).
     changes: tuple[ScoreUpdate, ...] = ()
+    # Registry entries registered or changed (their changes wait in the registry's outbox).
+    models_changed: int = 0
 
 
 def _history(
@@ -70,6 +74,7 @@ def import_catalog(
     changes: list[ScoreUpdate] = []
     reason = f"imported from {origin}"
     with engine.begin() as conn:
+        models_changed = registry.import_records(conn, map(model_record, catalog.models))
         for (model, complexity), score in sorted(wanted.items()):  # key order: lock order
             created = conn.execute(
                 text(
@@ -118,11 +123,32 @@ def import_catalog(
                     )
                 )
                 updated += 1
-    return ImportReport(inserted, updated, unchanged, kept, tuple(changes))
+    return ImportReport(inserted, updated, unchanged, kept, tuple(changes), models_changed)
+
+
+def model_record(spec: ModelSpec) -> ModelRecord:
+    """A catalog file's model as a registry record (``registry.import_records`` says what an
+    import changes of a registered one)."""
+    prices = spec.prices
+    return ModelRecord(
+        modelId=spec.name,
+        name=spec.name,
+        provider=spec.provider,
+        capabilities=tuple(ModelCapability(type=c) for c in spec.capabilities),
+        status=ModelStatus.ACTIVE if spec.enabled else ModelStatus.INACTIVE,
+        prices=(
+            None
+            if prices is None
+            else ModelPrices(inputPer1k=prices.input_per_1k, outputPer1k=prices.output_per_1k)
+        ),
+        contextWindow=spec.context_window,
+        typicalLatencyMs=spec.typical_latency_ms,
+    )
 
 
 def score_snapshot(engine: Engine, default_score: float | None = None) -> dict[str, Any]:
-    """Every score with its version, in ``ModelCatalog.apply_snapshot``'s format."""
+    """Every score with its version, and every registered model's registry entry, in
+    ``ModelCatalog.apply_snapshot``'s format."""
     models: dict[str, dict[str, dict[str, Any]]] = {}
     with engine.connect() as conn:
         rows = conn.execute(
@@ -133,7 +159,10 @@ def score_snapshot(engine: Engine, default_score: float | None = None) -> dict[s
         )
         for model, complexity, score, version in rows:
             models.setdefault(model, {})[complexity] = {"score": score, "version": version}
-    snapshot: dict[str, Any] = {"models": models}
+    snapshot: dict[str, Any] = {
+        "models": models,
+        "registry": [change.to_message() for change in registry.current_changes(engine)],
+    }
     if default_score is not None:
         snapshot["default_score"] = default_score
     return snapshot

@@ -14,11 +14,13 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
     Identity,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    Sequence,
     String,
     Table,
     Text,
@@ -339,4 +341,68 @@ api_keys = Table(
     Column("last_used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
     CheckConstraint("role IN ('reader', 'instance', 'operator', 'admin')", name="ck_api_keys_role"),
+)
+
+# Added: the central model registry (routelearn.domain.registry). ``record`` is the whole
+# document as registered; the columns beside it are what the list filters on. ``version`` comes
+# from registry_version_seq, shared by every model, so a re-registered model's changes are newer
+# than its removal's.
+registry_version_seq = Sequence("registry_version_seq", metadata=metadata)
+
+models = Table(
+    "models",
+    metadata,
+    Column("model_id", String, primary_key=True),
+    Column("provider", String, nullable=False),
+    Column("model_type", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("tags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("record", JSONB, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    CheckConstraint(
+        "status IN ('active', 'inactive', 'deprecated', 'maintenance')", name="ck_models_status"
+    ),
+)
+
+model_endpoints = Table(
+    "model_endpoints",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("model_id", String, ForeignKey("models.model_id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("type", String, nullable=False),
+    Column("weight", Float, nullable=False),
+    Column("health_check_url", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    UniqueConstraint("model_id", "url", name="uq_model_endpoints_url"),
+)
+
+model_health_reports = Table(
+    "model_health_reports",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("model_id", String, ForeignKey("models.model_id", ondelete="CASCADE"), nullable=False),
+    Column("status", String, nullable=False),
+    Column("response_time_ms", Float),
+    Column("error_rate", Float),
+    Column("availability", Float),
+    Column("reported_by", String),
+    Column("reported_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Index("idx_model_health_reports_model_time", "model_id", "reported_at"),
+)
+
+# An outbox, as anomaly_events: a registry change is written in the transaction that makes it
+# and fanned out to the instances after it commits (routelearn.fan_out_registry).
+registry_changes = Table(
+    "registry_changes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("model_id", String, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("idx_registry_changes_unsent", "id", postgresql_where=text("sent_at IS NULL")),
 )

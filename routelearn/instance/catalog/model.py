@@ -25,6 +25,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from routelearn.domain.event import Complexity, ModelName
+from routelearn.domain.registry import InvalidRegistryChange, RegistryChange
 from routelearn.errors import CatalogError
 from routelearn.instance.catalog.file import (
     CatalogFile,
@@ -63,6 +64,9 @@ class ModelEntry:
     enabled: bool = True
     splits: Mapping[Complexity, Split] = field(default_factory=dict, hash=False)
     learned: bool = False
+    # The central registry's status and the version it was sent at (0: none received yet).
+    status: str = "active"
+    registry_version: int = 0
 
     def score(self, complexity: Complexity | str) -> float:
         return self.scores[Complexity(complexity)]
@@ -99,6 +103,8 @@ class _Snapshot(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     models: dict[ModelName, dict[Complexity, _SnapshotScore]] = Field(max_length=100_000)
     default_score: Annotated[float, Field(strict=True)] | None = None
+    # The central registry: each model's RegistryChange message at its current version.
+    registry: list[dict[str, Any]] = Field(default_factory=list, max_length=100_000)
 
 
 def _rank(entries: Iterable[ModelEntry], complexity: Complexity) -> tuple[Candidate, ...]:
@@ -129,6 +135,8 @@ class ModelCatalog:
         # Serialises save(): a save that read an older state must not replace a newer file.
         self._save_lock = threading.Lock()
         self._specs = {spec.name: spec for spec in config.models}
+        # The newest registry change per model: reload() applies them again to the new file.
+        self._registry: dict[str, RegistryChange] = {}
         entries: dict[str, ModelEntry] = {}
         explicit: dict[str, frozenset[Complexity]] = {}
         for spec in config.models:
@@ -244,19 +252,43 @@ class ModelCatalog:
             )
             return True
 
+    def apply_registry(self, change: RegistryChange) -> bool:
+        """Apply one model's central registry entry if its version is newer than the one held;
+        return whether it was applied.
+
+        A model may be chosen only while the registry says ``active``; the local file can
+        still veto it (``enabled: false``), and a model the file does not list is enabled
+        only with ``enable_unknown`` (an instance cannot call a model its operator never
+        configured). Provider, capabilities, prices, context window and typical latency come
+        from the registry. A removed model stays, disabled, so an older change arriving late
+        cannot bring it back.
+        """
+        _check_version(change.version)
+        with self._lock:
+            entries = dict(self._state.entries)
+            if not self._take_registry(entries, change):
+                return False
+            self._state = self._build(entries, self._state.explicit)
+            return True
+
     def apply_snapshot(self, snapshot: Mapping[str, Any]) -> int:
         """Apply a full snapshot from the central service: per (model, complexity), only a
-        newer version than the one held. Returns how many scores changed. The snapshot's
-        ``default_score``, if any, is ignored: the local file's setting stays in force."""
+        newer version than the one held; the same for each model's registry entry. Returns how
+        many scores and registry entries changed. The snapshot's ``default_score``, if any, is
+        ignored: the local file's setting stays in force."""
         try:
             parsed = _Snapshot.model_validate(snapshot)
-        except ValidationError as exc:
+            changes = [RegistryChange.from_message(item) for item in parsed.registry]
+        except (ValidationError, InvalidRegistryChange) as exc:
             raise CatalogError(f"invalid score snapshot: {exc}") from None
         applied = 0
         with self._lock:
             state = self._state
             entries = dict(state.entries)
             explicit = dict(state.explicit)
+            for change in changes:
+                if self._take_registry(entries, change):
+                    applied += 1
             for model, scores in parsed.models.items():
                 for complexity, item in scores.items():
                     entry = entries.get(model)
@@ -305,8 +337,11 @@ class ModelCatalog:
                     provider=held.provider if held.learned else UNKNOWN_PROVIDER,
                     enabled=self._enable_unknown,
                     learned=True,
+                    registry_version=0,
                 )
                 explicit[name] = state.explicit.get(name, frozenset())
+            for change in self._registry.values():
+                self._take_registry(entries, change, force=True)
             self._state = self._build(entries, explicit)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -339,6 +374,46 @@ class ModelCatalog:
 
     # -- helpers --------------------------------------------------------------------------
 
+    def _take_registry(
+        self, entries: dict[str, ModelEntry], change: RegistryChange, force: bool = False
+    ) -> bool:
+        """Put ``change`` into ``entries`` if newer (or ``force``); under the lock."""
+        entry = entries.get(change.model)
+        if entry is not None and change.version <= entry.registry_version and not force:
+            return False
+        if entry is None:
+            entry = self._unknown_entry(change.model)
+        spec = self._specs.get(change.model)
+        allowed = spec.enabled if spec is not None else self._enable_unknown
+        prices = entry.prices
+        if change.input_per_1k is not None and change.output_per_1k is not None:
+            prices = Prices(input_per_1k=change.input_per_1k, output_per_1k=change.output_per_1k)
+        entries[change.model] = replace(
+            entry,
+            provider=change.provider,
+            capabilities=frozenset(change.capabilities),
+            prices=prices,
+            context_window=change.context_window or entry.context_window,
+            typical_latency_ms=change.typical_latency_ms or entry.typical_latency_ms,
+            enabled=allowed and change.active,
+            status=change.status,
+            registry_version=change.version,
+        )
+        self._registry[change.model] = change
+        return True
+
+    def _unknown_entry(self, model: str) -> ModelEntry:
+        """A model this file does not list, with default scores (see enable_unknown)."""
+        default = self._config.default_score
+        return ModelEntry(
+            name=model,
+            provider=UNKNOWN_PROVIDER,
+            scores=MappingProxyType(dict.fromkeys(_COMPLEXITIES, default)),
+            versions=MappingProxyType(dict.fromkeys(_COMPLEXITIES, 0)),
+            enabled=self._enable_unknown,
+            learned=True,
+        )
+
     def _entry_from_spec(self, spec: ModelSpec) -> ModelEntry:
         default = self._config.default_score
         return ModelEntry(
@@ -364,15 +439,7 @@ class ModelCatalog:
     ) -> ModelEntry:
         if entry is None:
             # Keep what the fleet learned about a model this file does not list.
-            default = self._config.default_score
-            entry = ModelEntry(
-                name=model,
-                provider=UNKNOWN_PROVIDER,
-                scores=MappingProxyType(dict.fromkeys(_COMPLEXITIES, default)),
-                versions=MappingProxyType(dict.fromkeys(_COMPLEXITIES, 0)),
-                enabled=self._enable_unknown,
-                learned=True,
-            )
+            entry = self._unknown_entry(model)
         return replace(
             entry,
             scores=MappingProxyType({**entry.scores, complexity: score}),

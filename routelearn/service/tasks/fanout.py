@@ -1,4 +1,5 @@
-"""``routelearn.fan_out_scores``: one round of score updates to every active instance's queue."""
+"""``routelearn.fan_out_scores``: one round of score updates to every active instance's queue;
+``routelearn.fan_out_registry``: the registry's outbox of changes, the same way."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Any
 
 from celery import shared_task
 
-from routelearn.constants import FAN_OUT_SCORES_TASK
+from routelearn.constants import FAN_OUT_REGISTRY_TASK, FAN_OUT_SCORES_TASK
+from routelearn.domain.registry import RegistryChange
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
 from routelearn.messaging.fanout import fan_out
 from routelearn.service.tasks.base import RouteLearnTask
-from routelearn.store import instances
+from routelearn.store import instances, registry
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +37,27 @@ def fan_out_scores(self: RouteLearnTask, updates: list[Any]) -> dict[str, int]:
             "%d instance queues were full: their oldest rounds were dropped", report.trimmed_queues
         )
     return {"instances": report.instances, "updates": len(parsed), "trimmed": report.trimmed_queues}
+
+
+@shared_task(name=FAN_OUT_REGISTRY_TASK, bind=True, base=RouteLearnTask, on_transient="requeue")
+def fan_out_registry(self: RouteLearnTask) -> dict[str, int]:
+    """Send the registry changes not sent yet, oldest first, and mark them sent in the same
+    transaction: a failed send leaves them for the next run. Safe to run twice at once (each
+    takes other rows) and to repeat (instances ignore a version they hold)."""
+    app = self.rl_app
+    sent = 0
+    targets: list[str] | None = None
+    while True:
+        with app.engine.begin() as conn:
+            rows = registry.unsent_changes(conn)
+            if not rows:
+                break
+            if targets is None:
+                targets = instances.active_ids(app.engine)
+            changes = [RegistryChange.from_message(payload) for _, payload in rows]
+            # With no instance registered yet there is no one to tell: a starting instance
+            # takes the registry from its snapshot.
+            fan_out(app.settings, targets, [], changes)
+            registry.mark_sent(conn, [row_id for row_id, _ in rows])
+            sent += len(rows)
+    return {"instances": len(targets or ()), "changes": sent}

@@ -1,0 +1,155 @@
+"""A registry change reaches every running instance: set a model inactive through the API, and
+three instances' routers (each with its own ScoreUpdateSubscriber, real worker, real broker)
+stop choosing it within seconds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from routelearn.domain.api_keys import Role
+from routelearn.instance.catalog import ModelCatalog
+from routelearn.instance.router import ModelRouter
+from routelearn.instance.subscriber import ScoreUpdateSubscriber
+from routelearn.settings import Settings
+from routelearn.store import instances
+from tests.integration.test_api import api, bearer, keys
+from tests.services import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
+__all__ = ["api", "keys"]  # fixtures, used by name
+
+INSTANCES = ("i1", "i2", "i3")
+CATALOG = {
+    "version": 1,
+    "models": [
+        {"name": "best", "provider": "p", "scores": {"simple": 4.5}},
+        {"name": "second", "provider": "p", "scores": {"simple": 3.0}},
+    ],
+}
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def publish(self, event: dict[str, Any]) -> bool:
+        self.events.append(event)
+        return True
+
+
+@pytest.fixture
+def fleet(settings: Settings, engine: Engine, worker: Any) -> Iterator[dict[str, Any]]:
+    """Three running instances: router and subscriber each, registered with the service."""
+    for instance_id in INSTANCES:
+        instances.register(engine, instance_id)
+    with ExitStack() as stack:
+        routers: dict[str, Any] = {}
+        for instance_id in INSTANCES:
+            catalog = ModelCatalog.from_config(CATALOG)
+            subscriber = ScoreUpdateSubscriber(settings, instance_id, catalog)
+            subscriber.start()
+            stack.callback(subscriber.stop, 10)
+            router = ModelRouter(catalog, Sink(), instance_id=instance_id, explore_share=0.0)
+            routers[instance_id] = (router, subscriber)
+        yield routers
+
+
+def choices(fleet: dict[str, Any]) -> set[str]:
+    return {router.route("simple").model for router, _ in fleet.values()}
+
+
+def test_a_model_set_inactive_stops_every_instance_choosing_it(
+    api: str, keys: dict[Role, str], fleet: dict[str, Any]
+) -> None:
+    operator = bearer(keys[Role.OPERATOR])
+    for name in ("best", "second"):
+        registered = httpx.post(
+            f"{api}/api/models",
+            json={"modelId": name, "name": name, "provider": "p"},
+            headers=operator,
+        )
+        assert registered.status_code == 201, registered.text
+    wait_for(
+        lambda: all(s.stats.registry_applied == 2 for _, s in fleet.values()),
+        20,
+        message="the registrations on every instance",
+    )
+    assert choices(fleet) == {"best"}
+
+    started = time.monotonic()
+    patched = httpx.patch(
+        f"{api}/api/models/best/status", json={"status": "inactive"}, headers=operator
+    )
+    assert patched.status_code == 200, patched.text
+    wait_for(lambda: choices(fleet) == {"second"}, 20, message="every router off 'best'")
+    took = time.monotonic() - started
+    print(f"\n'best' set inactive: every router stopped choosing it after {took * 1000:.0f} ms")
+    for router, subscriber in fleet.values():
+        entry = router.catalog.entry("best")
+        assert entry is not None and entry.status == "inactive" and not entry.enabled
+        assert subscriber.stats.malformed == 0
+    assert took < 10  # seconds: not the next learner tick (60 s), nor a restart
+
+    httpx.patch(
+        f"{api}/api/models/best/status", json={"status": "active"}, headers=operator
+    ).raise_for_status()
+    wait_for(lambda: choices(fleet) == {"best"}, 20, message="every router back on 'best'")
+
+
+def test_an_instance_away_during_the_change_gets_it_from_its_snapshot(
+    api: str, keys: dict[Role, str], settings: Settings, engine: Engine, worker: Any
+) -> None:
+    operator = bearer(keys[Role.OPERATOR])
+    httpx.post(
+        f"{api}/api/models",
+        json={"modelId": "best", "name": "best", "provider": "p"},
+        headers=operator,
+    ).raise_for_status()
+    httpx.patch(
+        f"{api}/api/models/best/status", json={"status": "maintenance"}, headers=operator
+    ).raise_for_status()
+    # Not registered as an instance when the change was fanned out: only its snapshot has it.
+    catalog = ModelCatalog.from_config(CATALOG)
+    subscriber = ScoreUpdateSubscriber(settings, "late", catalog, request_snapshot=True)
+    subscriber.start()
+    try:
+        assert subscriber.wait_until_current(20)
+    finally:
+        assert subscriber.stop(10)
+    entry = catalog.entry("best")
+    assert entry is not None and entry.status == "maintenance" and not entry.enabled
+    router = ModelRouter(catalog, Sink(), instance_id="late", explore_share=0.0)
+    assert router.route("simple").model == "second"
+
+
+def test_changes_left_in_the_outbox_are_sent_by_the_periodic_run(
+    settings: Settings, engine: Engine, worker: Any, celery_app: Any
+) -> None:
+    from routelearn.constants import FAN_OUT_REGISTRY_TASK
+    from routelearn.domain.registry import ModelRecord
+    from routelearn.store import registry
+
+    instances.register(engine, "i1")
+    # Written as the API writes, but no fan-out asked for (as when the broker was down then).
+    registry.register(engine, ModelRecord.model_validate({"name": "best", "provider": "p"}))
+    with engine.connect() as conn:
+        assert len(registry.unsent_changes(conn)) == 1
+    celery_app.send_task(FAN_OUT_REGISTRY_TASK)  # what beat sends every 30 s
+
+    def sent() -> bool:
+        with engine.connect() as conn:
+            return registry.unsent_changes(conn) == []
+
+    wait_for(sent, 20, message="the outbox sent")
+    catalog = ModelCatalog.from_config(CATALOG)
+    subscriber = ScoreUpdateSubscriber(settings, "i1", catalog)
+    assert subscriber.drain() == 1 and subscriber.stats.registry_applied == 1
+    entry = catalog.entry("best")
+    assert entry is not None and entry.registry_version >= 1
