@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from routelearn import __version__
 from routelearn.api import problems
 from routelearn.api.ratelimit import RateLimiter
-from routelearn.api.routes import events, health, models, scores
+from routelearn.api.routes import events, health, models, overview, scores
 from routelearn.messaging.broker import RETRY_POLICY
 from routelearn.messaging.task_message import TaskSender
 from routelearn.settings import Settings, get_settings
@@ -51,6 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     problems.install(app)
-    for module in (health, events, scores, models):
+    for module in (health, events, scores, models, overview):
         app.include_router(module.router)
     return app

@@ -12,12 +12,15 @@ from routelearn.stats.health import HealthReport, HealthThresholds
 from routelearn.stats.model import (
     InstanceUsage,
     LatencyStats,
+    ModelLatency,
     Performer,
     ScoreHistoryEntry,
     SuccessRate,
 )
 from routelearn.stats.probe import health_report, queue_depths
 from routelearn.stats.queries import (
+    known_models,
+    latency_by_model,
     latency_stats,
     models_by_instance,
     performers,
@@ -31,11 +34,14 @@ __all__ = [
     "HealthThresholds",
     "InstanceUsage",
     "LatencyStats",
+    "ModelLatency",
     "Performer",
     "ScoreHistoryEntry",
     "SuccessRate",
     "Window",
     "health_report",
+    "known_models",
+    "latency_by_model",
     "latency_stats",
     "models_by_instance",
     "performers",

@@ -49,6 +49,20 @@ class LatencyStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelLatency:
+    """One model's response times with every complexity together (their histograms summed), and
+    each complexity's own, busiest first."""
+
+    model: str
+    samples: int
+    mean_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    complexities: tuple[LatencyStats, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Performer:
     """A pair in the top or bottom list; ``bound`` is the Wilson bound it was ranked by."""
 

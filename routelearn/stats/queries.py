@@ -19,12 +19,13 @@ from routelearn.domain import latency
 from routelearn.stats.model import (
     InstanceUsage,
     LatencyStats,
+    ModelLatency,
     Performer,
     ScoreHistoryEntry,
     SuccessRate,
     success_rate,
 )
-from routelearn.stats.percentiles import summarize
+from routelearn.stats.percentiles import add_histograms, summarize
 from routelearn.stats.ranking import DEFAULT_MIN_SAMPLES, Candidate, rank
 from routelearn.stats.window import Window
 
@@ -218,6 +219,49 @@ def latency_stats(
             LatencyStats(r.model, r.complexity, r.samples, s.mean_ms, s.p50_ms, s.p95_ms, s.p99_ms)
         )
     return found
+
+
+def latency_by_model(
+    engine: Engine, window: Window, *, model: str | None = None
+) -> list[ModelLatency]:
+    """Per model with response times, by name: samples, mean, p50, p95, p99 over every
+    complexity (the pairs' histograms summed), with each complexity's figures. Reads every
+    pair's histogram, as ``latency_stats`` with ``limit`` 0 does."""
+    with reading(engine) as conn:
+        rows = [r for r in _pairs(conn, window, model) if r.samples > 0]
+        histograms = _histograms(conn, window, [(r.model, r.complexity) for r in rows])
+    per_model: dict[str, list[PairCounts]] = {}
+    for r in sorted(rows, key=lambda r: (r.model, -r.samples, r.complexity)):
+        per_model.setdefault(r.model, []).append(r)
+    found = []
+    for name, pairs in per_model.items():
+        held = [
+            histograms[(name, r.complexity)] for r in pairs if (name, r.complexity) in histograms
+        ]
+        complexities = tuple(
+            _latency_row(r, histograms.get((name, r.complexity), [])) for r in pairs
+        )
+        samples, total_ms = sum(r.samples for r in pairs), sum(r.total_ms for r in pairs)
+        s = summarize(add_histograms(held) if held else [], samples, total_ms)
+        found.append(
+            ModelLatency(name, samples, s.mean_ms, s.p50_ms, s.p95_ms, s.p99_ms, complexities)
+        )
+    return found
+
+
+def _latency_row(r: PairCounts, histogram: Sequence[int]) -> LatencyStats:
+    s = summarize(histogram, r.samples, r.total_ms)
+    return LatencyStats(r.model, r.complexity, r.samples, s.mean_ms, s.p50_ms, s.p95_ms, s.p99_ms)
+
+
+def known_models(engine: Engine) -> list[str]:
+    """Every model with counters (``model_routing_metrics``) or a learned score, by name."""
+    with reading(engine) as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT model_name FROM model_routing_metrics"
+            " UNION SELECT model_name FROM model_scores ORDER BY 1"
+        )
+        return [name for (name,) in rows]
 
 
 def performers(
