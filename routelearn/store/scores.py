@@ -185,10 +185,13 @@ def updates_since(engine: Engine, cursor: int, limit: int = 1000) -> tuple[list[
             text(
                 "SELECT id, changed_at, model_name, complexity_level, old_score, new_score,"
                 " reason, confidence, based_on_samples, version FROM score_history"
-                " WHERE id > :cursor AND version >= 1 ORDER BY id LIMIT :limit"
+                " WHERE id > :cursor ORDER BY id LIMIT :limit"
             ),
             {"cursor": cursor, "limit": limit},
         ).all()
+    # Filtered here, not in SQL, so the cursor moves past the rows it skips.
+    last = rows[-1].id if rows else cursor
+    rows = [r for r in rows if r.version >= 1]
     updates = [
         ScoreUpdate(
             timestamp=r.changed_at,
@@ -203,4 +206,4 @@ def updates_since(engine: Engine, cursor: int, limit: int = 1000) -> tuple[list[
         )
         for r in rows
     ]
-    return updates, (rows[-1].id if rows else cursor)
+    return updates, last

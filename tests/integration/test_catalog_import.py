@@ -118,3 +118,19 @@ def test_a_changed_catalog_reaches_every_instance_at_once(
     finally:
         assert subscriber.stop(10)
     assert local.score("m", "simple") == 1.25
+
+
+def test_a_first_load_is_no_update_but_the_cursor_moves_past_it(
+    engine: Engine, clean: None
+) -> None:
+    from routelearn.store.scores import history_cursor, updates_since
+
+    import_catalog(engine, parse_catalog(small(3.0)), "first")  # version 0: 3 history rows
+    found, cursor = updates_since(engine, 0)
+    assert found == [] and cursor == history_cursor(engine) == 3
+    import_catalog(engine, parse_catalog(small(4.0)), "second")
+    found, cursor = updates_since(engine, cursor)
+    assert [(u.model, u.complexity, u.new_score, u.version) for u in found] == [
+        ("m", "simple", 4.0, 1)
+    ]
+    assert updates_since(engine, cursor) == ([], cursor)

@@ -18,9 +18,38 @@ router = APIRouter(tags=["scores"], dependencies=[Depends(require(Permission.REA
 _POLL_SECONDS = 0.25
 
 
+class NewestChange:
+    """The newest ``score_history`` id, read at most once per ``_POLL_SECONDS`` per process
+    however many clients long-poll: a thousand waiting instances cost the database four
+    small queries a second, not four thousand. A client asks for the changes themselves only
+    once this says there are some past its cursor."""
+
+    def __init__(self) -> None:
+        self._lock = anyio.Lock()
+        self._value = 0
+        self._read_at = -float("inf")
+
+    async def get(self, engine: Any) -> int:
+        async with self._lock:  # the others wait for this read and share it
+            if time.monotonic() - self._read_at >= _POLL_SECONDS:
+                self._value = await anyio.to_thread.run_sync(history_cursor, engine)
+                self._read_at = time.monotonic()
+            return self._value
+
+
+def _newest(request: Request) -> NewestChange:
+    state = request.app.state
+    if getattr(state, "newest_change", None) is None:
+        state.newest_change = NewestChange()  # made in the event loop its lock belongs to
+    watch: NewestChange = state.newest_change
+    return watch
+
+
 class Scores(BaseModel):
     models: dict[str, dict[str, dict[str, Any]]]
     default_score: float
+    # Each registered model's registry entry at its version (/api/models has the whole record).
+    registry: list[dict[str, Any]]
     cursor: int  # give it to /api/scores/updates?since= to follow from here
 
 
@@ -39,7 +68,10 @@ async def scores(request: Request) -> Scores:
         cursor = history_cursor(engine)  # first: a change made meanwhile is sent again, not lost
         snapshot = score_snapshot(engine, settings.default_score)
         return Scores(
-            models=snapshot["models"], default_score=settings.default_score, cursor=cursor
+            models=snapshot["models"],
+            default_score=settings.default_score,
+            registry=snapshot["registry"],
+            cursor=cursor,
         )
 
     return await anyio.to_thread.run_sync(read)
@@ -55,9 +87,11 @@ async def updates(
     """Score changes after ``since``, oldest first; with none yet, waits up to ``wait`` seconds
     for one (long-poll). Apply an update only if its version is newer than the one held."""
     engine = request.app.state.engine
+    watch = _newest(request)
     deadline = time.monotonic() + wait
-    while True:
-        found, cursor = await anyio.to_thread.run_sync(updates_since, engine, since, limit)
-        if found or time.monotonic() >= deadline or await request.is_disconnected():
-            return ScoreUpdates(updates=[u.to_message() for u in found], cursor=cursor)
+    found, cursor = await anyio.to_thread.run_sync(updates_since, engine, since, limit)
+    while not found and time.monotonic() < deadline and not await request.is_disconnected():
         await anyio.sleep(_POLL_SECONDS)
+        if await watch.get(engine) > cursor:
+            found, cursor = await anyio.to_thread.run_sync(updates_since, engine, cursor, limit)
+    return ScoreUpdates(updates=[u.to_message() for u in found], cursor=cursor)
