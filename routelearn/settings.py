@@ -101,6 +101,17 @@ class Settings(BaseSettings):
     api_rate_limits: dict[str, int] = Field(default_factory=dict)
     # The Redis the rate limits count in: by default the broker's, when the broker is Redis.
     redis_url: str | None = None
+    # Seconds an API process remembers a key it found valid (a revoked key works that long
+    # more at most); 0 looks every request's key up in the database.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # POST /api/route: how often each API process re-reads the registry and the scores it
+    # routes from (a cheap query when nothing changed), and the share of decisions that
+    # explore an uncertain or stale model instead of the best (as the instance-side router).
+    api_route_refresh_ms: float = Field(default=1000.0, ge=10, le=600_000)
+    api_route_explore_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    # One log line per request (never a key: keys travel in a header). Off, uvicorn spends a
+    # tenth less per request.
+    api_access_log: bool = True
 
     def rate_limit_redis(self) -> str | None:
         if self.redis_url:

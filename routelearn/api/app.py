@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from routelearn import __version__
-from routelearn.api import problems
-from routelearn.api.ratelimit import RateLimiter
-from routelearn.api.routes import events, health, models, overview, scores
+from routelearn.api import central, problems
+from routelearn.api.keycache import KeyCache
+from routelearn.api.ratelimit import RateLimiter, RateLimitHeaders
+from routelearn.api.routes import events, health, models, overview, route, scores
 from routelearn.messaging.broker import RETRY_POLICY
 from routelearn.messaging.task_message import TaskSender
 from routelearn.settings import Settings, get_settings
@@ -26,7 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.task_sender = TaskSender(settings, RETRY_POLICY)
         try:
-            yield
+            async with central.running(settings, app.state.engine) as app.state.central:
+                yield
         finally:
             await app.state.rate_limiter.close()
             app.state.task_sender.close()
@@ -41,16 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Made here, not in the lifespan: a rate limit without a Redis to count in is refused at
     # start, before the server takes a request.
     app.state.rate_limiter = RateLimiter(settings)
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
 
-    @app.middleware("http")
-    async def rate_limit_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers.update(getattr(request.state, "rate_limit_headers", {}))
-        return response
+    app.add_middleware(RateLimitHeaders)
 
     problems.install(app)
-    for module in (health, events, scores, models, overview):
+    # route first: FastAPI tries the routes in order, and POST /api/route is the busiest.
+    for module in (route, health, events, scores, models, overview):
         app.include_router(module.router)
     return app

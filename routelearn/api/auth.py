@@ -7,6 +7,7 @@ from collections.abc import Callable
 import anyio
 from fastapi import Request
 
+from routelearn.api.keycache import KeyCache
 from routelearn.api.problems import ProblemError
 from routelearn.domain.api_keys import Permission, allows
 from routelearn.store import api_keys
@@ -17,7 +18,9 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 def require(permission: Permission) -> Callable[[Request], object]:
     """A dependency: the request's key, if it is active and its role grants ``permission``;
-    401 without a valid key, 403 for a role that may not. The token is never echoed."""
+    401 without a valid key, 403 for a role that may not. The token is never echoed. A key
+    found valid is remembered for ROUTELEARN_API_KEY_CACHE_SECONDS (keycache.py): a revoked key
+    is refused within that long."""
 
     async def dependency(request: Request) -> ApiKey:
         header = request.headers.get("authorization", "")
@@ -26,8 +29,14 @@ def require(permission: Permission) -> Callable[[Request], object]:
             raise ProblemError(
                 401, "an API key is required: Authorization: Bearer <key>", None, _CHALLENGE
             )
-        engine = request.app.state.engine
-        key = await anyio.to_thread.run_sync(api_keys.authenticate, engine, token.strip())
+        token = token.strip()
+        cache: KeyCache = request.app.state.key_cache
+        key = cache.get(token)  # a key found valid in the last few seconds (keycache.py)
+        if key is None:
+            engine = request.app.state.engine
+            key = await anyio.to_thread.run_sync(api_keys.authenticate, engine, token)
+            if key is not None:
+                cache.put(token, key)
         if key is None:
             raise ProblemError(
                 401, "the API key is not valid (unknown, malformed or revoked)", None, _CHALLENGE

@@ -136,4 +136,77 @@ def learning(
     click.echo(f"report: {out_dir}/learning-{report.when}.json")
 
 
+@bench_group.command("api")
+@click.option("--seconds", default=10.0, show_default=True, help="Length of each route phase.")
+@click.option(
+    "--paced-rate",
+    default=2000.0,
+    show_default=True,
+    help="Route requests/s of the paced phase (its p50/p99 are the goal's).",
+)
+@click.option(
+    "--connections", default=32, show_default=True, help="Connections of the saturated phase."
+)
+@click.option("--events", default=100_000, show_default=True, help="Events of each ingest way.")
+@click.option("--batch", default=500, show_default=True, help="Events per POST /api/events.")
+@click.option("--api-workers", default=2, show_default=True, help="routelearn serve --workers.")
+@click.option("--workers", default=1, show_default=True, help="Ingest worker processes.")
+@click.option("--concurrency", default=2, show_default=True, help="Pool size per worker.")
+@click.option("--models", default=50, show_default=True, help="Models in the registry.")
+@click.option(
+    "--rate-limit/--no-rate-limit",
+    default=False,
+    show_default=True,
+    help="Keep the per-key rate limit (counted in Redis) with a limit the load fits in.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Serve with uvicorn's access log (ROUTELEARN_API_ACCESS_LOG).",
+)
+@pg_option
+@broker_option
+@out_option("Where the JSON report and logs go.")
+def api(
+    seconds: float,
+    paced_rate: float,
+    connections: int,
+    events: int,
+    batch: int,
+    api_workers: int,
+    workers: int,
+    concurrency: int,
+    models: int,
+    rate_limit: bool,
+    access_log: bool,
+    pg_base: str,
+    broker_base: str,
+    out_dir: Path,
+) -> None:
+    """The HTTP API under load: POST /api/route (requests/s, p50, p99) and POST /api/events
+    against routelearn publish."""
+    from routelearn.benchmarks.api import main, summary
+
+    report = main(
+        seconds=seconds,
+        paced_rate=paced_rate,
+        connections=connections,
+        events=events,
+        batch=batch,
+        api_workers=api_workers,
+        workers=workers,
+        concurrency=concurrency,
+        models=models,
+        rate_limit=rate_limit,
+        access_log=access_log,
+        pg_base=pg_base,
+        broker_base=broker_base,
+        out_dir=out_dir,
+        log=click.echo,
+    )
+    click.echo(summary(report))
+    click.echo(f"report: {out_dir}/api-{report['when']}.json")
+
+
 COMMANDS = [bench_group]

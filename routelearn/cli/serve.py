@@ -27,8 +27,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         port=port or settings.api_port,
         workers=workers,
         log_level="info",
-        # The access log would print every request line; keys travel in a header, never in it.
-        access_log=True,
+        # The access log prints every request line; keys travel in a header, never in it.
+        access_log=settings.api_access_log,
         proxy_headers=False,
     )
 

@@ -10,6 +10,7 @@ the message Celery builds, and the integration tests have real workers run what 
 from __future__ import annotations
 
 import os
+import reprlib
 import socket
 import threading
 import uuid
@@ -54,8 +55,15 @@ def task_message(
     return body, headers, properties
 
 
+# Bounded at every level, so a batch of 1,000 events costs a few items' repr, not the whole
+# batch's (which took longer than encoding the message itself).
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxtuple, _REPR.maxlist, _REPR.maxdict = 4, 4, 4, 6
+_REPR.maxstring = _REPR.maxother = 250
+
+
 def _preview(args: list[Any] | tuple[Any, ...], limit: int = 200) -> str:
-    text = repr(tuple(args))
+    text = _REPR.repr(tuple(args))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

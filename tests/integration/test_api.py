@@ -138,6 +138,15 @@ def test_keys_are_required_checked_and_never_echoed(
     )
     assert "may not send events" in is_problem(forbidden, 403)["detail"]
     api_keys.revoke(engine, f"test-{Role.READER}")
+    # Refused within ROUTELEARN_API_KEY_CACHE_SECONDS (5): the process remembers a valid key.
+    wait_for(
+        lambda: (
+            httpx.get(f"{api}/api/scores", headers=bearer(keys[Role.READER])).status_code == 401
+        ),
+        timeout=8,
+        interval=0.5,
+        message="the revoked key refused",
+    )
     is_problem(httpx.get(f"{api}/api/scores", headers=bearer(keys[Role.READER])), 401)
     # The log of the server holds no secret.
     assert keys[Role.READER].split("_", 2)[2] not in (LOGS / "api.log").read_text()

@@ -1,0 +1,341 @@
+"""The central router behind ``POST /api/route``: a model chosen from the fleet's scores and the
+central registry, in memory.
+
+Each API process holds one ``ModelCatalog`` built from the database: the registry's models
+(table ``models``: provider, capabilities, prices, latency; only ``active`` ones may be chosen)
+with their learned scores and versions (``model_scores``). A background task checks a cheap
+fingerprint of both tables every ``ROUTELEARN_API_ROUTE_REFRESH_MS`` and, when it moved, reads
+them and ``reload``s the catalog; so a route request costs no database query, and sees a change
+within about that interval. With the database away the process keeps routing on what it holds.
+
+The choice is the instance side's own ``ModelRouter`` (``routelearn.instance.router``): the
+best score among the capable active models, ``prefer`` breaking near-ties, ``budget`` leaving
+out what it cannot pay, and a share (``ROUTELEARN_API_ROUTE_EXPLORE_SHARE``) of exploration.
+Its ``routed`` event, with the ``decision_id`` the caller's outcome event joins, goes through an
+``EventPublisher``: buffered and sent to the workers in batches by a background thread, never
+one broker message per request on the request's path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from sqlalchemy import Engine
+
+from routelearn.domain.complexity import estimate_complexity
+from routelearn.domain.event import Complexity, Prefer
+from routelearn.domain.registry import REMOVED, RegistryChange
+from routelearn.errors import RouteLearnError
+from routelearn.instance.catalog import Candidate, ModelCatalog
+from routelearn.instance.publisher import EventPublisher
+from routelearn.instance.router import Decision, EventSink, ModelRouter, Reason, estimate_cost
+from routelearn.settings import Settings
+from routelearn.store import routing_state
+
+log = logging.getLogger(__name__)
+
+# The instance_id of the routed events the API publishes: the caller's outcome event may carry
+# its own, it joins the decision by decision_id.
+API_INSTANCE_ID = "routelearn-api"
+MAX_FALLBACKS = 3
+# How long shutdown waits for the routed events still buffered to reach the broker.
+_CLOSE_TIMEOUT = 5.0
+# How long a routed event waits for its batch to fill. Nothing waits on it (the caller's outcome
+# comes later and joins it whichever arrives first), and a batch of hundreds costs the workers a
+# fraction per event of one of tens (bench api: at 1,400 routes/s, 50 ms made batches of ~35).
+_LINGER_MS = 500.0
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A decision with what the answer says about it."""
+
+    decision: Decision
+    complexity_given: bool
+    prompt_tokens: int
+    completion_tokens: int
+    max_tokens: int | None
+    candidates: int  # active models with the capabilities
+    fallbacks: list[str]
+    explanation: str
+
+
+class NotLoaded(RouteLearnError):
+    """The catalog has not been read from the database yet (it did not answer)."""
+
+
+def catalog_document(
+    registry: Iterable[RegistryChange],
+    scores: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    default_score: float,
+) -> dict[str, Any]:
+    """The registry's models with their scores, in the catalog file's format (docs/catalog.md):
+    a model is ``enabled`` only while its status is ``active``; a score keeps its central
+    version, so a newer one always replaces it. Models with scores but no registry entry are
+    left out: the registry says what may be chosen."""
+    models = []
+    for change in registry:
+        if change.status == REMOVED:
+            continue
+        spec: dict[str, Any] = {
+            "name": change.model,
+            "provider": change.provider,
+            "capabilities": list(change.capabilities),
+            "enabled": change.active,
+        }
+        if change.input_per_1k is not None and change.output_per_1k is not None:
+            spec["prices"] = {
+                "input_per_1k": float(change.input_per_1k),
+                "output_per_1k": float(change.output_per_1k),
+            }
+        if change.context_window is not None:
+            spec["context_window"] = int(change.context_window)
+        if change.typical_latency_ms is not None:
+            spec["typical_latency_ms"] = float(change.typical_latency_ms)
+        held = scores.get(change.model, {})
+        spec["scores"] = {c: float(s["score"]) for c, s in held.items()}
+        spec["versions"] = {c: int(s["version"]) for c, s in held.items()}
+        models.append(spec)
+    return {"version": 1, "default_score": default_score, "models": models}
+
+
+def fallback_models(
+    ranked: Sequence[Candidate],
+    chosen: str,
+    budget: float | None,
+    prompt_tokens: int,
+    completion_tokens: int,
+    limit: int = MAX_FALLBACKS,
+) -> list[str]:
+    """The next models to try if ``chosen`` fails, best score first: the capable active ones
+    (``ranked``), under a budget only those whose estimate fits it (a model without prices
+    cannot be checked, so it does not)."""
+    found: list[str] = []
+    for entry, _ in ranked:
+        if len(found) >= limit:
+            break
+        if entry.name == chosen:
+            continue
+        if budget is not None:
+            cost = estimate_cost(entry.prices, prompt_tokens, completion_tokens)
+            if cost is None or cost > budget:
+                continue
+        found.append(entry.name)
+    return found
+
+
+def explain(
+    decision: Decision,
+    *,
+    complexity_given: bool,
+    prompt_tokens: int,
+    max_tokens: int | None,
+    candidates: int,
+    budget: float | None,
+) -> str:
+    """Why this model, in one sentence for a person (``reason`` is the code for a program)."""
+    level = decision.complexity.value
+    if complexity_given:
+        source = f"complexity {level} (given)"
+    else:
+        bound = "no maxTokens" if max_tokens is None else f"maxTokens {max_tokens}"
+        source = f"complexity {level} (estimated from {prompt_tokens} prompt tokens, {bound})"
+    wanted = f" with {', '.join(decision.capabilities)}" if decision.capabilities else ""
+    field = f"{candidates} active model{'s' if candidates != 1 else ''}{wanted}"
+    score = f"score {decision.score:.2f}"
+    why = {
+        Reason.BEST: f"the best {score} among {field}",
+        Reason.PREFER: f"{score}, within the tie margin of the best among {field}, and the "
+        + ("fastest" if decision.prefer is Prefer.SPEED else "cheapest")
+        + " of those",
+        Reason.BUDGET: f"the best {score} among {field} whose estimate fits the budget of "
+        f"${budget}",
+        Reason.EXPLORATION: f"explored ({score}): its score is still uncertain or was not "
+        "chosen lately, and a share of decisions gathers evidence on such models",
+        Reason.SPLIT: f"a canary split of the traffic of the best among {field} ({score})",
+        Reason.USER_REQUEST: f"the model asked for ({score})",
+        Reason.FALLBACK: f"the next best among {field} ({score})",
+    }[decision.reason]
+    return f"{source}: {why}"
+
+
+def _went_back(catalog: ModelCatalog, document: Mapping[str, Any]) -> bool:
+    """Whether ``document`` holds an older version of any score than ``catalog`` does."""
+    for spec in document["models"]:
+        versions = spec["versions"]
+        for complexity in Complexity:
+            held = catalog.version(spec["name"], complexity)
+            if held is not None and held > versions.get(complexity.value, 0):
+                return True
+    return False
+
+
+class CentralRouter:
+    """The catalog, refreshed from the database, and the router over it; thread-safe."""
+
+    def __init__(self, settings: Settings, engine: Engine, sink: EventSink) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._sink = sink
+        self._document: dict[str, Any] = catalog_document((), {}, settings.default_score)
+        self._routing = self._make(self._document)
+        self._fingerprint: tuple[int, ...] | None = None
+        self.checked_at: float | None = None  # time.monotonic() of the last successful read
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        return self._routing[0]
+
+    @property
+    def router(self) -> ModelRouter:
+        return self._routing[1]
+
+    @property
+    def loaded(self) -> bool:
+        return self.checked_at is not None
+
+    def refresh(self) -> bool:
+        """Read the registry and the scores if they changed since the last read, and reload
+        the catalog; returns whether they had. Blocking (database): call it in a thread."""
+        fingerprint = routing_state.fingerprint(self._engine)
+        changed = fingerprint != self._fingerprint
+        if changed:
+            state = routing_state.read(self._engine)
+            self.load(state.registry, state.scores)
+            self._fingerprint = fingerprint
+        self.checked_at = time.monotonic()
+        return changed
+
+    def load(
+        self,
+        registry: Iterable[RegistryChange],
+        scores: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    ) -> None:
+        """Route from these models and scores from now on (``refresh`` reads them).
+
+        The catalog is reloaded in place, which keeps the router's memory of what it chose
+        lately (exploration). ``reload`` keeps a held score newer than the one given, as an
+        instance must; here the database is the truth, so if it went back (restored, or its
+        scores deleted) a new catalog and router replace the old ones instead."""
+        document = catalog_document(registry, scores, self.catalog.default_score)
+        if document != self._document:
+            if _went_back(self.catalog, document):
+                self._routing = self._make(document)
+            else:
+                self.catalog.reload(document)
+            self._document = document
+        self.checked_at = time.monotonic()
+
+    def _make(self, document: Mapping[str, Any]) -> tuple[ModelCatalog, ModelRouter]:
+        catalog = ModelCatalog.from_config(document)
+        router = ModelRouter(
+            catalog,
+            self._sink,
+            instance_id=API_INSTANCE_ID,
+            explore_share=self._settings.api_route_explore_share,
+        )
+        return catalog, router
+
+    async def keep_fresh(self) -> None:
+        """Refresh every ``api_route_refresh_ms``, forever; a failure keeps the catalog held
+        (logged once per outage, without a traceback)."""
+        interval = self._settings.api_route_refresh_ms / 1000
+        failing = False
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await anyio.to_thread.run_sync(self.refresh)
+            except Exception as exc:
+                if not failing:
+                    log.warning(
+                        "route catalog not refreshed, routing on the one held: %s",
+                        type(exc).__name__,
+                    )
+                failing = True
+            else:
+                if failing:
+                    log.info("route catalog refreshed again")
+                failing = False
+
+    def route(
+        self,
+        prompt: str,
+        *,
+        complexity: Complexity | None,
+        max_tokens: int | None,
+        capabilities: Sequence[str],
+        prefer: Prefer | None,
+        budget: float | None,
+    ) -> Routed:
+        """Choose a model and publish the ``routed`` event. Raises the router's
+        NoModelAvailableError / BudgetExceededError, or NotLoaded."""
+        if not self.loaded:
+            raise NotLoaded("the model catalog has not been read from the database yet")
+        catalog, router = self._routing  # one read: a refresh may replace both meanwhile
+        prompt_tokens = router.tokens.count(prompt)
+        completion_tokens = router.expected_completion_tokens if max_tokens is None else max_tokens
+        given = complexity is not None
+        level = (
+            complexity if complexity is not None else estimate_complexity(prompt_tokens, max_tokens)
+        )
+        decision = router.route(
+            level,
+            capabilities,
+            prefer,
+            budget,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+        ranked = catalog.candidates(level, capabilities)
+        return Routed(
+            decision=decision,
+            complexity_given=given,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            max_tokens=max_tokens,
+            candidates=len(ranked),
+            fallbacks=fallback_models(
+                ranked, decision.model, budget, prompt_tokens, completion_tokens
+            ),
+            explanation=explain(
+                decision,
+                complexity_given=given,
+                prompt_tokens=prompt_tokens,
+                max_tokens=max_tokens,
+                candidates=len(ranked),
+                budget=budget,
+            ),
+        )
+
+
+def _log_lost(events: list[Any], exc: BaseException) -> None:
+    log.error("%d routed events could not be sent and are lost: %s", len(events), exc)
+
+
+@asynccontextmanager
+async def running(settings: Settings, engine: Engine) -> AsyncIterator[CentralRouter]:
+    """A central router for this process, kept fresh in the background, its events published
+    in batches; at exit the refresh stops and the buffered events are sent."""
+    publisher = EventPublisher(
+        settings, linger_ms=max(settings.publish_linger_ms, _LINGER_MS), on_error=_log_lost
+    )
+    central = CentralRouter(settings, engine, publisher)
+    try:
+        try:
+            await anyio.to_thread.run_sync(central.refresh)
+        except Exception as exc:  # the API serves the rest; routes answer 503 until it loads
+            log.warning("route catalog not loaded at start: %s", type(exc).__name__)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(central.keep_fresh)
+            try:
+                yield central
+            finally:
+                tasks.cancel_scope.cancel()
+    finally:
+        await anyio.to_thread.run_sync(publisher.close, _CLOSE_TIMEOUT)

@@ -1,0 +1,37 @@
+"""What the API's central router reads to route: the registry's models and the learned scores,
+and a fingerprint that tells, in one cheap query, whether either changed since the last read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from routelearn.domain.registry import RegistryChange
+from routelearn.store.registry import current_changes
+from routelearn.store.scores import score_snapshot
+
+# Every registry write takes a new version from one sequence, and every score change raises its
+# row's version: a change of either table changes these four numbers (a removed model lowers
+# the count; a model removed and another registered raise the newest version).
+_FINGERPRINT = text(
+    "SELECT (SELECT count(*) FROM models), (SELECT coalesce(max(version), 0) FROM models),"
+    " (SELECT count(*) FROM model_scores), (SELECT coalesce(sum(version), 0) FROM model_scores)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingState:
+    registry: list[RegistryChange]  # every registered model at its current version
+    scores: dict[str, dict[str, dict[str, Any]]]  # model -> complexity -> {score, version}
+
+
+def fingerprint(engine: Engine) -> tuple[int, ...]:
+    with engine.connect() as conn:
+        row = conn.execute(_FINGERPRINT).one()
+    return tuple(int(value) for value in row)
+
+
+def read(engine: Engine) -> RoutingState:
+    return RoutingState(current_changes(engine), score_snapshot(engine)["models"])
