@@ -10,6 +10,7 @@ FAN_OUT_REGISTRY_TASK = "routelearn.fan_out_registry"
 SWEEP_ANOMALIES_TASK = "routelearn.sweep_anomalies"
 SEND_SNAPSHOT_TASK = "routelearn.send_snapshot"
 MAINTAIN_PARTITIONS_TASK = "routelearn.maintain_partitions"
+DELIVER_ALERTS_TASK = "routelearn.deliver_alerts"
 
 # Queues by kind, so ingestion workers scale out without starving the periodic tasks.
 INGEST_QUEUE = "routelearn.ingest"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from routelearn.domain.policy import (
@@ -17,6 +19,9 @@ from routelearn.domain.policy import (
     make_policy,
 )
 from routelearn.errors import ConfigError
+
+# An HTTP header name (RFC 9110 token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def is_redis(url: str) -> bool:
@@ -113,6 +118,83 @@ class Settings(BaseSettings):
     # tenth less per request.
     api_access_log: bool = True
 
+    # -- Observability (issue 12): alert delivery, log format, Flower's address. -------------
+    # Every anomaly notice is POSTed to this webhook (unset: no delivery) as a Slack,
+    # Alertmanager or plain JSON body, at least once, retried with back-off (base, cap) until
+    # it is alert_max_age seconds old, by routelearn.deliver_alerts (beat, every
+    # alert_interval seconds, and after each sweep that wrote notices). docs/alerts.md.
+    # The URL (a Slack webhook's path is its key), the bearer token and the extra headers (JSON
+    # object) are secrets: never logged, never shown in an error.
+    alert_webhook_url: SecretStr | None = None
+    alert_webhook_format: Literal["slack", "alertmanager", "json"] = "json"
+    alert_webhook_token: SecretStr | None = None
+    alert_webhook_headers: SecretStr | None = None
+    alert_webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    alert_retry_base: float = Field(default=10.0, gt=0)
+    alert_retry_cap: float = Field(default=600.0, gt=0)
+    alert_max_age: float = Field(default=86_400.0, gt=0)
+    alert_interval: float = Field(default=15.0, gt=0)
+    # Log lines as text or as one JSON object a line (workers, beat, the API, the CLI).
+    log_format: Literal["text", "json"] = "text"
+    # `routelearn flower`: beyond loopback it refuses to start without FLOWER_BASIC_AUTH.
+    flower_address: str = "127.0.0.1"
+    flower_port: int = Field(default=5555, ge=1, le=65535)
+
+    @field_validator(
+        "alert_webhook_url", "alert_webhook_token", "alert_webhook_headers", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def alert_webhook_header_map(self) -> dict[str, str]:
+        """The extra headers of ROUTELEARN_ALERT_WEBHOOK_HEADERS (checked at start)."""
+        if self.alert_webhook_headers is None:
+            return {}
+        parsed: dict[str, str] = json.loads(self.alert_webhook_headers.get_secret_value())
+        return parsed
+
+    @model_validator(mode="after")
+    def _alert_webhook_valid(self) -> Settings:
+        # Messages name the variable, never its value: each may hold a secret.
+        if self.alert_webhook_url is not None:
+            url = urlsplit(self.alert_webhook_url.get_secret_value())
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ValueError(
+                    "ROUTELEARN_ALERT_WEBHOOK_URL must be an http:// or https:// URL with a host "
+                    f"(scheme {url.scheme!r})"
+                )
+        if self.alert_webhook_headers is not None:
+            try:
+                headers = json.loads(self.alert_webhook_headers.get_secret_value())
+            except ValueError:
+                headers = None
+            if not isinstance(headers, dict) or not all(
+                isinstance(k, str)
+                and _HEADER_NAME.fullmatch(k)
+                and isinstance(v, str)
+                and "\r" not in v
+                and "\n" not in v
+                for k, v in headers.items()
+            ):
+                raise ValueError(
+                    "ROUTELEARN_ALERT_WEBHOOK_HEADERS must be a JSON object of header names to "
+                    'string values, e.g. {"X-Api-Key": "..."} (value not shown: it is a secret)'
+                )
+        if self.alert_retry_base > self.alert_retry_cap:
+            raise ValueError(
+                f"ROUTELEARN_ALERT_RETRY_BASE ({self.alert_retry_base}) must not exceed "
+                f"ROUTELEARN_ALERT_RETRY_CAP ({self.alert_retry_cap})"
+            )
+        return self
+
+    # Metrics (issue 12, docs/metrics.md): where `routelearn metrics serve` listens (a worker
+    # host's one scrape target). Both it (when not on loopback) and the API's GET /metrics want
+    # a reader key; METRICS_PUBLIC=true drops that, for a scraper on a network of its own.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9808, ge=1, le=65535)
+    metrics_public: bool = False
+
     def rate_limit_redis(self) -> str | None:
         if self.redis_url:
             return self.redis_url
@@ -121,7 +203,7 @@ class Settings(BaseSettings):
     def as_environ(self) -> dict[str, str]:
         """These settings as ``ROUTELEARN_*`` variables, for a child process to read back."""
         return {
-            f"ROUTELEARN_{name.upper()}": json.dumps(v) if isinstance(v, dict) else str(v)
+            f"ROUTELEARN_{name.upper()}": _environ_value(v)
             for name, v in self.model_dump().items()
             if v is not None
         }
@@ -173,6 +255,12 @@ class Settings(BaseSettings):
                 f"ROUTELEARN_DB_RETRY_CAP ({self.db_retry_cap})"
             )
         return self
+
+
+def _environ_value(value: object) -> str:
+    if isinstance(value, SecretStr):  # a child process needs the secret itself
+        return value.get_secret_value()
+    return json.dumps(value) if isinstance(value, dict) else str(value)
 
 
 def load_settings() -> Settings:

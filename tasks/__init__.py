@@ -12,12 +12,15 @@ Task (queue): what it does.
 - ``routelearn.fan_out_scores`` (``routelearn.learn``): a round of score updates to every instance
 - ``routelearn.fan_out_registry`` (``routelearn.learn``): registry changes to every instance
 - ``routelearn.sweep_anomalies`` (``routelearn.learn``): an anomaly sweep (beat)
+- ``routelearn.deliver_alerts`` (``routelearn.learn``): anomaly notices to the alert webhook
+  (beat, and after a sweep)
 - ``routelearn.send_snapshot`` (``routelearn.learn``): every current score to one instance's queue
 - ``routelearn.maintain_partitions`` (``routelearn.maintenance``): partitions, retention (beat)
 """
 
 from __future__ import annotations
 
+from routelearn.service.tasks.alerts import deliver_alerts
 from routelearn.service.tasks.fanout import fan_out_registry, fan_out_scores
 from routelearn.service.tasks.ingest import ingest_event, ingest_events
 from routelearn.service.tasks.learn import learn_scores
@@ -26,6 +29,7 @@ from routelearn.service.tasks.snapshot import send_snapshot
 from routelearn.service.tasks.sweep import sweep_anomalies
 
 __all__ = [
+    "deliver_alerts",
     "fan_out_registry",
     "fan_out_scores",
     "ingest_event",

@@ -48,6 +48,7 @@ TABLES = (
     "model_endpoints",
     "model_health_reports",
     "registry_changes",
+    "webhook_deliveries",
 )
 
 

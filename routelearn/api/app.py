@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from routelearn import __version__
-from routelearn.api import central, problems
+from routelearn.api import central, metrics, problems
 from routelearn.api.keycache import KeyCache
 from routelearn.api.ratelimit import RateLimiter, RateLimitHeaders
 from routelearn.api.routes import events, health, models, overview, route, scores
@@ -51,4 +51,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # route first: FastAPI tries the routes in order, and POST /api/route is the busiest.
     for module in (route, health, events, scores, models, overview):
         app.include_router(module.router)
+    metrics.install(app)  # GET /metrics, and the request metrics of every route above
     return app

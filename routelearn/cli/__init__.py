@@ -9,17 +9,22 @@ from collections.abc import Sequence
 
 import click
 
-from routelearn.errors import RouteLearnError
+from routelearn.errors import ConfigError, RouteLearnError
+from routelearn.logs import configure, secret_values
+from routelearn.settings import load_settings
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def cli(verbose: bool) -> None:
     """routelearn: learn, across a fleet, which LLM to route each kind of request to."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if verbose else logging.WARNING
+    try:
+        settings = load_settings()
+    except ConfigError:  # the command itself reports it, if it needs the settings
+        configure(level, "text")
+        return
+    configure(level, settings.log_format, secret_values(settings))
 
 
 # Command modules, and the commands each adds. ``publish`` and ``subscribe`` are the instance
@@ -39,6 +44,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "bench": ("bench",),
     "api_keys": ("api-keys",),
     "serve": ("serve",),
+    "flower": ("flower",),
+    "metrics": ("metrics",),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from routelearn.logs import secret_values, uvicorn_log_config
 from routelearn.settings import get_settings
 
 
@@ -20,7 +21,13 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     (`routelearn api-keys create`)."""
     import uvicorn
 
+    from routelearn.observability.registry import empty_directory, multiprocess_dir
+
     settings = get_settings()
+    metrics_dir = multiprocess_dir()
+    if metrics_dir is not None:
+        # The API's own directory (never the workers'): its uvicorn workers all start below.
+        empty_directory(metrics_dir)
     uvicorn.run(
         "routelearn.api.asgi:app",
         host=host or settings.api_host,
@@ -30,6 +37,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         # The access log prints every request line; keys travel in a header, never in it.
         access_log=settings.api_access_log,
         proxy_headers=False,
+        # ROUTELEARN_LOG_FORMAT (text | json), every line redacted (routelearn.logs).
+        log_config=uvicorn_log_config(settings.log_format, secret_values(settings)),
     )
 
 

@@ -17,6 +17,7 @@ from kombu.entity import Exchange, Queue
 
 from routelearn.constants import (
     ALL_QUEUES,
+    DELIVER_ALERTS_TASK,
     FAN_OUT_REGISTRY_TASK,
     FAN_OUT_SCORES_TASK,
     INGEST_EVENT_TASK,
@@ -48,6 +49,7 @@ TASK_ROUTES = {
     FAN_OUT_SCORES_TASK: {"queue": LEARN_QUEUE},
     FAN_OUT_REGISTRY_TASK: {"queue": LEARN_QUEUE},
     SWEEP_ANOMALIES_TASK: {"queue": LEARN_QUEUE},
+    DELIVER_ALERTS_TASK: {"queue": LEARN_QUEUE},
     SEND_SNAPSHOT_TASK: {"queue": LEARN_QUEUE},
     MAINTAIN_PARTITIONS_TASK: {"queue": MAINTENANCE_QUEUE},
 }

@@ -13,6 +13,7 @@ import os
 import reprlib
 import socket
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -24,12 +25,27 @@ from routelearn.settings import Settings
 # kombu ships no type hints: its objects are used through Any (strict mypy refuses untyped calls).
 _Producer: Any = Producer
 
+# Two headers of our own beside Celery's (a worker reads them as ``task.request.<name>``): how
+# the events came in, the ``source`` label of the ingestion metrics, and when the message was
+# sent (Unix seconds), for the send-to-commit lag. A message without them (sent by an older
+# producer, or by Celery's own send_task) counts as ``broker`` and has no lag.
+SOURCE_HEADER = "routelearn_source"
+SENT_AT_HEADER = "routelearn_sent_at"
+SOURCE_BROKER = "broker"  # EventPublisher, `routelearn publish`
+SOURCE_HTTP = "http"  # the API's POST /api/events
+EVENT_SOURCES = (SOURCE_BROKER, SOURCE_HTTP, "pgmq")
+
 
 def task_message(
-    name: str, args: list[Any] | tuple[Any, ...], task_id: str | None = None
+    name: str,
+    args: list[Any] | tuple[Any, ...],
+    task_id: str | None = None,
+    *,
+    source: str = SOURCE_BROKER,
 ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
     """(body, headers, properties) of a protocol-2 message asking for ``name(*args)``, its
-    result ignored: what ``Celery.send_task(name, args, ignore_result=True)`` sends."""
+    result ignored: what ``Celery.send_task(name, args, ignore_result=True)`` sends, plus the
+    two headers above."""
     task_id = task_id or str(uuid.uuid4())
     headers = {
         "lang": "py",
@@ -49,6 +65,8 @@ def task_message(
         "kwargsrepr": "{}",
         "origin": f"{os.getpid()}@{socket.gethostname()}",
         "ignore_result": True,
+        SOURCE_HEADER: source,
+        SENT_AT_HEADER: time.time(),
     }
     body = [list(args), {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
     properties = {"correlation_id": task_id, "reply_to": ""}
@@ -84,12 +102,14 @@ class TaskSender:
         # come at interpreter exit, when imports that register exit hooks are refused.
         self._connection.get_transport_cls()
 
-    def send(self, name: str, args: list[Any] | tuple[Any, ...]) -> str:
+    def send(
+        self, name: str, args: list[Any] | tuple[Any, ...], *, source: str = SOURCE_BROKER
+    ) -> str:
         """Send ``name(*args)``; returns the task id. Raises what kombu raises once its retry
         policy is spent (a broker error), or kombu's EncodeError for an argument that is not
-        JSON."""
+        JSON. ``source``: see SOURCE_HEADER."""
         queue = task_queue(TASK_ROUTES[name]["queue"], self._settings)
-        body, headers, properties = task_message(name, args)
+        body, headers, properties = task_message(name, args, source=source)
         with self._lock:
             if self._producer is None:
                 self._producer = _Producer(self._connection, serializer="json")

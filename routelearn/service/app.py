@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from sqlalchemy import Engine
 
 from routelearn.messaging.broker import TASK_ROUTES, task_queues, transport_options
+from routelearn.observability import metrics
 from routelearn.service.config import celery_config
 from routelearn.service.ingestion import Ingestor
 from routelearn.settings import Settings, get_settings
@@ -24,6 +25,7 @@ TASK_MODULES = (
     "routelearn.service.tasks.learn",
     "routelearn.service.tasks.fanout",
     "routelearn.service.tasks.sweep",
+    "routelearn.service.tasks.alerts",
     "routelearn.service.tasks.snapshot",
     "routelearn.service.tasks.maintenance",
 )
@@ -87,5 +89,13 @@ def create_app(settings: Settings | None = None) -> RouteLearnCelery:
     celery_app.loader.import_default_modules()
     worker_process_init.connect(
         lambda **_: celery_app.reset_process_state(), weak=False, dispatch_uid=id(celery_app)
+    )
+    # Metrics (docs/metrics.md): label values at 0 in a worker only (not in Flower or beat); a
+    # pool process that ends (crash, --max-tasks-per-child) leaves its metrics files behind.
+    worker_init.connect(
+        lambda **_: metrics.initialize(), weak=False, dispatch_uid="routelearn-metrics-init"
+    )
+    worker_process_shutdown.connect(
+        lambda pid, **_: metrics.process_exited(pid), weak=False, dispatch_uid="routelearn-metrics"
     )
     return celery_app

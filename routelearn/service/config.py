@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from routelearn.constants import (
+    DELIVER_ALERTS_TASK,
     FAN_OUT_REGISTRY_TASK,
     FAN_OUT_SCORES_TASK,
     INGEST_QUEUE,
@@ -65,6 +66,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 FAN_OUT_SCORES_TASK,
                 FAN_OUT_REGISTRY_TASK,
                 SWEEP_ANOMALIES_TASK,
+                DELIVER_ALERTS_TASK,
                 SEND_SNAPSHOT_TASK,
                 MAINTAIN_PARTITIONS_TASK,
             )

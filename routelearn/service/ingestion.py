@@ -22,6 +22,8 @@ from sqlalchemy import Engine
 from routelearn.domain.backoff import backoff_delay
 from routelearn.domain.validation import FieldError, Rejection, ValidEvent, validate_batch
 from routelearn.errors import TransientError
+from routelearn.messaging.task_message import SOURCE_BROKER
+from routelearn.observability import metrics
 from routelearn.store import consumer_stats
 from routelearn.store.engine import is_transient
 from routelearn.store.ingest import BatchCounts, ingest_batch
@@ -57,9 +59,18 @@ class Ingestor:
     _instances_seen: dict[str, float] = field(default_factory=dict)  # id -> monotonic time
 
     def ingest(
-        self, payloads: Sequence[Any], source: str, deadline: float | None = None
+        self,
+        payloads: Sequence[Any],
+        source: str,
+        deadline: float | None = None,
+        *,
+        via: object = SOURCE_BROKER,
+        sent_at: object = None,
     ) -> BatchCounts:
-        """Ingest ``payloads``; ``deadline`` is a ``time.monotonic()`` value to give up at."""
+        """Ingest ``payloads``; ``deadline`` is a ``time.monotonic()`` value to give up at.
+        ``source`` is what dead letters record; ``via`` and ``sent_at`` (the message's headers,
+        unchecked) are the metrics' source label and the send time of the ingest lag."""
+        started = time.monotonic()
         valid, rejected = validate_batch(payloads, now=datetime.now(UTC))
         while True:
             if self._errors.consecutive:
@@ -73,6 +84,17 @@ class Ingestor:
                 self._note_error(exc)
                 continue
             self._errors.consecutive = 0
+            metrics.observe_batch(
+                source=via,
+                received=counts.received,
+                accepted=counts.inserted,
+                duplicates=counts.duplicates,
+                invalid=len(rejected),
+                # Valid events the database refused, dead-lettered by the batch halving.
+                internal_errors=counts.rejected - len(rejected),
+                seconds=time.monotonic() - started,
+                sent_at=sent_at,
+            )
             return counts
 
     def _wait_before_retry(self, deadline: float | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from routelearn.constants import (
+    DELIVER_ALERTS_TASK,
     FAN_OUT_REGISTRY_TASK,
     LEARN_QUEUE,
     LEARN_SCORES_TASK,
@@ -26,6 +27,8 @@ def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "learn-scores": _every(settings.learner_interval, LEARN_SCORES_TASK, LEARN_QUEUE),
         "sweep-anomalies": _every(settings.anomaly_interval, SWEEP_ANOMALIES_TASK, LEARN_QUEUE),
+        # A no-op while no webhook is configured (ROUTELEARN_ALERT_WEBHOOK_URL).
+        "deliver-alerts": _every(settings.alert_interval, DELIVER_ALERTS_TASK, LEARN_QUEUE),
         "fan-out-registry": _every(
             settings.registry_fanout_interval, FAN_OUT_REGISTRY_TASK, LEARN_QUEUE
         ),

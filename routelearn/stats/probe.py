@@ -4,6 +4,10 @@ an exception, so ``routelearn stats health`` always says what it could see."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from routelearn.constants import ALL_QUEUES, ANOMALY_QUEUE, INGEST_QUEUE
-from routelearn.settings import Settings
+from routelearn.settings import Settings, is_redis
 from routelearn.stats.health import (
     AnomalyCount,
     HealthReport,
@@ -98,6 +102,109 @@ def queue_depths(
     finally:
         conn.release()
     return tuple(depths)
+
+
+def oldest_message_ages(
+    broker_url: str,
+    queues: Sequence[str],
+    *,
+    quorum_queues: bool = False,
+    timeout: float = 2.0,
+) -> dict[str, float]:
+    """For each of ``queues`` (an instance's score updates, say) whose oldest waiting message
+    carries timestamps: seconds since the newest ``timestamp`` in it (every update and registry
+    change has one, made when the change was). A message waits at least that long, so this is a
+    lower bound of its delivery lag; the sender's clock against this host's.
+
+    Left out: an empty queue, a head message without a timestamp (a snapshot), a broker that
+    does not answer (``queue_depths`` reports that), and every queue of a RabbitMQ declared
+    with quorum queues (below). Read without consuming anything:
+
+    - Redis: a kombu queue is a list, oldest message at the right end: ``LINDEX q -1`` for all
+      queues in one pipelined round trip, nothing moved.
+    - RabbitMQ: AMQP has no peek, so ``basic.get`` without ack, then ``basic.reject`` with
+      requeue, which puts a classic queue's message back at its place (redelivered flag set;
+      the subscriber ignores versions it holds). On a quorum queue a return counts toward its
+      delivery limit (20 by default since RabbitMQ 4.0), so peeking on every scrape would
+      end by dropping the message: those queues are not peeked.
+    """
+    if not queues or (quorum_queues and not is_redis(broker_url)):
+        return {}
+    conn = _Connection(
+        broker_url,
+        connect_timeout=timeout,
+        transport_options={"socket_connect_timeout": timeout, "socket_timeout": timeout},
+    )
+    bodies: dict[str, bytes | str] = {}
+    try:
+        channel = conn.channel()
+        if is_redis(broker_url):
+            with channel.client.pipeline(transaction=False) as pipe:
+                for queue in queues:
+                    pipe.lindex(queue, -1)
+                heads = pipe.execute()
+            for queue, raw in zip(queues, heads, strict=True):
+                body = _kombu_redis_body(raw) if raw is not None else None
+                if body is not None:
+                    bodies[queue] = body
+        else:
+            for queue in queues:
+                try:
+                    message = channel.basic_get(queue, no_ack=False)
+                except ChannelError:  # NOT_FOUND; AMQP closes the channel after it
+                    channel = conn.channel()
+                    continue
+                if message is not None:
+                    bodies[queue] = message.body
+                    channel.basic_reject(message.delivery_tag, requeue=True)
+    except (OperationalError, OSError, *conn.connection_errors, *conn.channel_errors):
+        pass  # what was read stands; queue_depths names the broker's error
+    finally:
+        conn.release()
+    now = time.time()
+    ages = {}
+    for queue, head in bodies.items():
+        newest = _newest_timestamp(head)
+        if newest is not None:
+            ages[queue] = max(0.0, now - newest)
+    return ages
+
+
+def _kombu_redis_body(raw: bytes) -> bytes | None:
+    """The message body inside kombu's Redis envelope (JSON; the body base64-encoded)."""
+    try:
+        envelope = json.loads(raw)
+        body = envelope["body"]
+        if envelope.get("properties", {}).get("body_encoding") == "base64":
+            return base64.b64decode(body)
+        return body.encode() if isinstance(body, str) else None
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error):
+        return None
+
+
+def _newest_timestamp(body: bytes | str) -> float | None:
+    """The newest ``timestamp`` (ISO 8601) among a fan-out round's ``updates`` and ``models``
+    (routelearn.messaging.fanout.round_body), as Unix seconds; None without any."""
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    newest = None
+    items = [
+        x for key in ("updates", "models") if isinstance(data.get(key), list) for x in data[key]
+    ]
+    for item in items:
+        stamp = item.get("timestamp") if isinstance(item, dict) else None
+        try:
+            parsed = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+        except ValueError:
+            continue
+        if parsed is not None:
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            newest = max(newest or 0.0, parsed.timestamp())
+    return newest
 
 
 @dataclass(frozen=True, slots=True)

@@ -406,3 +406,42 @@ registry_changes = Table(
     Column("sent_at", DateTime(timezone=True)),
     Index("idx_registry_changes_unsent", "id", postgresql_where=text("sent_at IS NULL")),
 )
+
+# Added (issue 12): each anomaly notice's delivery to the alert webhook (routelearn.deliver_alerts,
+# routelearn.store.alert_deliveries): pending until the webhook answered 2xx (delivered), or
+# refused it for good or it grew older than ROUTELEARN_ALERT_MAX_AGE (failed). Separate from
+# the outbox row, which the broker publisher locks on its own schedule.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column(
+        "event_id",
+        BigInteger,
+        ForeignKey("anomaly_events.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("anomaly_id", Text, nullable=False),
+    Column("status", String, nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("failed_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    CheckConstraint(
+        "status IN ('pending', 'delivered', 'failed')", name="ck_webhook_deliveries_status"
+    ),
+    # The due ones in order, and "is an earlier notice of this anomaly still pending?".
+    Index(
+        "idx_webhook_deliveries_pending",
+        "event_id",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "idx_webhook_deliveries_pending_anomaly",
+        "anomaly_id",
+        "event_id",
+        postgresql_where=text("status = 'pending'"),
+    ),
+)

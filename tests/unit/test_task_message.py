@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from celery import Celery
 
-from routelearn.messaging.task_message import task_message
+from routelearn.messaging.task_message import (
+    SENT_AT_HEADER,
+    SOURCE_BROKER,
+    SOURCE_HEADER,
+    SOURCE_HTTP,
+    task_message,
+)
 
 
 def test_matches_celerys_own_protocol_2_message() -> None:
@@ -28,3 +36,11 @@ def test_matches_celerys_own_protocol_2_message() -> None:
 def test_argument_preview_is_bounded() -> None:
     _, headers, _ = task_message("routelearn.ingest_events", [["x" * 10_000]])
     assert len(headers["argsrepr"]) <= 200 and headers["argsrepr"].endswith("...")
+
+
+def test_the_message_says_where_its_events_came_from_and_when_it_left() -> None:
+    before = time.time()
+    _, headers, _ = task_message("routelearn.ingest_events", [[]])
+    _, from_api, _ = task_message("routelearn.ingest_events", [[]], source=SOURCE_HTTP)
+    assert headers[SOURCE_HEADER] == SOURCE_BROKER and from_api[SOURCE_HEADER] == SOURCE_HTTP
+    assert before <= headers[SENT_AT_HEADER] <= time.time()

@@ -14,6 +14,8 @@ from routelearn.constants import INGEST_EVENTS_TASK
 from routelearn.domain.api_keys import Permission
 from routelearn.domain.intake import IntakeError, NotJson, gunzip, parse_events
 from routelearn.domain.validation import Rejection, validate_event
+from routelearn.messaging.task_message import SOURCE_HTTP
+from routelearn.observability.events import EVENTS_REJECTED
 from routelearn.settings import Settings
 
 router = APIRouter(tags=["events"])
@@ -90,6 +92,8 @@ async def post_events(request: Request) -> EventsAccepted:
             accepted.append(payload)  # as sent: the worker derives the same ids from it
     if accepted:
         await anyio.to_thread.run_sync(_send, request, accepted)
+    if rejections:  # they never reach a worker: counted here (the accepted ones, where stored)
+        EVENTS_REJECTED.labels(SOURCE_HTTP).inc(len(rejections))
     return EventsAccepted(accepted=len(accepted), rejected=len(rejections), rejections=rejections)
 
 
@@ -98,7 +102,7 @@ def _send(request: Request, events: list[Any]) -> None:
     size = request.app.state.settings.publish_batch_size
     try:
         for start in range(0, len(events), size):
-            sender.send(INGEST_EVENTS_TASK, [events[start : start + size]])
+            sender.send(INGEST_EVENTS_TASK, [events[start : start + size]], source=SOURCE_HTTP)
     except Exception as exc:
         # Sending again is safe: every event is deduplicated by its id.
         raise ProblemError(

@@ -34,7 +34,7 @@ from routelearn.instance.router.events import EventSink, decision_event
 from routelearn.instance.router.execution import Attempt, CallOutput, ExecutionResult, ProviderCall
 from routelearn.instance.router.router import ModelRouter
 from routelearn.instance.router.splits import SplitComparison, Verdict, compare_split
-from routelearn.instance.router.stats import RouterStats
+from routelearn.instance.router.stats import CostErrorStats, RouterStats
 from routelearn.instance.router.tokens import TokenEstimator, heuristic_tokens
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitState",
     "CircuitStatus",
+    "CostErrorStats",
     "Decision",
     "EventSink",
     "ExecutionFailedError",

@@ -64,6 +64,8 @@ class Steps(Protocol):
 
     def settle(self, reservation: Reservation, cost: float) -> None: ...
 
+    def note_cost(self, estimated: float | None, actual: float | None) -> None: ...
+
     def decision(self, choice: Choice, request: Request) -> Decision: ...
 
     def open(self, choice: Choice, request: Request) -> Decision: ...
@@ -158,6 +160,7 @@ def run(
         if completion_tokens is None:
             completion_tokens = router.count_tokens(output.output, entry.name)
         cost = estimate_cost(entry.prices, prompt_tokens, completion_tokens)
+        router.note_cost(choice.estimated_cost, cost)
         if reservation is not None:
             router.settle(reservation, cost or 0.0)
         router.close(decision, True, latency)

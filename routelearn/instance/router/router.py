@@ -28,7 +28,7 @@ from routelearn.instance.router.executor import run
 from routelearn.instance.router.exploration import Explorer
 from routelearn.instance.router.request import Limit, Request, Tokens
 from routelearn.instance.router.selection import Choice, Selector
-from routelearn.instance.router.stats import Counters, RouterStats
+from routelearn.instance.router.stats import CostErrors, CostErrorStats, Counters, RouterStats
 from routelearn.instance.router.tokens import TokenEstimator
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class ModelRouter:
         self._explorer = Explorer(explore_share, stale_after_s, rng, clock)
         self._selector = Selector(catalog, self.breaker, self._explorer, rng, tie_margin)
         self._counters = Counters()
+        self._cost_errors = CostErrors()
 
     # -- route and report -----------------------------------------------------------------
 
@@ -136,6 +137,8 @@ class ModelRouter:
         if tokens is None or decision.entry is None:
             return None
         cost = estimate_cost(decision.entry.prices, tokens[0], tokens[1])
+        if success:  # a failed call costs nothing, whatever was estimated
+            self._cost_errors.record(decision.estimated_cost, cost)
         if budget_scope is not None:
             self.ledger.record(budget_scope, cost or 0.0)
         return cost
@@ -187,6 +190,11 @@ class ModelRouter:
 
     def circuit_states(self) -> dict[str, CircuitStatus]:
         return self.breaker.states()
+
+    def cost_estimate_errors(self) -> CostErrorStats:
+        """(estimated - actual) / actual of every successful call whose cost was estimated
+        before it and is known after it (execute, or report with tokens)."""
+        return self._cost_errors.snapshot()
 
     # -- the steps route and execute share (used by executor.py) ---------------------------
 
@@ -306,6 +314,9 @@ class _Steps:
 
     def settle(self, reservation: Reservation, cost: float) -> None:
         self._router.ledger.settle(reservation, cost)
+
+    def note_cost(self, estimated: float | None, actual: float | None) -> None:
+        self._router._cost_errors.record(estimated, actual)
 
     def decision(self, choice: Choice, request: Request) -> Decision:
         return self._router._decision(choice, request)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import shared_task
@@ -12,6 +13,8 @@ from routelearn.constants import FAN_OUT_REGISTRY_TASK, FAN_OUT_SCORES_TASK
 from routelearn.domain.registry import RegistryChange
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
 from routelearn.messaging.fanout import fan_out
+from routelearn.observability import metrics
+from routelearn.observability.metrics import FanOutKind
 from routelearn.service.tasks.base import RouteLearnTask
 from routelearn.store import instances, registry
 
@@ -32,6 +35,8 @@ def fan_out_scores(self: RouteLearnTask, updates: list[Any]) -> dict[str, int]:
         return {"instances": 0, "updates": 0}
     targets = instances.active_ids(app.engine)
     report = fan_out(app.settings, targets, parsed)
+    if report.messages:
+        metrics.observe_fanout(FanOutKind.SCORES, report.seconds)
     if report.trimmed_queues:
         log.warning(
             "%d instance queues were full: their oldest rounds were dropped", report.trimmed_queues
@@ -45,6 +50,7 @@ def fan_out_registry(self: RouteLearnTask) -> dict[str, int]:
     transaction: a failed send leaves them for the next run. Safe to run twice at once (each
     takes other rows) and to repeat (instances ignore a version they hold)."""
     app = self.rl_app
+    started = time.perf_counter()
     sent = 0
     targets: list[str] | None = None
     while True:
@@ -60,4 +66,6 @@ def fan_out_registry(self: RouteLearnTask) -> dict[str, int]:
             fan_out(app.settings, targets, [], changes)
             registry.mark_sent(conn, [row_id for row_id, _ in rows])
             sent += len(rows)
+    if sent and targets:
+        metrics.observe_fanout(FanOutKind.REGISTRY, time.perf_counter() - started)
     return {"instances": len(targets or ()), "changes": sent}

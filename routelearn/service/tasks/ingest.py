@@ -10,6 +10,7 @@ from typing import Any
 from celery import shared_task
 
 from routelearn.constants import INGEST_EVENT_TASK, INGEST_EVENTS_TASK
+from routelearn.messaging.task_message import SENT_AT_HEADER, SOURCE_BROKER, SOURCE_HEADER
 from routelearn.service.tasks.base import RouteLearnTask
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,14 @@ def _ingest(task: RouteLearnTask, payloads: list[Any]) -> dict[str, int]:
     deadline = time.monotonic() + max(1.0, app.settings.ingest_soft_time_limit - _DEADLINE_MARGIN)
     # A database still down raises TransientError: the base task hands the message back to the
     # broker; the ingestor's back-off keeps this process from spinning.
-    counts = app.ingestor.ingest(payloads, source=task.name, deadline=deadline)
+    # Celery hands a message's own headers to the task as attributes of its request.
+    counts = app.ingestor.ingest(
+        payloads,
+        source=task.name,
+        deadline=deadline,
+        via=getattr(task.request, SOURCE_HEADER, None) or SOURCE_BROKER,
+        sent_at=getattr(task.request, SENT_AT_HEADER, None),
+    )
     return {
         "received": counts.received,
         "inserted": counts.inserted,

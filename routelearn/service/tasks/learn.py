@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from celery import shared_task
 
 from routelearn.constants import FAN_OUT_SCORES_TASK, LEARN_SCORES_TASK
+from routelearn.observability import metrics
 from routelearn.service.tasks.base import RouteLearnTask
 from routelearn.store.learner import run_learner
 
@@ -28,6 +29,7 @@ def learn_scores(self: RouteLearnTask) -> dict[str, object]:
     if not result.ran:
         log.info("learner tick skipped: another tick holds the lock")
         return {"ran": False}
+    metrics.observe_learner_tick(result.seconds, len(result.changes))
     if result.changes:
         # The round goes out as its own task: the scores are committed whatever the broker does,
         # and a fan-out that fails is retried without re-running the learner.

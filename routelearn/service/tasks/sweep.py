@@ -1,7 +1,9 @@
 """``routelearn.sweep_anomalies``: the beat-driven anomaly sweep on queue ``routelearn.learn``.
 
 Stores what opened, changed or closed, logs it, then publishes the notices to the
-``model_anomalies`` queue. Notices a broker outage kept back go out with the next sweep.
+``model_anomalies`` queue. Notices a broker outage kept back go out with the next sweep. When
+an alert webhook is configured, a sweep that wrote notices then sends ``routelearn.deliver_alerts``
+(the delivery runs as its own task: a slow webhook never holds a sweep up).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 
 from celery import shared_task
 
-from routelearn.constants import SWEEP_ANOMALIES_TASK
+from routelearn.constants import DELIVER_ALERTS_TASK, SWEEP_ANOMALIES_TASK
 from routelearn.domain.anomaly import LifecycleParams, RuleParams
 from routelearn.errors import TransientError
 from routelearn.messaging.notices import publish_notices
@@ -42,6 +44,8 @@ def sweep_anomalies(self: RouteLearnTask) -> dict[str, object]:
     for closure in t.closed:
         log.info("anomaly closed: %s", closure.message)
     published = publish_pending(self)
+    if t.opened or t.updated or t.closed:
+        trigger_delivery(self)
     return {
         "ran": True,
         "windows": result.windows,
@@ -66,3 +70,13 @@ def publish_pending(task: RouteLearnTask) -> int:
             return 0
         mark_published(conn, [n.id for n in notices])
     return len(notices)
+
+
+def trigger_delivery(task: RouteLearnTask) -> None:
+    """Ask for an alert delivery run now; if the broker refuses, the beat's next one does it."""
+    if task.rl_app.settings.alert_webhook_url is None:
+        return
+    try:
+        task.app.send_task(DELIVER_ALERTS_TASK)
+    except Exception as exc:  # the sweep has committed: nothing of it depends on this
+        log.warning("alert delivery not requested, the next scheduled run sends: %s", exc)
