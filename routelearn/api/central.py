@@ -19,6 +19,7 @@ one broker message per request on the request's path.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -186,6 +187,7 @@ class CentralRouter:
         self._document: dict[str, Any] = catalog_document((), {}, settings.default_score)
         self._routing = self._make(self._document)
         self._fingerprint: tuple[int, ...] | None = None
+        self._refreshing = threading.Lock()
         self.checked_at: float | None = None  # time.monotonic() of the last successful read
 
     @property
@@ -203,14 +205,15 @@ class CentralRouter:
     def refresh(self) -> bool:
         """Read the registry and the scores if they changed since the last read, and reload
         the catalog; returns whether they had. Blocking (database): call it in a thread."""
-        fingerprint = routing_state.fingerprint(self._engine)
-        changed = fingerprint != self._fingerprint
-        if changed:
-            state = routing_state.read(self._engine)
-            self.load(state.registry, state.scores)
-            self._fingerprint = fingerprint
-        self.checked_at = time.monotonic()
-        return changed
+        with self._refreshing:  # the periodic refresh and one after a registry write
+            fingerprint = routing_state.fingerprint(self._engine)
+            changed = fingerprint != self._fingerprint
+            if changed:
+                state = routing_state.read(self._engine)
+                self.load(state.registry, state.scores)
+                self._fingerprint = fingerprint
+            self.checked_at = time.monotonic()
+            return changed
 
     def load(
         self,

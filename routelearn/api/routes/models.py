@@ -138,8 +138,9 @@ async def _run(request: Request, func: Any, *args: Any) -> Any:
 
 
 async def _announce(request: Request) -> None:
-    """Ask a worker to fan the new changes out now. The change is committed already: if the
-    broker does not take the request, the periodic run sends it, so this only logs."""
+    """Ask a worker to fan the new changes out now, and route by them in this process at once
+    (the other API processes do at their next refresh). The change is committed already: if
+    the broker does not take the request, the periodic run sends it, so this only logs."""
 
     def send() -> None:
         request.app.state.task_sender.send(FAN_OUT_REGISTRY_TASK, [])
@@ -148,6 +149,10 @@ async def _announce(request: Request) -> None:
         await anyio.to_thread.run_sync(send)
     except Exception as exc:
         log.warning("registry fan-out not requested (%s); the periodic run will send it", exc)
+    try:
+        await anyio.to_thread.run_sync(request.app.state.central.refresh)
+    except Exception as exc:  # the periodic refresh tries again
+        log.warning("route catalog not refreshed after a registry write: %s", type(exc).__name__)
 
 
 @router.post("/api/models", status_code=201, response_model=RegisteredModel, dependencies=_WRITE)
