@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from routelearn import __version__
 from routelearn.api import central, metrics, problems
@@ -48,8 +50,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitHeaders)
 
     problems.install(app)
-    # route first: FastAPI tries the routes in order, and POST /api/route is the busiest.
-    for module in (route, health, events, scores, models, overview):
+    # POST /api/route first: the routes are tried in order, and it is the busiest.
+    app.router.routes.append(route.ROUTE)
+    for module in (health, events, scores, models, overview):
         app.include_router(module.router)
     metrics.install(app)  # GET /metrics, and the request metrics of every route above
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            route.document(schema)  # a Starlette route: FastAPI does not describe it
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 from fastapi import Request
@@ -16,7 +16,7 @@ from routelearn.store.api_keys import ApiKey
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def require(permission: Permission) -> Callable[[Request], object]:
+def require(permission: Permission) -> Callable[[Request], Awaitable[ApiKey]]:
     """A dependency: the request's key, if it is active and its role grants ``permission``;
     401 without a valid key, 403 for a role that may not. The token is never echoed. A key
     found valid is remembered for ROUTELEARN_API_KEY_CACHE_SECONDS (keycache.py): a revoked key
