@@ -82,7 +82,9 @@ def corpus() -> list[dict[str, Any]]:
 @pytest.fixture
 def data(engine: Engine, clean: None) -> Iterator[None]:
     with engine.begin() as conn:  # tables `clean` may not know yet
-        conn.exec_driver_sql("TRUNCATE routing_rollups_hourly, anomalies, anomaly_events")
+        conn.exec_driver_sql(
+            "TRUNCATE routing_rollups_hourly, anomalies, anomaly_events, webhook_deliveries"
+        )
     counts = Ingestor(engine).ingest([*corpus(), {"not": "an event"}], source="test")
     assert (counts.inserted, counts.rejected) == (2 * 493 + 1, 1)
     with engine.begin() as conn:
