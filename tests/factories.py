@@ -96,3 +96,16 @@ def score_update(
         based_on_samples=250,
         version=version,
     )
+
+
+# Seed 004's "Register Model" example, as written there.
+SEED_MODEL: dict[str, Any] = {
+    "name": "GPT-4 Turbo",
+    "version": "gpt-4-1106-preview",
+    "provider": "openai",
+    "modelType": "chat",
+    "capabilities": [{"type": "text-generation", "maxTokens": 4096}],
+    "parameters": {"temperature": 0.7, "maxTokens": 4096},
+    "status": "active",
+    "tags": ["gpt-4", "high-quality", "reasoning"],
+}

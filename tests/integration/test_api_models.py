@@ -12,21 +12,11 @@ from routelearn.domain.api_keys import Role
 from routelearn.instance.catalog import parse_catalog
 from routelearn.store import registry
 from routelearn.store.scores import import_catalog, score_snapshot
+from tests.factories import SEED_MODEL
 from tests.integration.test_api import api, bearer, is_problem, keys
 
 pytestmark = [pytest.mark.integration]
 __all__ = ["api", "keys"]  # fixtures, used by name
-
-SEED_MODEL = {  # seed 004's "Register Model" example
-    "name": "GPT-4 Turbo",
-    "version": "gpt-4-1106-preview",
-    "provider": "openai",
-    "modelType": "chat",
-    "capabilities": [{"type": "text-generation", "maxTokens": 4096}],
-    "parameters": {"temperature": 0.7, "maxTokens": 4096},
-    "status": "active",
-    "tags": ["gpt-4", "high-quality", "reasoning"],
-}
 
 
 def model(model_id: str, provider: str = "openai", **extra: Any) -> dict[str, Any]:

@@ -20,21 +20,11 @@ from routelearn.domain.registry import (
     StatusBatch,
 )
 from routelearn.instance.catalog import ModelCatalog
+from tests.factories import SEED_MODEL
 from tests.unit.test_catalog import small
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 SIMPLE = Complexity.SIMPLE
-
-SEED_MODEL = {  # seed 004's "Register Model" example, as written there
-    "name": "GPT-4 Turbo",
-    "version": "gpt-4-1106-preview",
-    "provider": "openai",
-    "modelType": "chat",
-    "capabilities": [{"type": "text-generation", "maxTokens": 4096}],
-    "parameters": {"temperature": 0.7, "maxTokens": 4096},
-    "status": "active",
-    "tags": ["gpt-4", "high-quality", "reasoning"],
-}
 
 
 def change(model: str, version: int, status: str = "active", **fields: Any) -> RegistryChange:
