@@ -3,9 +3,10 @@ not Python: the routing event an instance publishes, and the round of score upda
 snapshot) it receives on its own queue.
 
 The event's schema is generated from the model the workers validate with (``RoutingEvent``);
-the round's is written out field by field after ``ScoreUpdate.from_message``, which stays the
-authority (the schema cannot say "a time zone is required"). The repository's ``schema/`` holds
-the rendered files; a unit test keeps them equal to ``render()``.
+the round's is written out field by field after ``ScoreUpdate.from_message`` and
+``RegistryChange.from_message``, which stay the authority (the schema cannot say "a time zone
+is required"). The repository's ``schema/`` holds the rendered files; a unit test keeps them
+equal to ``render()``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 from routelearn.domain.event import Complexity, RoutingEvent
 from routelearn.domain.policy.base import MAX_SCORE, MIN_SCORE
+from routelearn.domain.registry import EVENT_TYPE as REGISTRY_EVENT_TYPE
+from routelearn.domain.registry import REMOVED, ModelStatus
 from routelearn.domain.score_update import EVENT_TYPE
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -81,6 +84,36 @@ def score_update() -> dict[str, Any]:
     }
 
 
+def registry_change() -> dict[str, Any]:
+    nullable_number = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "null"}]}
+    return {
+        "type": "object",
+        "description": (
+            "One model's central registry entry (routelearn.domain.registry.RegistryChange): "
+            "choose the model only while status is active."
+        ),
+        "properties": {
+            "event_type": {"const": REGISTRY_EVENT_TYPE},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "model": {"type": "string", "minLength": 1},
+            "version": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "apply only if newer than the version held (one sequence for "
+                "every model)",
+            },
+            "status": {"enum": [*(s.value for s in ModelStatus), REMOVED]},
+            "provider": {"type": "string", "minLength": 1},
+            "capabilities": {"type": "array", "items": {"type": "string", "minLength": 1}},
+            "input_per_1k": nullable_number,
+            "output_per_1k": nullable_number,
+            "context_window": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+            "typical_latency_ms": nullable_number,
+        },
+        "required": ["timestamp", "model", "version", "status", "provider"],
+    }
+
+
 def score_message() -> dict[str, Any]:
     return {
         "$schema": DIALECT,
@@ -93,7 +126,10 @@ def score_message() -> dict[str, Any]:
         "oneOf": [
             {
                 "type": "object",
-                "properties": {"updates": {"type": "array", "items": {"$ref": "#/$defs/update"}}},
+                "properties": {
+                    "updates": {"type": "array", "items": {"$ref": "#/$defs/update"}},
+                    "models": {"type": "array", "items": {"$ref": "#/$defs/registry_change"}},
+                },
                 "required": ["updates"],
             },
             {
@@ -104,6 +140,7 @@ def score_message() -> dict[str, Any]:
         ],
         "$defs": {
             "update": score_update(),
+            "registry_change": registry_change(),
             "snapshot": {
                 "type": "object",
                 "description": "Every current score: models -> complexity -> score and version.",
@@ -122,7 +159,8 @@ def score_message() -> dict[str, Any]:
                                 "required": ["score", "version"],
                             },
                         },
-                    }
+                    },
+                    "registry": {"type": "array", "items": {"$ref": "#/$defs/registry_change"}},
                 },
                 "required": ["models"],
             },

@@ -56,3 +56,23 @@ def test_score_messages_match_what_the_subscriber_reads() -> None:
     # Every field the producer writes is in the schema.
     properties = json_schema.score_message()["$defs"]["update"]["properties"]
     assert set(update()) == set(properties)
+
+
+def test_registry_changes_in_rounds_and_snapshots_match_what_the_catalog_reads() -> None:
+    from datetime import UTC, datetime
+
+    from routelearn.domain.registry import ModelRecord, RegistryChange
+
+    messages = validator("score-message.schema.json")
+    record = ModelRecord.model_validate(
+        {"name": "m", "provider": "p", "prices": {"inputPer1k": 0.1, "outputPer1k": 0.2}}
+    )
+    change = RegistryChange.of(record, 4, datetime.now(UTC))
+    sent = change.to_message()
+    assert messages.is_valid({"updates": [], "models": [sent]})
+    assert messages.is_valid({"snapshot": {"models": {}, "registry": [sent]}})
+    for bad in ({**sent, "status": "gone"}, {**sent, "version": 0}, {**sent, "provider": ""}):
+        assert not messages.is_valid({"updates": [], "models": [bad]}), bad
+    properties = json_schema.score_message()["$defs"]["registry_change"]["properties"]
+    assert set(sent) == set(properties)
+    assert RegistryChange.from_message(sent) == change  # what the schema admits, the catalog reads
