@@ -341,3 +341,16 @@ def wait_until(
             return
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_for_workers(settings: Settings, expected: int) -> None:
+    """Until ``expected`` workers on this broker answer a ping."""
+    from routelearn.service.app import producer_app  # Celery: only where workers are awaited
+
+    app = producer_app(settings)
+    try:
+        wait_until(
+            lambda: len(app.control.ping(timeout=0.5)) >= expected, 60, "workers to answer ping"
+        )
+    finally:
+        app.close()

@@ -9,7 +9,7 @@ from fastapi import Request
 
 from routelearn.api.keycache import KeyCache
 from routelearn.api.problems import ProblemError
-from routelearn.domain.api_keys import Permission, allows
+from routelearn.domain.api_keys import Permission, allows, bearer_token
 from routelearn.store import api_keys
 from routelearn.store.api_keys import ApiKey
 
@@ -23,13 +23,11 @@ def require(permission: Permission) -> Callable[[Request], Awaitable[ApiKey]]:
     is refused within that long."""
 
     async def dependency(request: Request) -> ApiKey:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
             raise ProblemError(
                 401, "an API key is required: Authorization: Bearer <key>", None, _CHALLENGE
             )
-        token = token.strip()
         cache: KeyCache = request.app.state.key_cache
         key = cache.get(token)  # a key found valid in the last few seconds (keycache.py)
         if key is None:

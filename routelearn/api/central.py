@@ -150,19 +150,27 @@ def explain(
     wanted = f" with {', '.join(decision.capabilities)}" if decision.capabilities else ""
     field = f"{candidates} active model{'s' if candidates != 1 else ''}{wanted}"
     score = f"score {decision.score:.2f}"
-    why = {
-        Reason.BEST: f"the best {score} among {field}",
-        Reason.PREFER: f"{score}, within the tie margin of the best among {field}, and the "
-        + ("fastest" if decision.prefer is Prefer.SPEED else "cheapest")
-        + " of those",
-        Reason.BUDGET: f"the best {score} among {field} whose estimate fits the budget of "
-        f"${budget}",
-        Reason.EXPLORATION: f"explored ({score}): its score is still uncertain or was not "
-        "chosen lately, and a share of decisions gathers evidence on such models",
-        Reason.SPLIT: f"a canary split of the traffic of the best among {field} ({score})",
-        Reason.USER_REQUEST: f"the model asked for ({score})",
-        Reason.FALLBACK: f"the next best among {field} ({score})",
-    }[decision.reason]
+    # Only the chosen reason's sentence is built: this runs on every POST /api/route.
+    match decision.reason:
+        case Reason.BEST:
+            why = f"the best {score} among {field}"
+        case Reason.PREFER:
+            fastest = "fastest" if decision.prefer is Prefer.SPEED else "cheapest"
+            why = f"{score}, within the tie margin of the best among {field}, and the {fastest} "
+            why += "of those"
+        case Reason.BUDGET:
+            why = f"the best {score} among {field} whose estimate fits the budget of ${budget}"
+        case Reason.EXPLORATION:
+            why = (
+                f"explored ({score}): its score is still uncertain or was not chosen lately, "
+                "and a share of decisions gathers evidence on such models"
+            )
+        case Reason.SPLIT:
+            why = f"a canary split of the traffic of the best among {field} ({score})"
+        case Reason.USER_REQUEST:
+            why = f"the model asked for ({score})"
+        case Reason.FALLBACK:
+            why = f"the next best among {field} ({score})"
     return f"{source}: {why}"
 
 

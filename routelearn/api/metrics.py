@@ -6,7 +6,7 @@
   (``/api/models/{model_id}``), never the raw path, and ``unmatched`` when no route matched;
   ``method`` is one of the HTTP methods the API knows, else ``other``: bounded label sets.
 - ``model_router_model_health_score{model}``, computed at scrape time by the overview's own
-  function (``routes.overview.overview``, over its default window of 1 h): healthy 1, degraded
+  rule (``routes.overview.model_healths``, over its default window of 1 h): healthy 1, degraded
   0.5, unhealthy 0.
 - ``model_router_routing_rule_matches_total{rule}``: declared; no routing rules exist yet.
 - ``routelearn_events_rejected_total{source="http"}``: the events POST /api/events refuses
@@ -38,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from routelearn.api.auth import require
-from routelearn.api.routes.overview import overview, parse_window
+from routelearn.api.routes.overview import model_healths, parse_window
 from routelearn.domain.api_keys import Permission
 from routelearn.domain.model_health import Health
 from routelearn.observability.registry import scrape_registry
@@ -128,7 +128,7 @@ class ModelHealthCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
         try:
-            report = overview(self._engine, parse_window(HEALTH_WINDOW, now), HEALTH_WINDOW, now)
+            healths = model_healths(self._engine, parse_window(HEALTH_WINDOW, now))
         except SQLAlchemyError as exc:  # the other metrics are still worth answering
             log.warning("model health scores left out: %s", str(exc).splitlines()[0])
             return
@@ -138,8 +138,8 @@ class ModelHealthCollector(Collector):
             "healthy 1, degraded 0.5, unhealthy 0.",
             labels=["model"],
         )
-        for model in report.models:
-            gauge.add_metric([model.model_id], HEALTH_SCORE[model.health])
+        for model, health in healths.items():
+            gauge.add_metric([model], HEALTH_SCORE[health])
         yield gauge
 
 

@@ -45,7 +45,6 @@ from routelearn.benchmarks.ingest import CountPoller, synthetic_events
 from routelearn.constants import INGEST_QUEUE
 from routelearn.domain.api_keys import Role
 from routelearn.domain.registry import ModelRecord
-from routelearn.service.app import producer_app
 from routelearn.settings import Settings
 from routelearn.store import api_keys, registry
 from routelearn.store.engine import libpq_dsn, make_engine
@@ -200,19 +199,12 @@ def serving(settings: Settings, api_workers: int, log_dir: Path) -> Iterator[tup
         harness.stop_groups([proc], timeout=15)
 
 
-def _wait_for_workers(settings: Settings, expected: int) -> None:
-    app = producer_app(settings)
-    try:
-        harness.wait_until(
-            lambda: len(app.control.ping(timeout=0.5)) >= expected, 60, "workers to answer ping"
-        )
-    finally:
-        app.close()
+_COUNT = "SELECT count(*) FROM routing_records"
 
 
 def _count(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM routing_records")).scalar_one())
+        return int(conn.execute(text(_COUNT)).scalar_one())
 
 
 class Meter:
@@ -282,6 +274,7 @@ def http_ingest(
     pool: ProcessPoolExecutor,
     meter: Meter,
     settings: Settings,
+    engine: Engine,
     port: int,
     token: str,
     events: list[dict[str, Any]],
@@ -295,7 +288,7 @@ def http_ingest(
     requests = [
         http_load.request_bytes("/api/events", token, b, "application/x-ndjson") for b in bodies
     ]
-    base = _count_engine(settings)
+    base = _count(engine)
     stop = meter.start()
     with CountPoller(libpq_dsn(settings.database_url), _COUNT, interval=0.02) as poller:
         result = _load(pool, port, requests, connections, 3600.0, None, len(requests))
@@ -317,7 +310,12 @@ def http_ingest(
 
 
 def publish_ingest(
-    meter: Meter, settings: Settings, events: list[dict[str, Any]], batch: int, log_dir: Path
+    meter: Meter,
+    settings: Settings,
+    engine: Engine,
+    events: list[dict[str, Any]],
+    batch: int,
+    log_dir: Path,
 ) -> IngestPhase:
     path = log_dir / "events.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
@@ -328,7 +326,7 @@ def publish_ingest(
     started = time.monotonic()
     subprocess.run([*command, str(empty)], env=env, check=True, capture_output=True)
     startup = time.monotonic() - started  # interpreter, imports, a connection
-    base = _count_engine(settings)
+    base = _count(engine)
     stop = meter.start()
     children = _children_cpu()
     with CountPoller(libpq_dsn(settings.database_url), _COUNT, interval=0.02) as poller:
@@ -354,20 +352,9 @@ def publish_ingest(
     )
 
 
-_COUNT = "SELECT count(*) FROM routing_records"
-
-
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def _count_engine(settings: Settings) -> int:
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        return _count(engine)
-    finally:
-        engine.dispose()
 
 
 def example(base: str, token: str) -> dict[str, Any]:
@@ -437,7 +424,7 @@ def main(
             serving(settings, api_workers, log_dir) as (base, api_pid),
             ProcessPoolExecutor(1, mp_context=spawn) as pool,
         ):
-            _wait_for_workers(settings, workers)
+            harness.wait_for_workers(settings, workers)
             harness.wait_until(lambda: _ready(base, token), 30, "every API process routing")
             port = int(base.rsplit(":", 1)[1])
             meter = Meter(api_pid, [p.pid for p in procs])
@@ -456,10 +443,10 @@ def main(
             log(f"events: {events:,} through routelearn publish, then as many over HTTP")
             # publish first: whatever the second run loses to a fuller database is HTTP's.
             other = synthetic_events(events, seed=12, run=batch)
-            publish = publish_ingest(meter, settings, other, batch, log_dir)
+            publish = publish_ingest(meter, settings, engine, other, batch, log_dir)
             corpus = synthetic_events(events, seed=11, run=batch)
             http = http_ingest(
-                pool, meter, settings, port, token, corpus, batch, ingest_connections
+                pool, meter, settings, engine, port, token, corpus, batch, ingest_connections
             )
         engine.dispose()
     report = {

@@ -137,16 +137,6 @@ class CountPoller:
         return times
 
 
-def _wait_for_workers(settings: Settings, expected: int) -> None:
-    app = producer_app(settings)
-    try:
-        harness.wait_until(
-            lambda: len(app.control.ping(timeout=0.5)) >= expected, 60, "workers to answer ping"
-        )
-    finally:
-        app.close()
-
-
 def _memory(procs: list[Any]) -> tuple[float, float]:
     peaks = [[harness.peak_rss_mb(pid) for pid in harness.process_tree(p.pid)] for p in procs]
     return max(max(tree) for tree in peaks), max(sum(tree) for tree in peaks)
@@ -193,7 +183,7 @@ def run_fast(
     )
     total = len(events) + len(paced)
     with harness.workers(settings, INGEST_QUEUE, workers, concurrency, log_dir) as procs:
-        _wait_for_workers(settings, workers)
+        harness.wait_for_workers(settings, workers)
         with CountPoller(libpq_dsn(settings.database_url), query) as poller:
             start = time.monotonic()
             published = _publish(settings, events, batch_size, None)
@@ -236,7 +226,7 @@ def run_naive(
     with harness.workers(
         settings, NAIVE_QUEUE, workers, concurrency, log_dir, app="routelearn.benchmarks.naive_app"
     ) as procs:
-        _wait_for_workers(settings, workers)
+        harness.wait_for_workers(settings, workers)
         app = producer_app(settings)
         with CountPoller(
             dsn, "SELECT sum(usage_count) FROM naive_model_routing_metrics", interval=0.02

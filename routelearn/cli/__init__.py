@@ -11,7 +11,7 @@ import click
 
 from routelearn.errors import ConfigError, RouteLearnError
 from routelearn.logs import configure, secret_values
-from routelearn.settings import load_settings
+from routelearn.settings import get_settings
 
 
 @click.group()
@@ -20,7 +20,7 @@ def cli(verbose: bool) -> None:
     """routelearn: learn, across a fleet, which LLM to route each kind of request to."""
     level = logging.DEBUG if verbose else logging.WARNING
     try:
-        settings = load_settings()
+        settings = get_settings()  # the commands take the same, cached
     except ConfigError:  # the command itself reports it, if it needs the settings
         configure(level, "text")
         return

@@ -66,6 +66,13 @@ def new_key() -> NewKey:
     return NewKey(key_id, f"{PREFIX}_{key_id}_{secret}", hash_secret(secret))
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value; None without one."""
+    scheme, _, token = (header or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def parse_token(token: str) -> tuple[str, str] | None:
     """(key id, secret) of a well-formed token, else None (never an error: the caller answers
     401 either way, and must not say which part was wrong)."""

@@ -21,7 +21,6 @@ fan-out rounds within their 40 s limit.
 from __future__ import annotations
 
 import math
-import os
 import time
 from enum import StrEnum
 
@@ -34,6 +33,7 @@ from routelearn.observability.events import (
     EVENTS_REJECTED,
     source_label,
 )
+from routelearn.observability.registry import multiprocess_dir
 
 __all__ = [
     "BATCH_DURATION",
@@ -189,6 +189,6 @@ def process_exited(pid: int) -> None:
     """A pool process ended (Celery's ``worker_process_shutdown``): drop its files of live
     gauges, whose value must not outlive it. Its counters and histograms stay: what a dead
     process counted still happened."""
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    path = multiprocess_dir()
     if path:
         multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]

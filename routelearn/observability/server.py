@@ -9,7 +9,6 @@ read (``Authorization: Bearer <key>``, as the API's own ``/metrics``), unless
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterable
@@ -21,7 +20,8 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from routelearn.domain.api_keys import Permission, allows
+from routelearn.domain.api_keys import Permission, allows, bearer_token
+from routelearn.domain.exposure import is_loopback
 from routelearn.store import api_keys
 
 log = logging.getLogger(__name__)
@@ -35,15 +35,6 @@ Authorizer = Callable[[str | None], bool]
 _PATHS = ("/metrics", "/metrics/")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def needs_key(host: str, public: bool) -> bool:
     """Every surface beyond loopback is authenticated, unless the operator says otherwise."""
     return not public and not is_loopback(host)
@@ -53,10 +44,10 @@ def reader_key(engine: Engine) -> Authorizer:
     """Accepts ``Bearer <key>`` of an active API key whose role may read."""
 
     def authorize(header: str | None) -> bool:
-        scheme, _, token = (header or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(header)
+        if token is None:
             return False
-        key = api_keys.authenticate(engine, token.strip())
+        key = api_keys.authenticate(engine, token)
         return key is not None and allows(key.role, Permission.READ)
 
     return authorize

@@ -144,10 +144,12 @@ def list_models(
         return [_stored(row) for row in conn.execute(query)]
 
 
-def set_status(engine: Engine, statuses: Mapping[str, ModelStatus]) -> list[StoredModel]:
+def set_status(
+    engine: Engine, statuses: Mapping[str, ModelStatus]
+) -> tuple[list[StoredModel], int]:
     """Set each model's status, all or nothing: UnknownModels (and no change) if any is not
     registered. A model whose status is already the one asked is left as it is (no new
-    version, nothing sent)."""
+    version, nothing sent). Returns every model asked for, and how many changed."""
     with engine.begin() as conn:
         ids = sorted(statuses)  # lock order
         rows = conn.execute(
@@ -161,6 +163,7 @@ def set_status(engine: Engine, statuses: Mapping[str, ModelStatus]) -> list[Stor
         if missing:
             raise UnknownModels(missing)
         result = []
+        changed = 0
         for model_id in ids:
             current = found[model_id]
             if current.record.status == statuses[model_id]:
@@ -168,7 +171,8 @@ def set_status(engine: Engine, statuses: Mapping[str, ModelStatus]) -> list[Stor
                 continue
             record = current.record.model_copy(update={"status": statuses[model_id]})
             result.append(_write(conn, record, create_only=False))
-        return result
+            changed += 1
+        return result, changed
 
 
 def remove(engine: Engine, model_id: str) -> None:
@@ -227,15 +231,12 @@ def import_records(conn: Connection, records: Iterable[ModelRecord]) -> int:
     return changed
 
 
-def current_changes(engine: Engine) -> list[RegistryChange]:
+def current_changes(conn: Connection) -> list[RegistryChange]:
     """Every registered model as a change at its current version: the registry part of a
     snapshot for an instance that was away."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(models.c.record, models.c.version, models.c.updated_at).order_by(
-                models.c.model_id
-            )
-        ).all()
+    rows = conn.execute(
+        select(models.c.record, models.c.version, models.c.updated_at).order_by(models.c.model_id)
+    ).all()
     return [
         RegistryChange.of(ModelRecord.model_validate(r.record), r.version, r.updated_at)
         for r in rows

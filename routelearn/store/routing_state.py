@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 
 from routelearn.domain.registry import RegistryChange
 from routelearn.store.registry import current_changes
-from routelearn.store.scores import score_snapshot
+from routelearn.store.scores import current_scores
 
 # Every registry write takes a new version from one sequence, and every score change raises its
 # row's version: a change of either table changes these four numbers (a removed model lowers
@@ -34,4 +34,5 @@ def fingerprint(engine: Engine) -> tuple[int, ...]:
 
 
 def read(engine: Engine) -> RoutingState:
-    return RoutingState(current_changes(engine), score_snapshot(engine)["models"])
+    with engine.connect() as conn:  # one snapshot of both tables
+        return RoutingState(current_changes(conn), current_scores(conn))

@@ -149,23 +149,28 @@ def model_record(spec: ModelSpec) -> ModelRecord:
 def score_snapshot(engine: Engine, default_score: float | None = None) -> dict[str, Any]:
     """Every score with its version, and every registered model's registry entry, in
     ``ModelCatalog.apply_snapshot``'s format."""
-    models: dict[str, dict[str, dict[str, Any]]] = {}
     with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT model_name, complexity_level, score, version FROM model_scores"
-                " ORDER BY model_name, complexity_level"
-            )
-        )
-        for model, complexity, score, version in rows:
-            models.setdefault(model, {})[complexity] = {"score": score, "version": version}
-    snapshot: dict[str, Any] = {
-        "models": models,
-        "registry": [change.to_message() for change in registry.current_changes(engine)],
-    }
+        snapshot: dict[str, Any] = {
+            "models": current_scores(conn),
+            "registry": [change.to_message() for change in registry.current_changes(conn)],
+        }
     if default_score is not None:
         snapshot["default_score"] = default_score
     return snapshot
+
+
+def current_scores(conn: Connection) -> dict[str, dict[str, dict[str, Any]]]:
+    """model -> complexity -> {score, version}: the scores part of a snapshot."""
+    models: dict[str, dict[str, dict[str, Any]]] = {}
+    rows = conn.execute(
+        text(
+            "SELECT model_name, complexity_level, score, version FROM model_scores"
+            " ORDER BY model_name, complexity_level"
+        )
+    )
+    for model, complexity, score, version in rows:
+        models.setdefault(model, {})[complexity] = {"score": score, "version": version}
+    return models
 
 
 def history_cursor(engine: Engine) -> int:

@@ -12,9 +12,10 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from prometheus_client.metrics_core import Metric
 
+from routelearn.domain.exposure import is_loopback
 from routelearn.observability import fleet, metrics
 from routelearn.observability.events import source_label
-from routelearn.observability.server import is_loopback, metrics_app, needs_key
+from routelearn.observability.server import metrics_app, needs_key
 from routelearn.stats.health import (
     AnomalyCount,
     HealthReport,

@@ -192,9 +192,7 @@ async def batch_status(batch: StatusBatch, request: Request) -> BatchResult:
     """Set several models' status, all or nothing: if any ``modelId`` is not registered, none
     changes (404 naming each)."""
     wanted = {u.model_id: u.status for u in batch.updates}
-    before = {m.record.id: m.version for m in await _run(request, registry.list_models)}
-    stored = await _run(request, registry.set_status, wanted)
-    changed = sum(1 for m in stored if before.get(m.record.id) != m.version)
+    stored, changed = await _run(request, registry.set_status, wanted)
     if changed:
         await _announce(request)
     return BatchResult(updated=changed, models=[_out(m) for m in stored])
@@ -235,9 +233,8 @@ async def remove_model(model_id: str, request: Request) -> Response:
 
 @router.patch("/api/models/{model_id}/status", response_model=RegisteredModel, dependencies=_WRITE)
 async def set_status(model_id: str, body: StatusBody, request: Request) -> RegisteredModel:
-    before = await _run(request, registry.get, model_id)
-    stored = (await _run(request, registry.set_status, {model_id: body.status}))[0]
-    if before is None or before.version != stored.version:
+    (stored,), changed = await _run(request, registry.set_status, {model_id: body.status})
+    if changed:
         await _announce(request)
     return _out(stored)
 

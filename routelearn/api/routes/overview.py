@@ -8,6 +8,7 @@ health from the rule of ``routelearn.domain.model_health``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -28,6 +29,7 @@ from routelearn.domain.model_health import (
     fleet_health,
     judge,
 )
+from routelearn.domain.registry import ModelRecord
 from routelearn.stats.model import LatencyStats, ModelLatency, SuccessRate
 from routelearn.stats.queries import known_models, latency_by_model, success_rates
 from routelearn.stats.window import Window
@@ -149,30 +151,59 @@ def _report(report: registry.HealthReport | None) -> HealthReportOut | None:
     )
 
 
-def overview(engine: Engine, window: Window, window_text: str, now: datetime) -> Overview:
-    """The overview from the database (blocking: run it in a thread)."""
-    registered = {m.record.id: m.record for m in registry.list_models(engine)}
-    reports = registry.latest_health_reports(engine)
-    rates: dict[str, list[SuccessRate]] = {}
-    for rate in success_rates(engine, window):
-        rates.setdefault(rate.model, []).append(rate)
-    latencies = {m.model: m for m in latency_by_model(engine, window)}
-    with engine.connect() as conn:
-        anomalies = anomalies_by_model(read_open(conn))
-    names = sorted({*registered, *known_models(engine), *rates, *anomalies})
+@dataclass(frozen=True, slots=True)
+class _Gathered:
+    """What the health rule judges, for every model known to the registry or the evidence."""
 
-    models, judged = [], []
-    for name in names:
-        record = registered.get(name)
-        pairs = sorted(rates.get(name, []), key=lambda r: (-r.decisions, r.complexity))
+    registered: dict[str, ModelRecord]
+    rates: dict[str, list[SuccessRate]]
+    anomalies: dict[str, tuple[OpenAnomaly, ...]]
+    names: list[str]
+
+    def evidence(self, name: str) -> tuple[ModelEvidence, list[SuccessRate]]:
+        """The model's evidence, and its complexities' rates, busiest first."""
+        record = self.registered.get(name)
+        pairs = sorted(self.rates.get(name, []), key=lambda r: (-r.decisions, r.complexity))
         evidence = ModelEvidence(
             model=name,
             status=record.status.value if record is not None else UNREGISTERED,
             decisions=sum(r.decisions for r in pairs),
             successes=sum(r.successes for r in pairs),
             failures=sum(r.failures for r in pairs),
-            anomalies=anomalies.get(name, ()),
+            anomalies=self.anomalies.get(name, ()),
         )
+        return evidence, pairs
+
+
+def _gather(engine: Engine, window: Window) -> _Gathered:
+    registered = {m.record.id: m.record for m in registry.list_models(engine)}
+    rates: dict[str, list[SuccessRate]] = {}
+    for rate in success_rates(engine, window):
+        rates.setdefault(rate.model, []).append(rate)
+    with engine.connect() as conn:
+        anomalies = anomalies_by_model(read_open(conn))
+    names = sorted({*registered, *known_models(engine), *rates, *anomalies})
+    return _Gathered(registered, rates, anomalies, names)
+
+
+def model_healths(engine: Engine, window: Window) -> dict[str, Health]:
+    """Each model's health by the overview's rule, without the figures only the overview shows
+    (latency percentiles, health reports): what the metrics' health gauge reads at each
+    scrape. Blocking."""
+    gathered = _gather(engine, window)
+    return {name: judge(gathered.evidence(name)[0]).health for name in gathered.names}
+
+
+def overview(engine: Engine, window: Window, window_text: str, now: datetime) -> Overview:
+    """The overview from the database (blocking: run it in a thread)."""
+    gathered = _gather(engine, window)
+    reports = registry.latest_health_reports(engine)
+    latencies = {m.model: m for m in latency_by_model(engine, window)}
+
+    models, judged = [], []
+    for name in gathered.names:
+        record = gathered.registered.get(name)
+        evidence, pairs = gathered.evidence(name)
         health = judge(evidence)
         judged.append((evidence, health.health))
         latency = latencies.get(name)
