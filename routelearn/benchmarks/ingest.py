@@ -1,19 +1,31 @@
-"""``routelearn bench ingest``: end-to-end ingestion throughput, latency and worker memory,
-against a seed-style baseline measured in the same run.
+"""``routelearn bench ingest``: ingestion against what PostgreSQL itself allows, on the
+realistic corpus (``routelearn.benchmarks.corpus``), every figure also a ratio to a raw COPY
+measured first in the same run, so that figures from different machines compare.
 
-End-to-end means from the first publish (through EventPublisher, one message per batch) to the
-moment the last event is counted in ``model_routing_metrics``. Latency is publish-to-visible:
-a poller reads the number of counted events every few ms, and event k (in publish order) is
-taken as visible at the first poll that counts at least k events. With several worker processes
-the order is only approximately FIFO, so this is an estimate. It is measured twice: while the
-publisher saturates the workers (so it includes the queue backlog), and at a paced rate below
-capacity (what a producer sees in normal operation, the publisher's linger included).
+1. Raw COPY: the corpus' valid events as ``routing_records`` rows, ``COPY``-ed in (indexes
+   and all) from a buffer built beforehand: the most the database takes.
+2. The publisher alone: ``routelearn publish -q FILE`` into an empty broker, no worker (its
+   own timing, which leaves out the interpreter's start).
+3. End to end, with 1 then 2 workers (``--concurrency`` each): from the start of ``routelearn
+   publish FILE`` until ``model_routing_metrics`` counts exactly what the corpus must produce;
+   then the counts and dead letters are checked to be exact.
+4. Publish-to-visible latency at a paced rate below capacity (1 worker): a second corpus sent
+   line by line through ``EventPublisher`` (raw bytes) at ``--latency-rate``; a poller reads the
+   count every few ms, and a line is visible at the first poll that counts everything up to it
+   (the order is only roughly kept by the workers: an estimate).
+5. The seed-style baseline of the first issue (one message, one INSERT and one UPDATE per
+   event), for the ratio README has always reported.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import random
+import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -25,8 +37,10 @@ from typing import Any
 import psycopg
 
 from routelearn import harness
+from routelearn.benchmarks.corpus import Corpus, realistic
 from routelearn.benchmarks.naive_app import NAIVE_QUEUE, NAIVE_TASK, SEED_DDL
 from routelearn.constants import INGEST_QUEUE
+from routelearn.domain.validation import ValidEvent, validate_event
 from routelearn.instance.publisher import EventPublisher
 from routelearn.service.app import producer_app
 from routelearn.settings import Settings
@@ -41,14 +55,16 @@ class RunResult:
     events: int
     seconds: float
     events_per_s: float
-    latency_p50_ms: float | None = None
-    latency_p99_ms: float | None = None
     worker_peak_rss_mb: float | None = None  # largest single worker process
     worker_tree_rss_mb: float | None = None  # a worker's main process and its pool, summed
-    paced_rate: float | None = None  # events/s of the latency phase
-    paced_events: int | None = None
-    paced_latency_p50_ms: float | None = None
-    paced_latency_p99_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    rate: float  # lines/s offered
+    lines: int
+    p50_ms: float
+    p99_ms: float
 
 
 def synthetic_events(n: int, seed: int = 1, run: int = 1000) -> list[dict[str, Any]]:
@@ -130,10 +146,17 @@ class CountPoller:
 
     def visible_at(self, total: int) -> list[float]:
         """For k in 1..total, the first poll time at which at least k events counted."""
+        return self.reached([*range(1, total + 1)])
+
+    def reached(self, targets: list[int]) -> list[float]:
+        """For each target count (ascending), the first poll time that counted at least it."""
         times: list[float] = []
-        for t, counted in self.timeline:
-            while len(times) < min(counted, total):
-                times.append(t)
+        polls = iter(self.timeline)
+        t, counted = next(polls, (0.0, -1))
+        for target in targets:
+            while counted < target:
+                t, counted = next(polls)  # StopIteration: the target was never reached
+            times.append(t)
         return times
 
 
@@ -142,71 +165,182 @@ def _memory(procs: list[Any]) -> tuple[float, float]:
     return max(max(tree) for tree in peaks), max(sum(tree) for tree in peaks)
 
 
-def _publish(
-    settings: Settings, events: list[dict[str, Any]], batch_size: int, rate: float | None
-) -> list[float]:
-    """Publish through one EventPublisher, as fast as it takes them or paced at ``rate``/s;
-    returns each event's publish time."""
-    times: list[float] = []
-    with EventPublisher(settings, batch_size=batch_size) as publisher:
-        start = time.monotonic()
-        for i, event in enumerate(events):
-            if rate is not None:
-                ahead = start + i / rate - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-            times.append(time.monotonic())
-            publisher.publish(event, block=True)
-    return times
+_COUNTED = (
+    "SELECT coalesce(sum(usage_count + success_count + failure_count), 0) "
+    "FROM model_routing_metrics"
+)
+_RECORD_COLUMNS = (
+    "event_id, decision_id, decision_key, timestamp, instance_id, complexity, model, provider, "
+    "score, outcome, response_time_ms, capabilities_required, preference, user_model_request, "
+    "exploratory"
+)
 
 
-def _percentiles(visible: list[float], published: list[float]) -> tuple[float, float]:
-    latencies = sorted((v - p) * 1000 for v, p in zip(visible, published, strict=True))
-    return latencies[len(latencies) // 2], latencies[max(0, int(len(latencies) * 0.99) - 1)]
+def _copy_row(e: ValidEvent) -> tuple[Any, ...]:
+    return (
+        e.event_id,
+        e.decision_id,
+        e.decision_key,
+        e.timestamp,
+        e.instance_id,
+        e.complexity,
+        e.model,
+        e.provider,
+        e.score,
+        e.outcome,
+        e.response_time_ms,
+        list(e.capabilities),
+        e.prefer,
+        e.user_model_request,
+        e.exploratory,
+    )
 
 
-def run_fast(
+def raw_copy(settings: Settings, corpus: Corpus) -> RunResult:
+    """The corpus' valid events COPY-ed into ``routing_records`` (all its indexes): rows/s.
+    The COPY text is built first and only the COPY timed."""
+    rows: dict[str, tuple[Any, ...]] = {}  # by event id: a redelivery is one row
+    for line in corpus.lines:
+        try:
+            event = validate_event(json.loads(line))
+        except ValueError:
+            continue
+        if isinstance(event, ValidEvent):
+            rows.setdefault(event.event_id, _copy_row(event))
+    with psycopg.connect(libpq_dsn(settings.database_url)) as conn:
+        buffer = bytearray()
+        with conn.cursor() as cur:
+            # Let psycopg write the COPY text once into a scratch table, then read it back:
+            # the timed COPY below is then one buffer, with no Python adapting in the way.
+            cur.execute(
+                f"CREATE TEMP TABLE copy_text AS SELECT {_RECORD_COLUMNS} FROM routing_records "
+                "WITH NO DATA"
+            )
+            with cur.copy(f"COPY copy_text ({_RECORD_COLUMNS}) FROM STDIN") as copy:
+                for row in rows.values():
+                    copy.write_row(row)
+            with cur.copy(f"COPY copy_text ({_RECORD_COLUMNS}) TO STDOUT") as copy:
+                for chunk in copy:
+                    buffer += chunk
+        conn.commit()
+        started = time.monotonic()
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY routing_records ({_RECORD_COLUMNS}) FROM STDIN") as copy,
+        ):
+            copy.write(bytes(buffer))
+        conn.commit()
+        seconds = time.monotonic() - started
+    return RunResult(len(rows), seconds, len(rows) / seconds)
+
+
+_PUBLISH_REPORT = re.compile(r"(\d+) lines read, (\d+) events sent.*; ([\d.]+) s,")
+
+
+def publish_file(
+    settings: Settings, path: Path, batch_size: int
+) -> subprocess.CompletedProcess[str]:
+    """``routelearn publish -q PATH``, as a user runs it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "routelearn.cli",
+            "publish",
+            "-q",
+            "--batch-size",
+            str(batch_size),
+            str(path),
+        ],
+        env=harness.settings_env(settings),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def publisher_alone(settings: Settings, path: Path, batch_size: int) -> RunResult:
+    """The publish command into an empty broker (no worker): its lines/s, as it reports them."""
+    out = publish_file(settings, path, batch_size)
+    match = _PUBLISH_REPORT.search(out.stdout)
+    if match is None:
+        raise RuntimeError(f"unexpected output of routelearn publish: {out.stdout!r}")
+    lines, seconds = int(match.group(1)), float(match.group(3))
+    return RunResult(lines, seconds, lines / seconds)
+
+
+def _check_exact(settings: Settings, corpus: Corpus) -> None:
+    """Every event counted once and every invalid one dead-lettered once, nothing more."""
+    time.sleep(1.0)  # anything counted twice would show by now
+    with psycopg.connect(libpq_dsn(settings.database_url)) as conn:
+        counted = conn.execute(_COUNTED).fetchone()
+        dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+    got = (int(counted[0]) if counted else -1, int(dead[0]) if dead else -1)
+    if got != (corpus.counted, corpus.invalid):
+        raise RuntimeError(
+            f"ingestion was not exact: counted {got[0]} (want {corpus.counted}), "
+            f"dead letters {got[1]} (want {corpus.invalid})"
+        )
+
+
+def end_to_end(
     settings: Settings,
-    events: list[dict[str, Any]],
-    paced: list[dict[str, Any]],
-    paced_rate: float,
+    corpus: Corpus,
+    path: Path,
     workers: int,
     concurrency: int,
     batch_size: int,
     log_dir: Path,
-) -> RunResult:
-    """Saturating throughput first, then latency at ``paced_rate`` (below capacity), on the
-    same workers."""
-    query = (
-        "SELECT coalesce(sum(usage_count + success_count + failure_count), 0) "
-        "FROM model_routing_metrics"
-    )
-    total = len(events) + len(paced)
+    paced: tuple[Corpus, float] | None = None,
+) -> tuple[RunResult, LatencyResult | None]:
+    """``routelearn publish FILE`` into ``workers`` workers, until exactly everything counted;
+    then, on the same workers, the paced latency phase if asked."""
+    dsn = libpq_dsn(settings.database_url)
+    latency = None
     with harness.workers(settings, INGEST_QUEUE, workers, concurrency, log_dir) as procs:
         harness.wait_for_workers(settings, workers)
-        with CountPoller(libpq_dsn(settings.database_url), query) as poller:
-            start = time.monotonic()
-            published = _publish(settings, events, batch_size, None)
-            harness.wait_until(lambda: poller.latest() >= len(events), 600, "every event counted")
-            paced_published = _publish(settings, paced, batch_size, paced_rate)
-            harness.wait_until(lambda: poller.latest() >= total, 600, "paced events counted")
-        visible = poller.visible_at(total)
+        with CountPoller(dsn, _COUNTED) as poller:
+            started = time.monotonic()
+            publish_file(settings, path, batch_size)
+            harness.wait_until(
+                lambda: poller.latest() >= corpus.counted, 600, "every event counted"
+            )
+            seconds = poller.reached([corpus.counted])[0] - started
+        _check_exact(settings, corpus)
+        if paced is not None:
+            latency = _paced(settings, dsn, corpus.counted, batch_size, *paced)
         peak, tree = _memory(procs)
-    seconds = visible[len(events) - 1] - start
-    p50, p99 = _percentiles(visible[: len(events)], published)
-    paced_p50, paced_p99 = _percentiles(visible[len(events) :], paced_published)
-    return RunResult(
-        len(events),
-        seconds,
-        len(events) / seconds,
-        p50,
-        p99,
-        peak,
-        tree,
-        paced_rate,
-        len(paced),
-        paced_p50,
-        paced_p99,
+    return RunResult(len(corpus.lines), seconds, len(corpus.lines) / seconds, peak, tree), latency
+
+
+def _paced(
+    settings: Settings, dsn: str, base: int, batch_size: int, corpus: Corpus, rate: float
+) -> LatencyResult:
+    """Send ``corpus`` line by line at ``rate``/s; each line's publish-to-visible time."""
+    sent: list[float] = []
+    with CountPoller(dsn, _COUNTED) as poller:
+        with EventPublisher(settings, batch_size=batch_size) as publisher:
+            start = time.monotonic()
+            for i, line in enumerate(corpus.lines):
+                ahead = start + i / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+                sent.append(time.monotonic())
+                # A malformed line of the corpus is refused here (NotJSONError): counts nothing.
+                with contextlib.suppress(ValueError):
+                    publisher.publish(line.encode(), block=True)
+        total = base + corpus.counted
+        harness.wait_until(lambda: poller.latest() >= total, 600, "paced events counted")
+    # Lines that count something, and the running count each one completes.
+    counted = [(at, w) for at, w in zip(sent, corpus.weights, strict=False) if w]
+    targets = list(itertools.accumulate((w for _, w in counted), initial=base))[1:]
+    visible = poller.reached(targets)
+    latencies = sorted((v - at) * 1000 for v, (at, _) in zip(visible, counted, strict=True))
+    return LatencyResult(
+        rate,
+        len(corpus.lines),
+        latencies[len(latencies) // 2],
+        latencies[max(0, int(len(latencies) * 0.99) - 1)],
     )
 
 
@@ -253,7 +387,7 @@ def run_naive(
 def main(
     events: int = 200_000,
     naive_events: int = 10_000,
-    workers: int = 1,
+    workers: tuple[int, ...] = (1, 2),
     concurrency: int = 2,
     batch_size: int = 1000,
     pg_base: str = "postgresql+psycopg://postgres@127.0.0.1:5432",
@@ -261,69 +395,100 @@ def main(
     out_dir: Path = Path("bench-results"),
     latency_rate: float = 10_000.0,
     latency_events: int = 50_000,
-    instance_run: int | None = None,
+    log: Any = print,
 ) -> dict[str, Any]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = out_dir / f"ingest-{stamp}"
-    run = instance_run or batch_size
-    corpus = synthetic_events(events, run=run)
-    paced = synthetic_events(latency_events, seed=3, run=run)
-    with harness.scratch(pg_base, broker_base) as settings:
-        fast = run_fast(
-            settings,
-            corpus,
-            paced,
-            latency_rate,
-            workers,
-            concurrency,
-            batch_size,
-            log_dir / "fast",
-        )
-    print(f"fast path: {fast.events_per_s:,.0f} events/s; now the naive baseline", flush=True)
-    with harness.scratch(pg_base, broker_base) as settings:
-        naive = run_naive(
-            settings,
-            synthetic_events(naive_events, seed=2),
-            workers,
-            concurrency,
-            log_dir / "naive",
-        )
-    report = {
+    log_dir.mkdir(parents=True, exist_ok=True)
+    corpus = realistic(events, seed=13)
+    path = corpus.write(log_dir / "corpus.jsonl")
+    paced = realistic(latency_events, seed=14)
+    report: dict[str, Any] = {
         "when": stamp,
         "config": {
-            "events": events,
-            "instance_run": run,
+            "events": len(corpus.lines),
+            "counted": corpus.counted,
             "naive_events": naive_events,
-            "workers": workers,
+            "workers": list(workers),
             "concurrency": concurrency,
             "batch_size": batch_size,
             "latency_rate": latency_rate,
-            "latency_events": latency_events,
+            "latency_events": len(paced.lines),
         },
-        "fast": asdict(fast),
-        "naive": asdict(naive),
-        "speedup": fast.events_per_s / naive.events_per_s,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with harness.scratch(pg_base, broker_base) as settings:
+        copy = raw_copy(settings, corpus)
+    report["raw_copy"] = asdict(copy)
+    log(f"raw COPY: {copy.events_per_s:,.0f} rows/s")
+    with harness.scratch(pg_base, broker_base) as settings:
+        alone = publisher_alone(settings, path, batch_size)
+    report["publisher"] = asdict(alone)
+    log(f"publisher alone: {alone.events_per_s:,.0f} lines/s")
+    report["end_to_end"] = {}
+    for n in workers:
+        with harness.scratch(pg_base, broker_base) as settings:
+            run, latency = end_to_end(
+                settings,
+                corpus,
+                path,
+                n,
+                concurrency,
+                batch_size,
+                log_dir / f"workers-{n}",
+                (paced, latency_rate) if n == workers[0] else None,
+            )
+        report["end_to_end"][str(n)] = asdict(run)
+        log(f"end to end, {n} worker(s): {run.events_per_s:,.0f} events/s")
+        if latency is not None:
+            report["latency"] = asdict(latency)
+            log(f"latency at {latency.rate:,.0f}/s: p99 {latency.p99_ms:,.0f} ms")
+    if naive_events:
+        with harness.scratch(pg_base, broker_base) as settings:
+            naive = run_naive(
+                settings,
+                synthetic_events(naive_events, seed=2),
+                workers[0],
+                concurrency,
+                log_dir / "naive",
+            )
+        report["naive"] = asdict(naive)
     (out_dir / f"ingest-{stamp}.json").write_text(json.dumps(report, indent=2))
     return report
 
 
 def summary(report: dict[str, Any]) -> str:
-    fast, naive = report["fast"], report["naive"]
+    copy = report["raw_copy"]["events_per_s"]
+
+    def line(label: str, rate: float, unit: str = "events/s", extra: str = "") -> str:
+        return f"{label:<34} {rate:>10,.0f} {unit:<9} {rate / copy:>6.1%} of raw COPY{extra}"
+
+    config = report["config"]
     lines = [
-        f"fast path : {fast['events']:,} events in {fast['seconds']:.2f} s = "
-        f"{fast['events_per_s']:,.0f} events/s end-to-end",
-        f"            publish-to-visible latency while saturated (queue backlog included): "
-        f"p50 {fast['latency_p50_ms']:.0f} ms, p99 {fast['latency_p99_ms']:.0f} ms",
-        f"            publish-to-visible latency at {fast['paced_rate']:,.0f} events/s "
-        f"({fast['paced_events']:,} events): p50 {fast['paced_latency_p50_ms']:.0f} ms, "
-        f"p99 {fast['paced_latency_p99_ms']:.0f} ms",
-        f"            worker peak RSS {fast['worker_peak_rss_mb']:.0f} MB per process, "
-        f"{fast['worker_tree_rss_mb']:.0f} MB main + pool",
-        f"naive     : {naive['events']:,} events in {naive['seconds']:.2f} s = "
-        f"{naive['events_per_s']:,.0f} events/s (one message, one INSERT and one UPDATE "
-        f"per event)",
-        f"speed-up  : {report['speedup']:.1f}x",
+        f"corpus: {config['events']:,} lines (realistic mix), {config['counted']:,} counted",
+        line("raw COPY into routing_records", copy, "rows/s"),
+        line(
+            "publisher alone (routelearn publish)", report["publisher"]["events_per_s"], "lines/s"
+        ),
     ]
+    for n, run in report["end_to_end"].items():
+        lines.append(
+            line(
+                f"end to end, {n} worker(s) x {config['concurrency']}",
+                run["events_per_s"],
+                extra=f"; worker RSS {run['worker_peak_rss_mb']:.0f} MB per process",
+            )
+        )
+    if "latency" in report:
+        lat = report["latency"]
+        lines.append(
+            f"publish-to-visible at {lat['rate']:,.0f} lines/s ({lat['lines']:,} lines): "
+            f"p50 {lat['p50_ms']:,.0f} ms, p99 {lat['p99_ms']:,.0f} ms"
+        )
+    if "naive" in report:
+        naive = report["naive"]["events_per_s"]
+        first = next(iter(report["end_to_end"].values()))["events_per_s"]
+        lines.append(
+            f"seed-style baseline (one message per event): {naive:,.0f} events/s; "
+            f"end to end is {first / naive:.1f}x that"
+        )
     return "\n".join(lines)

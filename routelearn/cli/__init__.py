@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import sys
@@ -14,7 +15,21 @@ from routelearn.logs import configure, secret_values
 from routelearn.settings import get_settings
 
 
-@click.group()
+class _LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (or help lists them all): a
+    ``routelearn publish`` then starts without loading Celery, SQLAlchemy and the web stack."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for names in COMMAND_MODULES.values() for name in names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module_name, names in COMMAND_MODULES.items():
+            if cmd_name in names:
+                return _load(module_name).get(cmd_name)
+        return None
+
+
+@click.group(cls=_LazyGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def cli(verbose: bool) -> None:
     """routelearn: learn, across a fleet, which LLM to route each kind of request to."""
@@ -67,30 +82,22 @@ def _needs_service(name: str, missing: str) -> click.Command:
     return unavailable
 
 
-_registered = False
-
-
-def _register() -> None:
-    global _registered
-    if _registered:
-        return
-    _registered = True
-    for module_name, names in COMMAND_MODULES.items():
-        try:
-            module = importlib.import_module(f"routelearn.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name is None or exc.name.startswith("routelearn"):
-                raise  # our own bug, not a missing extra
-            for name in names:
-                cli.add_command(_needs_service(name, exc.name.split(".")[0]))
-            continue
-        for command in module.COMMANDS:
-            cli.add_command(command)
+@functools.cache
+def _load(module_name: str) -> dict[str, click.Command]:
+    """The commands of one module, by name; stand-ins when it needs a missing extra."""
+    names = COMMAND_MODULES[module_name]
+    try:
+        module = importlib.import_module(f"routelearn.cli.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.startswith("routelearn"):
+            raise  # our own bug, not a missing extra
+        return {name: _needs_service(name, exc.name.split(".")[0]) for name in names}
+    commands: dict[str, click.Command] = {c.name or "": c for c in module.COMMANDS}
+    return commands
 
 
 def main(args: Sequence[str] | None = None) -> None:
     """The ``routelearn`` entry point; ``args`` instead of ``sys.argv[1:]`` (tests)."""
-    _register()
     try:
         cli.main(
             args=None if args is None else list(args), prog_name="routelearn", standalone_mode=False

@@ -29,62 +29,74 @@ def out_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 @bench_group.command("ingest")
-@click.option("--events", default=200_000, show_default=True, help="Events on the fast path.")
+@click.option("--events", default=200_000, show_default=True, help="Lines of the realistic corpus.")
 @click.option(
     "--naive-events",
     default=10_000,
     show_default=True,
-    help="Events for the seed-style baseline (one message per event).",
+    help="Events for the seed-style baseline (one message per event); 0 skips it.",
 )
-@click.option("--workers", default=1, show_default=True, help="Worker processes to start.")
-@click.option("--concurrency", default=2, show_default=True, help="Pool size per worker.")
-@click.option("--batch-size", default=1000, show_default=True, help="Events per message.")
 @click.option(
-    "--instance-run",
-    type=int,
-    help="Consecutive events from one instance (default: the batch size, as each instance's "
-    "publisher batches its own events; 2 interleaves the 50 instances event by event).",
+    "--workers",
+    "workers",
+    default="1,2",
+    show_default=True,
+    help="Worker processes of each end-to-end run, comma-separated.",
+)
+@click.option("--concurrency", default=2, show_default=True, help="Pool size per worker.")
+@click.option(
+    "--batch-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Events per message (routelearn publish --batch-size).",
 )
 @pg_option
 @broker_option
-@out_option("Where the JSON report and logs go.")
+@out_option("Where the JSON report, the corpus and the logs go.")
 @click.option(
     "--latency-rate",
     default=10_000.0,
     show_default=True,
-    help="Events/s of the paced latency phase (below capacity).",
+    help="Lines/s of the paced latency phase (below capacity).",
 )
 @click.option(
-    "--latency-events", default=50_000, show_default=True, help="Events in the paced latency phase."
+    "--latency-events", default=50_000, show_default=True, help="Lines in the paced latency phase."
 )
 def ingest(
     events: int,
     naive_events: int,
-    workers: int,
+    workers: str,
     concurrency: int,
     batch_size: int,
-    instance_run: int | None,
     pg_base: str,
     broker_base: str,
     out_dir: Path,
     latency_rate: float,
     latency_events: int,
 ) -> None:
-    """End-to-end ingestion throughput and latency, against a naive baseline."""
+    """Raw COPY, the publisher alone, end to end with 1 and 2 workers, latency: on the
+    realistic corpus, each as a ratio to the raw COPY rate."""
     from routelearn.benchmarks.ingest import main, summary
 
+    try:
+        counts = tuple(int(n) for n in workers.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{workers!r} is not a list of numbers", param_hint="--workers"
+        ) from None
     report = main(
-        events,
-        naive_events,
-        workers,
-        concurrency,
-        batch_size,
-        pg_base,
-        broker_base,
-        out_dir,
-        latency_rate,
-        latency_events,
-        instance_run,
+        events=events,
+        naive_events=naive_events,
+        workers=counts,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        pg_base=pg_base,
+        broker_base=broker_base,
+        out_dir=out_dir,
+        latency_rate=latency_rate,
+        latency_events=latency_events,
+        log=click.echo,
     )
     click.echo(summary(report))
     click.echo(f"report: {out_dir}/ingest-{report['when']}.json")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple, TypeVar
 
 from routelearn.domain import latency
 
 MetricKey = tuple[str, str]  # (model_name, complexity_level)
+K = TypeVar("K")
 
 
 @dataclass(slots=True)
@@ -32,14 +34,23 @@ class MetricDelta:
             self.histogram[latency.bucket_of(response_time_ms)] += 1
 
 
-@dataclass(frozen=True, slots=True)
-class CountedOutcome:
-    """An outcome the database accepted as its decision's first."""
+class CountedOutcome(NamedTuple):
+    """An outcome the database accepted as its decision's first. (A named tuple: made once per
+    event counted, at a third of a frozen dataclass' cost.)"""
 
     model: str
     complexity: str
     outcome: str
     response_time_ms: float | None
+
+
+def delta_for(deltas: dict[K, MetricDelta], key: K) -> MetricDelta:
+    """The delta of ``key``, made on first use (not ``setdefault``: that would build a
+    histogram per event only to throw it away)."""
+    delta = deltas.get(key)
+    if delta is None:
+        delta = deltas[key] = MetricDelta()
+    return delta
 
 
 def metric_deltas(
@@ -48,8 +59,8 @@ def metric_deltas(
     """Deltas keyed and ordered by (model, complexity), ready for one sorted upsert."""
     deltas: dict[MetricKey, MetricDelta] = {}
     for key in new_decisions:
-        deltas.setdefault(key, MetricDelta()).usage += 1
+        delta_for(deltas, key).usage += 1
     for counted in counted_outcomes:
-        delta = deltas.setdefault((counted.model, counted.complexity), MetricDelta())
+        delta = delta_for(deltas, (counted.model, counted.complexity))
         delta.add_outcome(counted.outcome, counted.response_time_ms)
     return dict(sorted(deltas.items()))

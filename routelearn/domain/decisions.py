@@ -11,7 +11,7 @@ Counting rules (the seed's double count fixed):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from routelearn.domain.validation import ValidEvent
@@ -19,9 +19,10 @@ from routelearn.domain.validation import ValidEvent
 OUTCOMES = frozenset({"success", "failure"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DecisionRow:
-    """A decision as this batch first sees it, with the first matching outcome in the batch."""
+    """A decision as this batch first sees it, with the first matching outcome in the batch.
+    Filled in by ``fold_decisions`` only (not frozen: one is made per event, see ValidEvent)."""
 
     key: str
     model: str
@@ -51,11 +52,8 @@ def fold_decisions(new_events: Iterable[ValidEvent]) -> list[DecisionRow]:
             and event.outcome in OUTCOMES
             and (event.model, event.complexity) == (row.model, row.complexity)
         ):
-            row = replace(
-                row,
-                outcome=event.outcome,
-                response_time_ms=event.response_time_ms,
-                outcome_at=event.timestamp,
-            )
+            row.outcome = event.outcome
+            row.response_time_ms = event.response_time_ms
+            row.outcome_at = event.timestamp
         rows[event.decision_key] = row
     return [rows[key] for key in sorted(rows)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from routelearn.domain.aggregate import MetricDelta
+from routelearn.domain.aggregate import MetricDelta, delta_for
 from routelearn.domain.decisions import DecisionRow
 
 RollupKey = tuple[datetime, str, str, str]  # (hour, model_name, complexity_level, instance_id)
@@ -29,11 +29,11 @@ def rollup_deltas(
     deltas: dict[RollupKey, MetricDelta] = {}
     for row in new_decisions:
         key = (hour_of(row.first_seen), row.model, row.complexity, row.instance_id)
-        deltas.setdefault(key, MetricDelta()).usage += 1
+        delta_for(deltas, key).usage += 1
     for row in counted_outcomes:
         if row.outcome is None:
             raise ValueError(f"decision {row.key!r} has no outcome to count")
         at = row.outcome_at or row.first_seen
         key = (hour_of(at), row.model, row.complexity, row.instance_id)
-        deltas.setdefault(key, MetricDelta()).add_outcome(row.outcome, row.response_time_ms)
+        delta_for(deltas, key).add_outcome(row.outcome, row.response_time_ms)
     return dict(sorted(deltas.items()))

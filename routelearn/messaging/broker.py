@@ -55,6 +55,24 @@ TASK_ROUTES = {
 }
 
 
+def publish_compression(settings: Settings) -> str | None:
+    """The codec event batches are compressed with, None for none. Checked here, where the
+    instance starts, rather than at the first send: kombu knows zstd only with its module."""
+    name = settings.publish_compression
+    if name == "none":
+        return None
+    from kombu import compression
+
+    try:
+        compression.get_encoder(name)
+    except KeyError:
+        raise ValueError(
+            f"ROUTELEARN_PUBLISH_COMPRESSION={name!r}: kombu has no such codec here "
+            "(zstd needs the backports.zstd package before Python 3.14)"
+        ) from None
+    return name
+
+
 def transport_options(settings: Settings) -> dict[str, Any]:
     """Workers, beat, Flower and publishers must see one set (one visibility timeout)."""
     if not is_redis(settings.broker_url):

@@ -47,7 +47,13 @@ def task_message(
     result ignored: what ``Celery.send_task(name, args, ignore_result=True)`` sends, plus the
     two headers above."""
     task_id = task_id or str(uuid.uuid4())
-    headers = {
+    body = [list(args), {}, dict(_EMBED)]
+    properties = {"correlation_id": task_id, "reply_to": ""}
+    return body, _headers(name, task_id, _preview(args), source), properties
+
+
+def _headers(name: str, task_id: str, argsrepr: str, source: str) -> dict[str, Any]:
+    return {
         "lang": "py",
         "task": name,
         "id": task_id,
@@ -61,16 +67,17 @@ def task_message(
         "root_id": task_id,
         "parent_id": None,
         # Short previews for logs and Flower; the body holds the arguments themselves.
-        "argsrepr": _preview(args),
+        "argsrepr": argsrepr,
         "kwargsrepr": "{}",
         "origin": f"{os.getpid()}@{socket.gethostname()}",
         "ignore_result": True,
         SOURCE_HEADER: source,
         SENT_AT_HEADER: time.time(),
     }
-    body = [list(args), {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
-    properties = {"correlation_id": task_id, "reply_to": ""}
-    return body, headers, properties
+
+
+_EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+_EMBED_JSON = b',{},{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]'
 
 
 # Bounded at every level, so a batch of 1,000 events costs a few items' repr, not the whole
@@ -92,8 +99,12 @@ class TaskSender:
     declare it (on RabbitMQ a message sent to a queue that does not exist yet would be lost).
     """
 
-    def __init__(self, settings: Settings, retry_policy: dict[str, Any]) -> None:
+    def __init__(
+        self, settings: Settings, retry_policy: dict[str, Any], *, compression: str | None = None
+    ) -> None:
+        """``compression`` (a kombu codec such as ``zstd``) applies to ``send_json``'s bodies."""
         self._settings = settings
+        self._compression = compression
         self._connection: Any = connection(settings)
         self._retry_policy = retry_policy
         self._producer: Any = None
@@ -108,8 +119,37 @@ class TaskSender:
         """Send ``name(*args)``; returns the task id. Raises what kombu raises once its retry
         policy is spent (a broker error), or kombu's EncodeError for an argument that is not
         JSON. ``source``: see SOURCE_HEADER."""
-        queue = task_queue(TASK_ROUTES[name]["queue"], self._settings)
         body, headers, properties = task_message(name, args, source=source)
+        self._publish(name, body, headers, properties, serializer="json")
+        return str(headers["id"])
+
+    def send_json(
+        self, name: str, args_json: bytes, argsrepr: str, *, source: str = SOURCE_BROKER
+    ) -> str:
+        """Send ``name(*args)`` with its arguments given as the JSON array ``args_json``
+        (trusted to be JSON: the caller built it); ``argsrepr`` is their preview in Flower."""
+        task_id = str(uuid.uuid4())
+        headers = _headers(name, task_id, argsrepr, source)
+        properties = {"correlation_id": task_id, "reply_to": ""}
+        body = b"[" + args_json + _EMBED_JSON
+        self._publish(
+            name,
+            body,
+            headers,
+            dict(properties, content_type="application/json", content_encoding="utf-8"),
+            compression=self._compression,
+        )
+        return task_id
+
+    def _publish(
+        self,
+        name: str,
+        body: Any,
+        headers: dict[str, Any],
+        properties: dict[str, Any],
+        **options: Any,
+    ) -> None:
+        queue = task_queue(TASK_ROUTES[name]["queue"], self._settings)
         with self._lock:
             if self._producer is None:
                 self._producer = _Producer(self._connection, serializer="json")
@@ -123,8 +163,8 @@ class TaskSender:
                 retry=True,
                 retry_policy=self._retry_policy,
                 **properties,
+                **options,
             )
-        return str(headers["id"])
 
     def close(self) -> None:
         with self._lock:

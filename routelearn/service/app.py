@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from routelearn.messaging.broker import TASK_ROUTES, task_queues, transport_options
 from routelearn.observability import metrics
+from routelearn.service import serialization
 from routelearn.service.config import celery_config
 from routelearn.service.ingestion import Ingestor
 from routelearn.settings import Settings, get_settings
@@ -83,6 +84,7 @@ def producer_app(settings: Settings) -> Celery:
 
 def create_app(settings: Settings | None = None) -> RouteLearnCelery:
     settings = settings or get_settings()
+    serialization.install()
     celery_app = RouteLearnCelery(settings)
     celery_app.config_from_object(celery_config(settings))
     celery_app.conf.include = list(TASK_MODULES)

@@ -261,8 +261,8 @@ def test_cli_publishes_a_jsonl_file(
     )
     assert result.returncode == 0, result.stderr
     assert "line 3: not JSON: Expecting property name" in result.stderr
-    assert result.stdout.strip() == (
-        "9 lines read, 7 events sent, 1 lines skipped (not JSON), 0 events failed"
+    assert result.stdout.startswith(
+        "9 lines read, 7 events sent, 1 lines skipped (not JSON), 0 events failed; "
     )
     wait_for(
         lambda: count(engine, "routing_records") == 6 and count(engine, "dead_letters") == 1,
@@ -277,6 +277,6 @@ def test_cli_reads_stdin_and_fails_when_the_broker_is_down(settings: Settings) -
     result = run_cli(down, "publish", "-", "--send-timeout", "0.2", "--quiet", stdin=stdin)
     assert result.returncode == 1
     assert "2 events could not be sent" in result.stderr
-    assert result.stdout.strip() == (
-        "2 lines read, 0 events sent, 0 lines skipped (not JSON), 2 events failed"
+    assert result.stdout.startswith(
+        "2 lines read, 0 events sent, 0 lines skipped (not JSON), 2 events failed; "
     )
