@@ -196,9 +196,10 @@ def _copy_row(e: ValidEvent) -> tuple[Any, ...]:
     )
 
 
-def raw_copy(settings: Settings, corpus: Corpus) -> RunResult:
-    """The corpus' valid events COPY-ed into ``routing_records`` (all its indexes): rows/s.
-    The COPY text is built first and only the COPY timed."""
+def raw_copy(settings: Settings, corpus: Corpus, runs: int = 3) -> RunResult:
+    """The corpus' valid events COPY-ed into ``routing_records`` (all its indexes), the best
+    of ``runs`` into the emptied table: rows/s. The COPY text is built first; only the COPY
+    and its commit are timed."""
     rows: dict[str, tuple[Any, ...]] = {}  # by event id: a redelivery is one row
     for line in corpus.lines:
         try:
@@ -223,14 +224,20 @@ def raw_copy(settings: Settings, corpus: Corpus) -> RunResult:
                 for chunk in copy:
                     buffer += chunk
         conn.commit()
-        started = time.monotonic()
-        with (
-            conn.cursor() as cur,
-            cur.copy(f"COPY routing_records ({_RECORD_COLUMNS}) FROM STDIN") as copy,
-        ):
-            copy.write(bytes(buffer))
-        conn.commit()
-        seconds = time.monotonic() - started
+        data = bytes(buffer)
+        timings = []
+        for _ in range(runs):  # the best of a few: the ceiling, and steadier than one run
+            conn.execute("TRUNCATE routing_records")
+            conn.commit()
+            started = time.monotonic()
+            with (
+                conn.cursor() as cur,
+                cur.copy(f"COPY routing_records ({_RECORD_COLUMNS}) FROM STDIN") as copy,
+            ):
+                copy.write(data)
+            conn.commit()
+            timings.append(time.monotonic() - started)
+        seconds = min(timings)
     return RunResult(len(rows), seconds, len(rows) / seconds)
 
 

@@ -103,14 +103,15 @@ def validate_event(payload: Any, now: datetime | None = None) -> ValidEvent | Re
         decision_id=event.decision_id,
         timestamp=event.timestamp,
         instance_id=event.instance_id,
-        complexity=d.complexity.value,
+        # ``_value_``, not the ``value`` property: a quarter of the cost, three times an event.
+        complexity=d.complexity._value_,
         model=d.selected_model,
         provider=d.selected_provider,
         score=d.complexity_score,
-        outcome=d.outcome.value,
+        outcome=d.outcome._value_,
         response_time_ms=d.response_time_ms,
         capabilities=d.capabilities_required,
-        prefer=d.prefer.value if d.prefer else None,
+        prefer=d.prefer._value_ if d.prefer else None,
         user_model_request=d.user_model_request,
         exploratory=d.exploratory,
     )

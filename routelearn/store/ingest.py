@@ -187,7 +187,9 @@ def insert_dead_letters(conn: Connection, rejections: Sequence[Rejection], sourc
 
 
 def _insert_records(conn: Connection, events: Sequence[ValidEvent]) -> set[str]:
-    return {row[0] for row in conn.exec_driver_sql(_INSERT_RECORDS, (_json(events),))}
+    # fetchall: psycopg makes the rows in one call; iterating the result fetched them one by
+    # one, through SQLAlchemy, at several µs a row.
+    return {row[0] for row in conn.exec_driver_sql(_INSERT_RECORDS, (_json(events),)).fetchall()}
 
 
 def _apply_decisions(
@@ -196,7 +198,7 @@ def _apply_decisions(
     """The decisions this batch created, and those whose outcome it counted (in key order)."""
     inserted: set[str] = set()
     updated: set[str] = set()
-    for key, new in conn.exec_driver_sql(_UPSERT_DECISIONS, (_json(rows),)):
+    for key, new in conn.exec_driver_sql(_UPSERT_DECISIONS, (_json(rows),)).fetchall():
         (inserted if new else updated).add(key)
     new_decisions = [r for r in rows if r.key in inserted]
     counted = [r for r in rows if r.outcome is not None and (r.key in inserted or r.key in updated)]
