@@ -50,6 +50,18 @@ def decision_key(event_id: str, decision_id: str | None) -> str:
     return f"d:{decision_id}" if decision_id is not None else f"e:{event_id}"
 
 
+_SELF_CONTAINED = f"e:{DERIVED_PREFIX}"
+
+
+def counted_by_its_event(key: str) -> bool:
+    """The decision of one event sent with neither ``decision_id`` nor ``event_id`` (seed
+    001's own format): its id hashes its whole content, timestamp included, so the audit row's
+    key (event_id, timestamp) already lets it in once, and no other event can name it. It
+    needs no decision row to count once. (An event that brings its own ``event_id`` does: it
+    may come again with another timestamp, which the audit key would take as new.)"""
+    return key.startswith(_SELF_CONTAINED)
+
+
 def dead_letter_key(payload: Any) -> str:
     """Dedupe key of a rejected payload, so a redelivered bad message is kept once."""
     try:

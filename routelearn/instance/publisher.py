@@ -23,10 +23,9 @@ from typing import Any, Self
 
 from kombu.exceptions import EncodeError
 
-from routelearn.constants import INGEST_EVENTS_TASK
 from routelearn.domain.backoff import backoff_delay
 from routelearn.messaging.broker import RETRY_POLICY, publish_compression
-from routelearn.messaging.event_codec import RAW_TYPES, check_raw, encode_batch, encode_event
+from routelearn.messaging.event_codec import RAW_TYPES, check_raw, encode_event
 from routelearn.messaging.task_message import TaskSender
 from routelearn.settings import Settings, get_settings
 
@@ -344,9 +343,7 @@ class EventPublisher:
         return self._task_sender
 
     def _send(self, batch: list[Any]) -> None:
-        self._sender().send_json(
-            INGEST_EVENTS_TASK, b"[" + encode_batch(batch) + b"]", f"([<{len(batch)} events>],)"
-        )
+        self._sender().send_events(batch)
 
     def _drop_unencodable(self, batch: list[Any], exc: EncodeError) -> list[Any]:
         good: list[Any] = []

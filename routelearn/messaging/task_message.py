@@ -15,11 +15,14 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from kombu.messaging import Producer
 
+from routelearn.constants import INGEST_EVENTS_TASK
 from routelearn.messaging.broker import TASK_ROUTES, connection, task_queue
+from routelearn.messaging.event_codec import encode_batch
 from routelearn.settings import Settings
 
 # kombu ships no type hints: its objects are used through Any (strict mypy refuses untyped calls).
@@ -140,6 +143,14 @@ class TaskSender:
             compression=self._compression,
         )
         return task_id
+
+    def send_events(self, events: Sequence[Any], *, source: str = SOURCE_BROKER) -> str:
+        """Send one ``routelearn.ingest_events`` batch: objects or raw JSON bytes, encoded by
+        ``event_codec`` (EncodeError names an event no encoder takes)."""
+        args = b"[" + encode_batch(events) + b"]"
+        return self.send_json(
+            INGEST_EVENTS_TASK, args, f"([<{len(events)} events>],)", source=source
+        )
 
     def _publish(
         self,

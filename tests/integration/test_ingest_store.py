@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from routelearn.service.ingestion import Ingestor
+from tests.conftest import count, metrics
 from tests.factories import make_event
 
 pytestmark = pytest.mark.integration
@@ -99,3 +100,37 @@ def test_a_retired_instance_stays_retired(engine: Engine, clean: None) -> None:
     with engine.connect() as conn:
         active = conn.execute(text("SELECT active FROM instances")).scalar_one()
     assert active is False
+
+
+def test_seed_format_events_count_once_without_a_decision_row(
+    engine: Engine, clean: None
+) -> None:
+    # Sent with neither id: the derived id hashes the whole event, so the audit key alone
+    # makes each count once, however often it comes (in a batch or in later ones).
+    events = [
+        make_event("success", response_time_ms=100.0, timestamp="2026-01-05T10:00:00Z"),
+        make_event("failure", response_time_ms=200.0, timestamp="2026-01-05T10:00:01Z"),
+        make_event("routed", timestamp="2026-01-05T10:00:02Z"),
+    ]
+    ingestor = Ingestor(engine)
+    ingestor.ingest([*events, events[0]], source="test")
+    ingestor.ingest([events[1], events[2]], source="test")
+    assert metrics(engine) == {("gpt-4o", "complex"): (3, 1, 1)}
+    assert count(engine, "routing_records") == 3
+    assert count(engine, "routing_decisions") == 0
+
+
+def test_an_event_with_its_own_id_counts_once_whatever_its_timestamp(
+    engine: Engine, clean: None
+) -> None:
+    # The audit key is (event_id, timestamp): a producer that stamps a redelivery anew makes a
+    # second audit row, and the decision row is what keeps it from counting twice.
+    first = make_event("success", event_id="ev-9", response_time_ms=100.0)
+    again = make_event(
+        "success", event_id="ev-9", response_time_ms=100.0, timestamp="2026-01-05T10:00:00Z"
+    )
+    Ingestor(engine).ingest([first], source="test")
+    Ingestor(engine).ingest([again], source="test")
+    assert metrics(engine) == {("gpt-4o", "complex"): (1, 1, 0)}
+    assert count(engine, "routing_records") == 2
+    assert count(engine, "routing_decisions") == 1

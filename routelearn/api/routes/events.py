@@ -10,7 +10,6 @@ from pydantic import BaseModel
 
 from routelearn.api.auth import require
 from routelearn.api.problems import FieldProblem, ProblemError
-from routelearn.constants import INGEST_EVENTS_TASK
 from routelearn.domain.api_keys import Permission
 from routelearn.domain.intake import IntakeError, NotJson, gunzip, parse_events
 from routelearn.domain.validation import Rejection, validate_event
@@ -102,7 +101,7 @@ def _send(request: Request, events: list[Any]) -> None:
     size = request.app.state.settings.publish_batch_size
     try:
         for start in range(0, len(events), size):
-            sender.send(INGEST_EVENTS_TASK, [events[start : start + size]], source=SOURCE_HTTP)
+            sender.send_events(events[start : start + size], source=SOURCE_HTTP)
     except Exception as exc:
         # Sending again is safe: every event is deduplicated by its id.
         raise ProblemError(
