@@ -102,9 +102,7 @@ def test_a_retired_instance_stays_retired(engine: Engine, clean: None) -> None:
     assert active is False
 
 
-def test_seed_format_events_count_once_without_a_decision_row(
-    engine: Engine, clean: None
-) -> None:
+def test_seed_format_events_count_once_without_a_decision_row(engine: Engine, clean: None) -> None:
     # Sent with neither id: the derived id hashes the whole event, so the audit key alone
     # makes each count once, however often it comes (in a batch or in later ones).
     events = [
