@@ -12,7 +12,9 @@ WORKDIR /src
 # .dockerignore is an allowlist: pyproject.toml, README.md, the package routelearn/ and the
 # deployable's entry points (workers/, tasks/, schema/, beat_schedule.py), nothing else.
 COPY . .
-RUN pip wheel --no-deps --wheel-dir /wheels .
+RUN pip wheel --no-deps --wheel-dir /wheels . \
+    && python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['service']))" \
+        > /src/requirements.txt
 
 # --- runtime ------------------------------------------------------------------------------------
 FROM python:3.11-slim
@@ -22,13 +24,13 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Third-party dependencies first (the base ones and the service extra's), read from
-# pyproject.toml, so this layer is rebuilt only when the dependencies change.
-COPY pyproject.toml /tmp/pyproject.toml
-RUN python -c "import tomllib; p = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['service']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt /tmp/pyproject.toml
+# Third-party dependencies first, at the versions constraints.txt pins (scripts/lock), so every
+# build resolves the same ones. The list is extracted in the build stage: this layer is rebuilt
+# only when the dependency list or the pins change, not whenever pyproject.toml does.
+COPY constraints.txt /tmp/constraints.txt
+COPY --from=build /src/requirements.txt /tmp/requirements.txt
+RUN pip install -r /tmp/requirements.txt -c /tmp/constraints.txt \
+    && rm /tmp/requirements.txt /tmp/constraints.txt
 
 COPY --from=build /wheels /tmp/wheels
 RUN pip install --no-deps /tmp/wheels/*.whl \
@@ -45,6 +47,8 @@ COPY --from=build /src/workers ./workers
 COPY --from=build /src/tasks ./tasks
 COPY --from=build /src/schema ./schema
 COPY --from=build /src/beat_schedule.py ./
+# beat's schedule file (a volume in docker-compose.yml, which takes this directory's owner).
+RUN mkdir -p /var/lib/routelearn && chown routelearn /var/lib/routelearn
 USER routelearn
 
 # Flower's and the API's ports (docker-compose.yml publishes each on its own service).
