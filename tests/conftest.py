@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 import redis
+import sqlalchemy
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import Engine
 
@@ -104,8 +106,16 @@ def redis_client(settings: Settings) -> Iterator[redis.Redis]:
 @pytest.fixture
 def clean(engine: Engine, settings: Settings) -> None:
     """An empty database and broker namespace for this test."""
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+            break
+        except sqlalchemy.exc.OperationalError as exc:
+            # A worker of the previous test still finishing a batch can hold one table while
+            # the TRUNCATE holds another: PostgreSQL aborts one of the two; try again.
+            if not isinstance(exc.orig, psycopg.errors.DeadlockDetected) or attempt == 2:
+                raise
     fanout.close_all()  # its declared-queue memory would outlive the queues
     harness.empty_broker(settings.broker_url)
 
