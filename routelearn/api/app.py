@@ -15,7 +15,7 @@ from routelearn.api import central, metrics, problems
 from routelearn.api.keycache import KeyCache
 from routelearn.api.ratelimit import RateLimiter, RateLimitHeaders
 from routelearn.api.routes import events, health, models, overview, route, scores
-from routelearn.messaging.broker import RETRY_POLICY, publish_compression
+from routelearn.messaging.broker import RETRY_POLICY
 from routelearn.messaging.task_message import TaskSender
 from routelearn.settings import Settings, get_settings
 from routelearn.store.engine import make_engine
@@ -28,9 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        app.state.task_sender = TaskSender(
-            settings, RETRY_POLICY, compression=publish_compression(settings)
-        )
+        app.state.task_sender = TaskSender(settings, RETRY_POLICY)
         try:
             async with central.running(settings, app.state.engine) as app.state.central:
                 # What start-up made lives as long as the process: out of the collector's

@@ -24,7 +24,7 @@ from typing import Any, Self
 from kombu.exceptions import EncodeError
 
 from routelearn.domain.backoff import backoff_delay
-from routelearn.messaging.broker import RETRY_POLICY, publish_compression
+from routelearn.messaging.broker import RETRY_POLICY
 from routelearn.messaging.event_codec import RAW_TYPES, check_raw, encode_event
 from routelearn.messaging.task_message import TaskSender
 from routelearn.settings import Settings, get_settings
@@ -337,9 +337,7 @@ class EventPublisher:
     def _sender(self) -> TaskSender:
         """Building it connects to nothing."""
         if self._task_sender is None:
-            self._task_sender = TaskSender(
-                self._settings, RETRY_POLICY, compression=publish_compression(self._settings)
-            )
+            self._task_sender = TaskSender(self._settings, RETRY_POLICY)
         return self._task_sender
 
     def _send(self, batch: list[Any]) -> None:

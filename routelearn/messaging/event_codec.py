@@ -20,7 +20,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -52,7 +52,7 @@ def check_raw(raw: bytes | bytearray | memoryview) -> bytes:
     else:
         return raw
     try:
-        value = json.loads(bytes(raw))
+        value = json.loads(raw)
     except ValueError as exc:  # bad UTF-8 is a ValueError too
         raise NotJSONError(f"not JSON: {exc}") from None
     return encode_event(value)
@@ -91,13 +91,12 @@ def _finite(event: Any) -> bool:
     """False when the event's own fields or its ``routing_decision``'s hold a NaN or infinite
     float (the only places a float means something; elsewhere the workers refuse it anyway)."""
     if not isinstance(event, Mapping):
-        return not (isinstance(event, float) and not math.isfinite(event))
-    for value in event.values():
-        if isinstance(value, float) and not math.isfinite(value):
-            return False
+        return _all_finite((event,))
     decision = event.get("routing_decision")
-    if isinstance(decision, Mapping):
-        for value in decision.values():
-            if isinstance(value, float) and not math.isfinite(value):
-                return False
-    return True
+    return _all_finite(event.values()) and (
+        not isinstance(decision, Mapping) or _all_finite(decision.values())
+    )
+
+
+def _all_finite(values: Iterable[Any]) -> bool:
+    return not any(isinstance(v, float) and not math.isfinite(v) for v in values)

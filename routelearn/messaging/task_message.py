@@ -9,6 +9,7 @@ the message Celery builds, and the integration tests have real workers run what 
 
 from __future__ import annotations
 
+import json
 import os
 import reprlib
 import socket
@@ -21,7 +22,7 @@ from typing import Any
 from kombu.messaging import Producer
 
 from routelearn.constants import INGEST_EVENTS_TASK
-from routelearn.messaging.broker import TASK_ROUTES, connection, task_queue
+from routelearn.messaging.broker import TASK_ROUTES, connection, publish_compression, task_queue
 from routelearn.messaging.event_codec import encode_batch
 from routelearn.settings import Settings
 
@@ -80,7 +81,8 @@ def _headers(name: str, task_id: str, argsrepr: str, source: str) -> dict[str, A
 
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-_EMBED_JSON = b',{},{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]'
+# What follows the arguments in a body sent by send_json: no kwargs, then _EMBED.
+_EMBED_JSON = b",{}," + json.dumps(_EMBED, separators=(",", ":")).encode() + b"]"
 
 
 # Bounded at every level, so a batch of 1,000 events costs a few items' repr, not the whole
@@ -102,12 +104,10 @@ class TaskSender:
     declare it (on RabbitMQ a message sent to a queue that does not exist yet would be lost).
     """
 
-    def __init__(
-        self, settings: Settings, retry_policy: dict[str, Any], *, compression: str | None = None
-    ) -> None:
-        """``compression`` (a kombu codec such as ``zstd``) applies to ``send_json``'s bodies."""
+    def __init__(self, settings: Settings, retry_policy: dict[str, Any]) -> None:
         self._settings = settings
-        self._compression = compression
+        # ROUTELEARN_PUBLISH_COMPRESSION, for send_json's bodies (event batches).
+        self._compression = publish_compression(settings)
         self._connection: Any = connection(settings)
         self._retry_policy = retry_policy
         self._producer: Any = None

@@ -200,19 +200,14 @@ def _apply_decisions(
     A decision ``counted_by_its_event`` is new with its event (the caller passes only fresh
     events) and is not written: nothing else can name it, and writing its row was a third of
     the decisions' cost on a seed-format stream."""
-    shared = [r for r in rows if not counted_by_its_event(r.key)]
-    inserted: set[str] = set()
+    inserted = {r.key for r in rows if counted_by_its_event(r.key)}
+    shared = [r for r in rows if r.key not in inserted]
     updated: set[str] = set()
     if shared:
         for key, new in conn.exec_driver_sql(_UPSERT_DECISIONS, (_json(shared),)).fetchall():
             (inserted if new else updated).add(key)
-    new_decisions = [r for r in rows if r.key in inserted or counted_by_its_event(r.key)]
-    counted = [
-        r
-        for r in rows
-        if r.outcome is not None
-        and (r.key in inserted or r.key in updated or counted_by_its_event(r.key))
-    ]
+    new_decisions = [r for r in rows if r.key in inserted]
+    counted = [r for r in rows if r.outcome is not None and (r.key in inserted or r.key in updated)]
     return new_decisions, counted
 
 
