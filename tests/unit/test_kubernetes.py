@@ -1,20 +1,23 @@
 """deploy/kubernetes, held to the Kubernetes schemas and to docker-compose.yml.
 
 No cluster here: the built-in kinds are checked against the API's JSON schemas
-(kubernetes-validate, strict: an unknown field fails), KEDA's ScaledObject by hand (its CRD schema
-is not available offline). The rest checks what a schema cannot: each worker Deployment runs the
-queues, concurrency and node name of its compose service, its grace period outlasts the hard time
-limits of the tasks it runs, exactly one beat, resources and a non-root user everywhere, and the
-kustomization lists every file.
+(kubernetes-validate, strict: an unknown field fails), KEDA's kinds against KEDA's CRD schemas
+(cloudcoil-models-keda: pydantic models generated from them; strict too). The rest checks what a
+schema cannot: each worker Deployment runs the queues, concurrency and node name of its compose
+service, its grace period outlasts the hard time limits of the tasks it runs, exactly one beat,
+resources and a non-root user everywhere, and the kustomization lists every file.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import pydantic
+import pytest
 import yaml
 
 from tests.unit.test_deployment import (
@@ -82,13 +85,43 @@ def test_every_builtin_kind_follows_the_kubernetes_schema() -> None:
     builtin = [d for d in manifests() if not d["apiVersion"].startswith(KEDA)]
     assert len(builtin) >= 10
     errors = []
-    for document in builtin:  # KEDA's kinds (CRDs) are checked by hand below
+    for document in builtin:  # KEDA's kinds (CRDs) are checked below
         try:
             kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as error:
             name = f"{document['kind']}/{document['metadata']['name']}"
             errors.append(f"{name} at {list(error.absolute_path)}: {error.message}")
     assert not errors, "\n".join(errors)
+
+
+def keda_model(kind: str) -> type[Any]:
+    """The model cloudcoil generated from KEDA's CRD for ``kind``."""
+    from cloudcoil.models.keda import v1alpha1
+
+    model: type[Any] = getattr(v1alpha1, kind)
+    return model
+
+
+def test_every_keda_kind_follows_the_keda_crd_schema() -> None:
+    keda = [d for d in manifests() if d["apiVersion"].startswith(KEDA)]
+    assert {d["kind"] for d in keda} == {"ScaledObject", "TriggerAuthentication"}
+    for document in keda:
+        assert document["apiVersion"] == "keda.sh/v1alpha1"
+        parsed = keda_model(document["kind"]).model_validate(document)
+        # The models ignore a field they do not know: strict means it must come back out.
+        assert parsed.model_dump(by_alias=True, exclude_unset=True, mode="json") == document
+
+
+def test_the_keda_check_catches_a_wrong_field() -> None:
+    scaled = copy.deepcopy(resources("ScaledObject")["worker-ingest"])
+    model = keda_model("ScaledObject")
+    scaled["spec"]["minReplicaCount"] = "one"
+    with pytest.raises(pydantic.ValidationError, match="minReplicaCount"):
+        model.model_validate(scaled)
+    scaled["spec"]["minReplicaCount"] = 1
+    scaled["spec"]["pollingIntervall"] = 15  # misspelt: dropped by the model, caught by strictness
+    dumped = model.model_validate(scaled).model_dump(by_alias=True, exclude_unset=True, mode="json")
+    assert dumped != scaled
 
 
 def test_the_scaled_object_scales_worker_ingest_on_its_queue() -> None:
