@@ -63,6 +63,13 @@ def out_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 @click.option(
     "--latency-events", default=50_000, show_default=True, help="Lines in the paced latency phase."
 )
+@click.option(
+    "--runs",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 20),
+    help="End-to-end runs of each worker count; the median is reported (raw COPY: best of 3).",
+)
 def ingest(
     events: int,
     naive_events: int,
@@ -74,6 +81,7 @@ def ingest(
     out_dir: Path,
     latency_rate: float,
     latency_events: int,
+    runs: int,
 ) -> None:
     """Raw COPY, the publisher alone, end to end with 1 and 2 workers, latency: on the
     realistic corpus, each as a ratio to the raw COPY rate."""
@@ -96,6 +104,7 @@ def ingest(
         out_dir=out_dir,
         latency_rate=latency_rate,
         latency_events=latency_events,
+        runs=runs,
         log=click.echo,
     )
     click.echo(summary(report))

@@ -51,7 +51,7 @@ def task_message(
     result ignored: what ``Celery.send_task(name, args, ignore_result=True)`` sends, plus the
     two headers above."""
     task_id = task_id or str(uuid.uuid4())
-    body = [list(args), {}, dict(_EMBED)]
+    body = [list(args), {}, dict(EMBED)]
     properties = {"correlation_id": task_id, "reply_to": ""}
     return body, _headers(name, task_id, _preview(args), source), properties
 
@@ -80,9 +80,14 @@ def _headers(name: str, task_id: str, argsrepr: str, source: str) -> dict[str, A
     }
 
 
-_EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-# What follows the arguments in a body sent by send_json: no kwargs, then _EMBED.
-_EMBED_JSON = b",{}," + json.dumps(_EMBED, separators=(",", ":")).encode() + b"]"
+EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+# What follows the arguments in a body sent by send_json: no kwargs, then EMBED.
+BODY_TAIL = b",{}," + json.dumps(EMBED, separators=(",", ":")).encode() + b"]"
+
+
+def json_body(args_json: bytes) -> bytes:
+    """The protocol-2 body of a call with the JSON array ``args_json`` as its arguments."""
+    return b"[" + args_json + BODY_TAIL
 
 
 # Bounded at every level, so a batch of 1,000 events costs a few items' repr, not the whole
@@ -134,7 +139,7 @@ class TaskSender:
         task_id = str(uuid.uuid4())
         headers = _headers(name, task_id, argsrepr, source)
         properties = {"correlation_id": task_id, "reply_to": ""}
-        body = b"[" + args_json + _EMBED_JSON
+        body = json_body(args_json)
         self._publish(
             name,
             body,

@@ -111,7 +111,7 @@ def test_wheel_installs_one_package_and_each_side_works_from_it(
     out = run(
         [routelearn, "bench", "ingest", "--events", "3000", "--naive-events", "200",
          "--latency-events", "500", "--latency-rate", "500", "--batch-size", "500",
-         "--workers", "1", "--pg", PG_BASE, "--broker", harness.DEFAULT_REDIS,
+         "--workers", "1", "--runs", "1", "--pg", PG_BASE, "--broker", harness.DEFAULT_REDIS,
          "--out", str(away / "bench")],
         away,
         env,

@@ -36,6 +36,8 @@ class RouteLearnTask(Task):  # type: ignore[misc]
     # logged, for periodic work that the next beat tick does anyway (a retry would only pile
     # up behind it). Set per task: ``@shared_task(..., on_transient="requeue")``.
     on_transient: ClassVar[Literal["requeue", "skip"]] = "skip"
+    # The main process leaves a message's body for the pool process to decode.
+    Strategy = "routelearn.service.strategy:decode_once"
 
     @property
     def rl_app(self) -> RouteLearnCelery:
