@@ -7,11 +7,11 @@ rejection of its own, so one bad line loses nothing else.
 
 from __future__ import annotations
 
-import json
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from routelearn.domain.json_decode import loads
 from routelearn.errors import RouteLearnError
 
 JSON = "application/json"
@@ -57,7 +57,7 @@ def parse_events(body: bytes, content_type: str, max_events: int) -> list[Any | 
             if not line.strip():
                 continue
             try:
-                payloads.append(json.loads(line))
+                payloads.append(loads(line))
             except ValueError as exc:
                 payloads.append(NotJson(number, str(exc)))
             if len(payloads) > max_events:
@@ -66,7 +66,7 @@ def parse_events(body: bytes, content_type: str, max_events: int) -> list[Any | 
     if media != JSON:
         raise IntakeError(415, f"Content-Type: {content_type!r} is neither {JSON} nor {NDJSON}")
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError as exc:
         raise IntakeError(400, f"body: not JSON ({exc})") from None
     if not isinstance(data, list):

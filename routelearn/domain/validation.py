@@ -78,8 +78,7 @@ def _field_errors(exc: ValidationError) -> tuple[FieldError, ...]:
     return tuple(errors)
 
 
-def validate_event(payload: Any, now: datetime | None = None) -> ValidEvent | Rejection:
-    """Validate one payload; never raises for bad input."""
+def _model(payload: Any, now: datetime | None) -> RoutingEvent | Rejection:
     if not isinstance(payload, Mapping):
         kind = type(payload).__name__
         return Rejection(
@@ -87,9 +86,23 @@ def validate_event(payload: Any, now: datetime | None = None) -> ValidEvent | Re
             (FieldError("(event)", _short_repr(payload), f"expected a JSON object, got {kind}"),),
         )
     try:
-        event = RoutingEvent.model_validate(payload, context={"now": now})
+        return RoutingEvent.model_validate(payload, context={"now": now})
     except ValidationError as exc:
         return Rejection(payload, _field_errors(exc))
+
+
+def check_event(payload: Any, now: datetime | None = None) -> Rejection | None:
+    """``validate_event``'s verdict without making the event (its id derived, its row built):
+    for a caller that passes the payload on as it came, to workers that validate it again."""
+    result = _model(payload, now)
+    return result if isinstance(result, Rejection) else None
+
+
+def validate_event(payload: Any, now: datetime | None = None) -> ValidEvent | Rejection:
+    """Validate one payload; never raises for bad input."""
+    event = _model(payload, now)
+    if isinstance(event, Rejection):
+        return event
     d = event.routing_decision
     event_id = event.event_id or derive_event_id(
         _identity_content(event),

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from routelearn.domain.validation import Rejection, ValidEvent, validate_batch, validate_event
+from routelearn.benchmarks.corpus import realistic
+from routelearn.domain.json_decode import loads
+from routelearn.domain.validation import (
+    Rejection,
+    ValidEvent,
+    check_event,
+    validate_batch,
+    validate_event,
+)
 from tests.factories import make_event
 
 SEED_EVENT: dict[str, Any] = {
@@ -164,3 +172,21 @@ def test_exploratory_flag_is_optional_and_keeps_old_derived_ids() -> None:
     flagged["routing_decision"]["exploratory"] = "yes"
     bad = validate_event(flagged)
     assert isinstance(bad, Rejection) and bad.errors[0].field == "routing_decision.exploratory"
+
+
+def test_check_event_gives_validate_events_verdict() -> None:
+    now = datetime.now(UTC)
+    seen = {"valid": 0, "rejected": 0}
+    for line in realistic(3000, seed=5).lines:
+        try:
+            payload = loads(line)
+        except ValueError:
+            continue
+        verdict, full = check_event(payload, now), validate_event(payload, now)
+        if isinstance(full, ValidEvent):
+            assert verdict is None
+            seen["valid"] += 1
+        else:
+            assert verdict == full
+            seen["rejected"] += 1
+    assert seen["valid"] > 2000 and seen["rejected"] >= 3, seen

@@ -12,7 +12,7 @@ from routelearn.api.auth import require
 from routelearn.api.problems import FieldProblem, ProblemError
 from routelearn.domain.api_keys import Permission
 from routelearn.domain.intake import IntakeError, NotJson, gunzip, parse_events
-from routelearn.domain.validation import Rejection, validate_event
+from routelearn.domain.validation import Rejection, check_event
 from routelearn.messaging.task_message import SOURCE_HTTP
 from routelearn.observability.events import EVENTS_REJECTED
 from routelearn.settings import Settings
@@ -84,9 +84,9 @@ async def post_events(request: Request) -> EventsAccepted:
             )
             rejections.append(EventRejection(index=index, errors=[problem]))
             continue
-        result = validate_event(payload)
-        if isinstance(result, Rejection):
-            rejections.append(_rejection(index, result))
+        rejection = check_event(payload)
+        if rejection is not None:
+            rejections.append(_rejection(index, rejection))
         else:
             accepted.append(payload)  # as sent: the worker derives the same ids from it
     if accepted:
