@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, text
 
+from routelearn.domain import latency
 from routelearn.service.ingestion import Ingestor
 from tests.conftest import count, metrics
 from tests.factories import make_event
@@ -60,6 +61,20 @@ def test_histogram_and_average_accumulate(engine: Engine, clean: None) -> None:
     assert row["response_time_sum"] == 5300.0
     assert abs(row["avg_response_time"] - 5300.0 / 3) < 1e-9
     assert sum(row["response_time_histogram"]) == 3
+    # Merged bucket by bucket, in place: each time in its own bucket (200 ms twice).
+    want = latency.empty()
+    for ms in (100.0, 200.0, 5000.0, 200.0):
+        want[latency.bucket_of(ms)] += 1
+    ingestor.ingest([make_event("success", event_id="e3", response_time_ms=200.0)], "test")
+    with engine.connect() as conn:
+        histogram = conn.execute(
+            text("SELECT response_time_histogram FROM model_routing_metrics")
+        ).scalar_one()
+        rollup = conn.execute(
+            text("SELECT response_time_histogram FROM routing_rollups_hourly")
+        ).scalar_one()
+    assert list(histogram) == want
+    assert list(rollup) == want
     assert row["usage_count"] == 3 and row["success_count"] == 3
 
 
