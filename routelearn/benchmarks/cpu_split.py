@@ -19,7 +19,7 @@ from pathlib import Path
 
 from routelearn import harness
 from routelearn.benchmarks.corpus import realistic
-from routelearn.benchmarks.ingest import _COUNTED, CountPoller, publish_file
+from routelearn.benchmarks.ingest import COUNTED, CountPoller, publish_file
 from routelearn.constants import INGEST_QUEUE
 from routelearn.store.engine import libpq_dsn
 
@@ -62,7 +62,7 @@ def run_once(
             watched = [main, *pool, *postgres_pids()]
             before = {pid: cpu_seconds(pid) for pid in watched}
             publisher_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            with CountPoller(dsn, _COUNTED) as poller:
+            with CountPoller(dsn, COUNTED) as poller:
                 started = time.monotonic()
                 publish_file(settings, path, 1000)
                 harness.wait_until(lambda: poller.latest() >= corpus.counted, 600, "all counted")

@@ -165,7 +165,8 @@ def _memory(procs: list[Any]) -> tuple[float, float]:
     return max(max(tree) for tree in peaks), max(sum(tree) for tree in peaks)
 
 
-_COUNTED = (
+# Everything a run must count: its decisions and their outcomes, summed.
+COUNTED = (
     "SELECT coalesce(sum(usage_count + success_count + failure_count), 0) "
     "FROM model_routing_metrics"
 )
@@ -280,7 +281,7 @@ def _check_exact(settings: Settings, corpus: Corpus) -> None:
     """Every event counted once and every invalid one dead-lettered once, nothing more."""
     time.sleep(1.0)  # anything counted twice would show by now
     with psycopg.connect(libpq_dsn(settings.database_url)) as conn:
-        counted = conn.execute(_COUNTED).fetchone()
+        counted = conn.execute(COUNTED).fetchone()
         dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
     got = (int(counted[0]) if counted else -1, int(dead[0]) if dead else -1)
     if got != (corpus.counted, corpus.invalid):
@@ -306,7 +307,7 @@ def end_to_end(
     latency = None
     with harness.workers(settings, INGEST_QUEUE, workers, concurrency, log_dir) as procs:
         harness.wait_for_workers(settings, workers)
-        with CountPoller(dsn, _COUNTED) as poller:
+        with CountPoller(dsn, COUNTED) as poller:
             started = time.monotonic()
             publish_file(settings, path, batch_size)
             harness.wait_until(
@@ -325,7 +326,7 @@ def _paced(
 ) -> LatencyResult:
     """Send ``corpus`` line by line at ``rate``/s; each line's publish-to-visible time."""
     sent: list[float] = []
-    with CountPoller(dsn, _COUNTED) as poller:
+    with CountPoller(dsn, COUNTED) as poller:
         with EventPublisher(settings, batch_size=batch_size) as publisher:
             start = time.monotonic()
             for i, line in enumerate(corpus.lines):

@@ -9,6 +9,7 @@ So a caller sees exactly what ``json.loads`` gives (tests/unit/test_json_decode.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -16,9 +17,10 @@ import msgspec
 _decode = msgspec.json.Decoder().decode
 
 
-def loads(data: bytes | str) -> Any:
-    """``json.loads(data)``, faster; raises what it raises (a ``ValueError``)."""
+def loads(data: bytes | str, fallback: Callable[[Any], Any] = json.loads) -> Any:
+    """``json.loads(data)``, faster; raises what it raises (a ``ValueError``). ``fallback``
+    reads what msgspec refuses, ``json.loads`` unless the caller reads JSON another way."""
     try:
         return _decode(data)
     except msgspec.DecodeError:
-        return json.loads(data)
+        return fallback(data)

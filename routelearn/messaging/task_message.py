@@ -80,6 +80,8 @@ def _headers(name: str, task_id: str, argsrepr: str, source: str) -> dict[str, A
     }
 
 
+# The content type send_json declares (the worker's strategy recognises its bodies by it).
+JSON_CONTENT_TYPE = "application/json"
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 # What follows the arguments in a body sent by send_json: no kwargs, then EMBED.
 BODY_TAIL = b",{}," + json.dumps(EMBED, separators=(",", ":")).encode() + b"]"
@@ -144,7 +146,7 @@ class TaskSender:
             name,
             body,
             headers,
-            dict(properties, content_type="application/json", content_encoding="utf-8"),
+            dict(properties, content_type=JSON_CONTENT_TYPE, content_encoding="utf-8"),
             compression=self._compression,
         )
         return task_id

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from kombu.serialization import registry
 from kombu.utils.json import dumps as kombu_dumps
 from kombu.utils.json import loads as kombu_loads
+
+from routelearn.domain import json_decode
 
 
 def loads(data: str | bytes | bytearray | memoryview) -> Any:
@@ -25,10 +26,7 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
     typed = "__type__" in data if isinstance(data, str) else b"__type__" in data
     if typed:
         return kombu_loads(data)
-    try:
-        return msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return kombu_loads(data)
+    return json_decode.loads(data, fallback=kombu_loads)
 
 
 def install() -> None:

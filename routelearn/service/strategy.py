@@ -21,9 +21,7 @@ from typing import Any
 
 from celery.worker.strategy import default
 
-from routelearn.messaging.task_message import BODY_TAIL, EMBED
-
-JSON = "application/json"
+from routelearn.messaging.task_message import BODY_TAIL, EMBED, JSON_CONTENT_TYPE
 
 
 def decoded_without_decoding(
@@ -31,7 +29,7 @@ def decoded_without_decoding(
 ) -> tuple[list[Any], dict[str, Any], dict[str, Any]] | None:
     """What Celery's main process takes from a body ``send_json`` built, else None."""
     if (
-        content_type == JSON
+        content_type == JSON_CONTENT_TYPE
         and isinstance(body, bytes)
         and body.startswith(b"[")
         and body.endswith(BODY_TAIL)

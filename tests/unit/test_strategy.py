@@ -7,7 +7,8 @@ import json
 from celery import Celery
 
 from routelearn.messaging.task_message import EMBED, json_body
-from routelearn.service.strategy import JSON, decoded_without_decoding
+from routelearn.messaging.task_message import JSON_CONTENT_TYPE as JSON
+from routelearn.service.strategy import decoded_without_decoding
 
 
 def test_a_send_json_body_is_known_without_decoding() -> None:
