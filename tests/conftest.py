@@ -51,6 +51,8 @@ TABLES = (
     "model_health_reports",
     "registry_changes",
     "webhook_deliveries",
+    "routing_policy",
+    "policy_changes",
 )
 
 

@@ -19,6 +19,7 @@ one broker message per request on the request's path.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -32,6 +33,8 @@ from sqlalchemy import Engine
 from routelearn.domain.complexity import estimate_complexity
 from routelearn.domain.event import Complexity, Prefer
 from routelearn.domain.registry import REMOVED, RegistryChange
+from routelearn.domain.routing_policy.change import PolicyChange
+from routelearn.domain.routing_policy.engine import Verdict
 from routelearn.errors import RouteLearnError
 from routelearn.instance.catalog import Candidate, ModelCatalog
 from routelearn.instance.publisher import EventPublisher
@@ -99,6 +102,10 @@ def catalog_document(
             spec["context_window"] = int(change.context_window)
         if change.typical_latency_ms is not None:
             spec["typical_latency_ms"] = float(change.typical_latency_ms)
+        if change.tags:
+            spec["tags"] = list(change.tags)
+        if change.regions:
+            spec["regions"] = list(change.regions)
         held = scores.get(change.model, {})
         spec["scores"] = {c: float(s["score"]) for c, s in held.items()}
         spec["versions"] = {c: int(s["version"]) for c, s in held.items()}
@@ -113,10 +120,19 @@ def fallback_models(
     prompt_tokens: int,
     completion_tokens: int,
     limit: int = MAX_FALLBACKS,
+    verdict: Verdict | None = None,
 ) -> list[str]:
     """The next models to try if ``chosen`` fails, best score first: the capable active ones
     (``ranked``), under a budget only those whose estimate fits it (a model without prices
-    cannot be checked, so it does not)."""
+    cannot be checked, so it does not). With a routing policy's verdict, only the models it
+    allows, its tiers first (a rule's targets in fallbackOrder, the agent's models)."""
+    if verdict is not None:
+        allowed = verdict.allowed
+        first = {name: i for i, tier in enumerate(verdict.tiers) for name in tier.models}
+        ranked = sorted(
+            (pair for pair in ranked if pair[0].name in allowed),
+            key=lambda pair: first.get(pair[0].name, len(verdict.tiers)),
+        )  # stable: best score first within a tier
     found: list[str] = []
     for entry, _ in ranked:
         if len(found) >= limit:
@@ -171,6 +187,11 @@ def explain(
             why = f"the model asked for ({score})"
         case Reason.FALLBACK:
             why = f"the next best among {field} ({score})"
+        case Reason.RULE:
+            arm = f", {decision.arm} arm of its traffic split" if decision.arm else ""
+            why = f"a target of routing rule {decision.rule}{arm} ({score})"
+        case Reason.PREFERRED:
+            why = f"the best of the agent's preferred models ({score})"
     return f"{source}: {why}"
 
 
@@ -188,11 +209,20 @@ def _went_back(catalog: ModelCatalog, document: Mapping[str, Any]) -> bool:
 class CentralRouter:
     """The catalog, refreshed from the database, and the router over it; thread-safe."""
 
-    def __init__(self, settings: Settings, engine: Engine, sink: EventSink) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        sink: EventSink,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
         self._settings = settings
+        self._rng = rng  # None: a router's own; given: the same draws as an instance's (tests)
         self._engine = engine
         self._sink = sink
         self._document: dict[str, Any] = catalog_document((), {}, settings.default_score)
+        self._policy: list[PolicyChange] = []
         self._routing = self._make(self._document)
         self._fingerprint: tuple[int, ...] | None = None
         self._refreshing = threading.Lock()
@@ -218,7 +248,7 @@ class CentralRouter:
             changed = fingerprint != self._fingerprint
             if changed:
                 state = routing_state.read(self._engine)
-                self.load(state.registry, state.scores)
+                self.load(state.registry, state.scores, state.policy)
                 self._fingerprint = fingerprint
             self.checked_at = time.monotonic()
             return changed
@@ -227,6 +257,7 @@ class CentralRouter:
         self,
         registry: Iterable[RegistryChange],
         scores: Mapping[str, Mapping[str, Mapping[str, Any]]],
+        policy: Iterable[PolicyChange] = (),
     ) -> None:
         """Route from these models and scores from now on (``refresh`` reads them).
 
@@ -241,15 +272,19 @@ class CentralRouter:
             else:
                 self.catalog.reload(document)
             self._document = document
+        self._policy = list(policy)
+        self.catalog.policy.replace(self._policy)
         self.checked_at = time.monotonic()
 
     def _make(self, document: Mapping[str, Any]) -> tuple[ModelCatalog, ModelRouter]:
         catalog = ModelCatalog.from_config(document)
+        catalog.policy.replace(self._policy)
         router = ModelRouter(
             catalog,
             self._sink,
             instance_id=API_INSTANCE_ID,
             explore_share=self._settings.api_route_explore_share,
+            rng=self._rng,
         )
         return catalog, router
 
@@ -283,6 +318,9 @@ class CentralRouter:
         capabilities: Sequence[str],
         prefer: Prefer | None,
         budget: float | None,
+        agent_type: str | None = None,
+        workspace_id: str | None = None,
+        request_type: str | None = None,
     ) -> Routed:
         """Choose a model and publish the ``routed`` event. Raises the router's
         NoModelAvailableError / BudgetExceededError, or NotLoaded."""
@@ -302,6 +340,10 @@ class CentralRouter:
             budget,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            agent_type=agent_type,
+            workspace_id=workspace_id,
+            request_type=request_type,
+            content_length=len(prompt),
         )
         ranked = catalog.candidates(level, capabilities)
         return Routed(
@@ -312,7 +354,12 @@ class CentralRouter:
             max_tokens=max_tokens,
             candidates=len(ranked),
             fallbacks=fallback_models(
-                ranked, decision.model, budget, prompt_tokens, completion_tokens
+                ranked,
+                decision.model,
+                budget,
+                prompt_tokens,
+                completion_tokens,
+                verdict=decision.verdict,
             ),
             explanation=explain(
                 decision,

@@ -16,10 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from routelearn.domain.event import Complexity, RoutingEvent
 from routelearn.domain.policy.base import MAX_SCORE, MIN_SCORE
 from routelearn.domain.registry import EVENT_TYPE as REGISTRY_EVENT_TYPE
 from routelearn.domain.registry import REMOVED, ModelStatus
+from routelearn.domain.routing_policy.change import EVENT_TYPE as POLICY_EVENT_TYPE
+from routelearn.domain.routing_policy.change import PolicyKind
+from routelearn.domain.routing_policy.config import AgentPreferences, RoutingRule, WorkspaceConfig
 from routelearn.domain.score_update import EVENT_TYPE
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -109,12 +114,65 @@ def registry_change() -> dict[str, Any]:
             "output_per_1k": nullable_number,
             "context_window": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
             "typical_latency_ms": nullable_number,
+            "tags": {"type": "array", "items": {"type": "string", "minLength": 1}},
+            "regions": {"type": "array", "items": {"type": "string", "minLength": 1}},
         },
         "required": ["timestamp", "model", "version", "status", "provider"],
     }
 
 
+def policy_change() -> dict[str, Any]:
+    """The routing policy change, its document by kind from the pydantic models (their
+    definitions under ``$defs``, for the caller to put at the root)."""
+    documents: dict[PolicyKind, type[BaseModel]] = {
+        PolicyKind.RULE: RoutingRule,
+        PolicyKind.AGENT: AgentPreferences,
+        PolicyKind.WORKSPACE: WorkspaceConfig,
+    }
+    branches = []
+    defs: dict[str, Any] = {}
+    for kind, model in documents.items():
+        found = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+        defs.update(found.pop("$defs", {}))
+        defs[model.__name__] = found
+        branches.append(
+            {
+                "properties": {
+                    "kind": {"const": kind.value},
+                    "document": {
+                        "anyOf": [{"$ref": f"#/$defs/{model.__name__}"}, {"type": "null"}]
+                    },
+                }
+            }
+        )
+    return {
+        "type": "object",
+        "description": (
+            "One piece of the central routing policy (routelearn.domain.routing_policy."
+            "PolicyChange): a rule (key: its id), an agent's preferences (key: agentType) or a "
+            "workspace's config (key: workspaceId); document null: removed."
+        ),
+        "properties": {
+            "event_type": {"const": POLICY_EVENT_TYPE},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "kind": {"enum": [k.value for k in PolicyKind]},
+            "key": {"type": "string", "minLength": 1},
+            "version": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "apply only if newer than the version held for this kind and key",
+            },
+            "document": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+        },
+        "required": ["timestamp", "kind", "key", "version", "document"],
+        "oneOf": branches,
+        "$defs": defs,
+    }
+
+
 def score_message() -> dict[str, Any]:
+    change = policy_change()
+    documents = change.pop("$defs")  # referenced from the root, as "#/$defs/RoutingRule"
     return {
         "$schema": DIALECT,
         "$id": BASE_ID + "score-message.schema.json",
@@ -129,18 +187,28 @@ def score_message() -> dict[str, Any]:
                 "properties": {
                     "updates": {"type": "array", "items": {"$ref": "#/$defs/update"}},
                     "models": {"type": "array", "items": {"$ref": "#/$defs/registry_change"}},
+                    "policy": {"type": "array", "items": {"$ref": "#/$defs/policy_change"}},
                 },
                 "required": ["updates"],
             },
             {
                 "type": "object",
-                "properties": {"snapshot": {"$ref": "#/$defs/snapshot"}},
+                "properties": {
+                    "snapshot": {"$ref": "#/$defs/snapshot"},
+                    "policy": {
+                        "type": "array",
+                        "description": "every current piece of the routing policy",
+                        "items": {"$ref": "#/$defs/policy_change"},
+                    },
+                },
                 "required": ["snapshot"],
             },
         ],
         "$defs": {
             "update": score_update(),
             "registry_change": registry_change(),
+            "policy_change": change,
+            **documents,
             "snapshot": {
                 "type": "object",
                 "description": "Every current score: models -> complexity -> score and version.",

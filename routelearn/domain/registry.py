@@ -46,6 +46,8 @@ MAX_BATCH = 1000
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
+Region = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
+MAX_REGIONS = 64
 ModelType = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")]
 
 
@@ -97,6 +99,8 @@ class ModelRecord(_Camel):
     )
     status: ModelStatus = ModelStatus.ACTIVE
     tags: tuple[Tag, ...] = Field(default=(), max_length=MAX_TAGS)
+    # Where the provider serves and keeps the model's data (workspace compliance reads it).
+    regions: tuple[Region, ...] = Field(default=(), max_length=MAX_REGIONS)
     prices: ModelPrices | None = None
     context_window: Annotated[int, Field(gt=0)] | None = Field(default=None, alias="contextWindow")
     typical_latency_ms: Annotated[float, Field(gt=0.0), AfterValidator(_finite)] | None = Field(
@@ -217,6 +221,8 @@ class RegistryChange:
     context_window: int | None
     typical_latency_ms: float | None
     timestamp: datetime
+    tags: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -236,6 +242,8 @@ class RegistryChange:
             context_window=record.context_window,
             typical_latency_ms=record.typical_latency_ms,
             timestamp=timestamp,
+            tags=record.tags,
+            regions=record.regions,
         )
 
     def removed(self, version: int, timestamp: datetime) -> RegistryChange:
@@ -254,6 +262,8 @@ class RegistryChange:
             "output_per_1k": self.output_per_1k,
             "context_window": self.context_window,
             "typical_latency_ms": self.typical_latency_ms,
+            "tags": list(self.tags),
+            "regions": list(self.regions),
         }
 
     @classmethod
@@ -281,6 +291,8 @@ class RegistryChange:
             context_window=parsed.context_window,
             typical_latency_ms=parsed.typical_latency_ms,
             timestamp=parsed.timestamp,
+            tags=parsed.tags,
+            regions=parsed.regions,
         )
 
 
@@ -298,6 +310,8 @@ class _ChangeMessage(BaseModel):
     output_per_1k: Usd | None = None
     context_window: int | None = Field(default=None, gt=0)
     typical_latency_ms: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    tags: tuple[Tag, ...] = Field(default=(), max_length=MAX_TAGS)
+    regions: tuple[Region, ...] = Field(default=(), max_length=MAX_REGIONS)
 
     @field_validator("event_type")
     @classmethod

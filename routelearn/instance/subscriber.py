@@ -30,6 +30,7 @@ from kombu.messaging import Consumer
 from routelearn.constants import SEND_SNAPSHOT_TASK
 from routelearn.domain.backoff import backoff_delay
 from routelearn.domain.registry import InvalidRegistryChange, RegistryChange
+from routelearn.domain.routing_policy.change import InvalidPolicyChange, PolicyChange
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
 from routelearn.instance.catalog.model import ModelCatalog
 from routelearn.messaging.broker import RETRY_POLICY, connection
@@ -67,6 +68,7 @@ class SubscriberStats:
     snapshot_scores: int  # scores changed by the start-up snapshot
     snapshot_done: bool
     reconnects: int  # connections lost or refused, then retried
+    policy_applied: int = 0  # routing policy changes (rules, preferences, configs) applied
 
 
 class ScoreUpdateSubscriber:
@@ -115,7 +117,7 @@ class ScoreUpdateSubscriber:
         self._snapshot_retry_at = 0.0
         self._task_sender: TaskSender | None = None
         self._messages = self._applied = self._stale = self._malformed = 0
-        self._registry_applied = 0
+        self._registry_applied = self._policy_applied = 0
         self._snapshot_scores = self._reconnects = 0
 
     @property
@@ -138,6 +140,7 @@ class ScoreUpdateSubscriber:
                 snapshot_scores=self._snapshot_scores,
                 snapshot_done=self._current.is_set(),
                 reconnects=self._reconnects,
+                policy_applied=self._policy_applied,
             )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -293,11 +296,16 @@ class ScoreUpdateSubscriber:
             body = message.decode()
             if isinstance(body, Mapping) and "snapshot" in body:
                 self._apply_snapshot(body["snapshot"])
+                applied_pieces = self._apply_policy(_parse_policy(body.get("policy", []))[0])
+                with self._lock:
+                    self._policy_applied += applied_pieces
                 with self._lock:
                     self._messages += 1
                 message.ack()
                 return
             updates, changes, bad = _parse_round(body)
+            pieces, bad_pieces = _parse_policy(body.get("policy", []))
+            bad += bad_pieces
         except Exception as exc:
             log.error("malformed score update message on %s dropped: %s", self._queue.name, exc)
             with self._lock:
@@ -313,6 +321,8 @@ class ScoreUpdateSubscriber:
                 registry_applied += 1
             else:
                 stale += 1
+        policy_applied = self._apply_policy(pieces)
+        stale += len(pieces) - policy_applied
         for update in updates:
             try:
                 changed = self._catalog.apply_update(
@@ -337,9 +347,15 @@ class ScoreUpdateSubscriber:
             self._messages += 1
             self._applied += applied
             self._registry_applied += registry_applied
+            self._policy_applied += policy_applied
             self._stale += stale
             self._malformed += bad
         message.ack()
+
+    def _apply_policy(self, pieces: list[PolicyChange]) -> int:
+        if not pieces:
+            return 0
+        return self._catalog.policy.apply(pieces)
 
     def _persist(self) -> None:
         if self._persist_path is None:
@@ -349,6 +365,22 @@ class ScoreUpdateSubscriber:
         except Exception as exc:
             # The catalog in memory is current; the next change saves again.
             log.error("could not save the catalog to %s: %s", self._persist_path, exc)
+
+
+def _parse_policy(items: object) -> tuple[list[PolicyChange], int]:
+    """The valid routing policy changes of a message, and how many were malformed."""
+    if not isinstance(items, list):
+        log.error("a message's policy must be a list, got %.200r", items)
+        return [], 1
+    found: list[PolicyChange] = []
+    bad = 0
+    for item in items:
+        try:
+            found.append(PolicyChange.from_message(item))
+        except InvalidPolicyChange as exc:
+            bad += 1
+            log.error("malformed routing policy change skipped: %s", exc)
+    return found, bad
 
 
 def _parse_round(body: object) -> tuple[list[ScoreUpdate], list[RegistryChange], int]:

@@ -32,6 +32,7 @@ from kombu.exceptions import BatchPublishError, OperationalError
 from kombu.messaging import Producer
 
 from routelearn.domain.registry import RegistryChange
+from routelearn.domain.routing_policy.change import PolicyChange
 from routelearn.domain.score_update import ScoreUpdate
 from routelearn.errors import TransientError
 from routelearn.messaging.broker import (
@@ -69,15 +70,20 @@ def score_update_queue(instance_id: str, settings: Settings) -> Any:
 
 
 def round_body(
-    updates: Iterable[ScoreUpdate], models: Iterable[RegistryChange] = ()
+    updates: Iterable[ScoreUpdate],
+    models: Iterable[RegistryChange] = (),
+    policy: Iterable[PolicyChange] = (),
 ) -> dict[str, Any]:
-    """The message one instance receives for one round: score updates, and registry changes
-    under ``models`` when there are any (``updates`` is always there, so a subscriber that
-    predates the registry still reads the round)."""
+    """The message one instance receives for one round: score updates, registry changes under
+    ``models`` and routing policy changes under ``policy`` when there are any (``updates`` is
+    always there, so a subscriber that predates the registry still reads the round)."""
     body: dict[str, Any] = {"updates": [update.to_message() for update in updates]}
     changes = [change.to_message() for change in models]
     if changes:
         body["models"] = changes
+    pieces = [change.to_message() for change in policy]
+    if pieces:
+        body["policy"] = pieces
     return body
 
 
@@ -116,22 +122,30 @@ class FanOut:
         instance_ids: Iterable[str],
         updates: Sequence[ScoreUpdate],
         models: Sequence[RegistryChange] = (),
+        policy: Sequence[PolicyChange] = (),
     ) -> FanOutReport:
         started = time.perf_counter()
         # dict.fromkeys: an instance listed twice still gets one message.
         ids = list(dict.fromkeys(instance_ids))
-        if not ids or not (updates or models):
+        if not ids or not (updates or models or policy):
             return FanOutReport(len(ids), 0, len(updates), 0, 0, time.perf_counter() - started)
         # Serialised once for the whole fleet; kombu sends a str body with a content type as is.
-        body = json.dumps(round_body(updates, models), separators=(",", ":"))
+        body = json.dumps(round_body(updates, models, policy), separators=(",", ":"))
         declared, trimmed = self._deliver(ids, body, "score fan-out")
         seconds = time.perf_counter() - started
         return FanOutReport(len(ids), len(ids), len(updates), trimmed, declared, seconds)
 
-    def send_snapshot(self, instance_id: str, snapshot: dict[str, Any]) -> None:
+    def send_snapshot(
+        self, instance_id: str, snapshot: dict[str, Any], policy: Sequence[PolicyChange] = ()
+    ) -> None:
         """Put a full score snapshot (``ModelCatalog.apply_snapshot``'s input) on one instance's
-        queue, behind the rounds already there: the subscriber applies only what is newer."""
-        body = json.dumps({"snapshot": snapshot}, separators=(",", ":"))
+        queue, behind the rounds already there: the subscriber applies only what is newer. The
+        routing policy rides beside it, under ``policy``, where a subscriber that predates it
+        does not look."""
+        message: dict[str, Any] = {"snapshot": snapshot}
+        if policy:
+            message["policy"] = [change.to_message() for change in policy]
+        body = json.dumps(message, separators=(",", ":"))
         self._deliver([instance_id], body, "score snapshot")
 
     def _deliver(self, ids: list[str], body: str, what: str) -> tuple[int, int]:
@@ -221,17 +235,24 @@ def fan_out(
     instance_ids: Iterable[str],
     updates: Sequence[ScoreUpdate],
     models: Sequence[RegistryChange] = (),
+    policy: Sequence[PolicyChange] = (),
 ) -> FanOutReport:
-    """Send one round of ``updates`` (and registry changes) to every instance's queue: one
+    """Send one round of ``updates`` (and registry and policy changes) to every instance's
+    queue: one
     message per instance, each queue bounded to its newest ``settings.instance_queue_max``
     messages. Raises TransientError when the broker stays unreachable; a round may then have
     reached some instances (sending it again is safe: updates and changes are versioned)."""
-    return _fanout_for(settings).publish(instance_ids, updates, models)
+    return _fanout_for(settings).publish(instance_ids, updates, models, policy)
 
 
-def send_snapshot(settings: Settings, instance_id: str, snapshot: dict[str, Any]) -> None:
+def send_snapshot(
+    settings: Settings,
+    instance_id: str,
+    snapshot: dict[str, Any],
+    policy: Sequence[PolicyChange] = (),
+) -> None:
     """One full snapshot to one instance's queue; raises TransientError like ``fan_out``."""
-    _fanout_for(settings).send_snapshot(instance_id, snapshot)
+    _fanout_for(settings).send_snapshot(instance_id, snapshot, policy)
 
 
 def close_all() -> None:

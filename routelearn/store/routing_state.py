@@ -9,15 +9,19 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from routelearn.domain.registry import RegistryChange
+from routelearn.domain.routing_policy.change import PolicyChange
+from routelearn.store import policy
 from routelearn.store.registry import current_changes
 from routelearn.store.scores import current_scores
 
 # Every registry write takes a new version from one sequence, and every score change raises its
 # row's version: a change of either table changes these four numbers (a removed model lowers
-# the count; a model removed and another registered raise the newest version).
+# the count; a model removed and another registered raise the newest version). Every policy
+# write adds a row to its outbox.
 _FINGERPRINT = text(
     "SELECT (SELECT count(*) FROM models), (SELECT coalesce(max(version), 0) FROM models),"
-    " (SELECT count(*) FROM model_scores), (SELECT coalesce(sum(version), 0) FROM model_scores)"
+    " (SELECT count(*) FROM model_scores), (SELECT coalesce(sum(version), 0) FROM model_scores),"
+    " (SELECT coalesce(max(id), 0) FROM policy_changes)"
 )
 
 
@@ -25,6 +29,7 @@ _FINGERPRINT = text(
 class RoutingState:
     registry: list[RegistryChange]  # every registered model at its current version
     scores: dict[str, dict[str, dict[str, Any]]]  # model -> complexity -> {score, version}
+    policy: list[PolicyChange]  # every rule, agent's preferences, workspace's config
 
 
 def fingerprint(engine: Engine) -> tuple[int, ...]:
@@ -35,4 +40,6 @@ def fingerprint(engine: Engine) -> tuple[int, ...]:
 
 def read(engine: Engine) -> RoutingState:
     with engine.connect() as conn:  # one snapshot of both tables
-        return RoutingState(current_changes(conn), current_scores(conn))
+        return RoutingState(
+            current_changes(conn), current_scores(conn), policy.current_changes(conn)
+        )

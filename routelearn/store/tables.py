@@ -407,6 +407,38 @@ registry_changes = Table(
     Index("idx_registry_changes_unsent", "id", postgresql_where=text("sent_at IS NULL")),
 )
 
+# Added (issue 11): the routing policy an operator sets (routelearn.domain.routing_policy): one
+# row per rule (key: its id), agent's preferences (key: agentType) and workspace's config (key:
+# workspaceId); ``document`` is the piece as validated, camelCase. ``version`` comes from
+# policy_version_seq, and each change goes to the policy_changes outbox in the same transaction,
+# fanned out with the registry's (routelearn.fan_out_registry).
+policy_version_seq = Sequence("policy_version_seq", metadata=metadata)
+
+routing_policy = Table(
+    "routing_policy",
+    metadata,
+    Column("kind", String, primary_key=True),
+    Column("key", String, primary_key=True),
+    Column("document", JSONB, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    CheckConstraint("kind IN ('rule', 'agent', 'workspace')", name="ck_routing_policy_kind"),
+)
+
+policy_changes = Table(
+    "policy_changes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("key", String, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("idx_policy_changes_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+)
+
 # Added (issue 12): each anomaly notice's delivery to the alert webhook (routelearn.deliver_alerts,
 # routelearn.store.alert_deliveries): pending until the webhook answered 2xx (delivered), or
 # refused it for good or it grew older than ROUTELEARN_ALERT_MAX_AGE (failed). Separate from

@@ -153,3 +153,61 @@ def test_changes_left_in_the_outbox_are_sent_by_the_periodic_run(
     assert subscriber.drain() == 1 and subscriber.stats.registry_applied == 1
     entry = catalog.entry("best")
     assert entry is not None and entry.registry_version >= 1
+
+
+def test_a_routing_rule_reaches_every_instance_and_its_removal_too(
+    api: str, keys: dict[Role, str], fleet: dict[str, Any], settings: Settings
+) -> None:
+    """The routing policy rides the registry's fan-out: a rule set through the API steers
+    every running instance's router within seconds; deleted, it stops; an instance away
+    during the change gets the rule from its snapshot."""
+    operator = bearer(keys[Role.OPERATOR])
+    for name in ("best", "second"):
+        httpx.post(
+            f"{api}/api/models",
+            json={"modelId": name, "name": name, "provider": "p"},
+            headers=operator,
+        ).raise_for_status()
+
+    def creative(router: ModelRouter) -> Any:
+        return router.route("simple", agent_type="creative", request_type="chat")
+
+    rule = {
+        "name": "creative to second",
+        "condition": {"agentType": ["creative"]},
+        "targetModels": [{"modelId": "second", "weight": 1.0, "fallbackOrder": 1}],
+    }
+    started = time.monotonic()
+    made = httpx.post(f"{api}/api/routing/rules", json=rule, headers=operator)
+    assert made.status_code == 201, made.text
+    wait_for(
+        lambda: {creative(r).model for r, _ in fleet.values()} == {"second"},
+        20,
+        message="every router following the rule",
+    )
+    took = time.monotonic() - started
+    print(f"\na routing rule reached every instance's router after {took * 1000:.0f} ms")
+    for router, subscriber in fleet.values():
+        decision = creative(router)
+        assert (decision.reason.value, decision.rule) == ("rule", made.json()["id"])
+        assert router.route("simple", agent_type="coder").model == "best"  # not matched
+        assert subscriber.stats.policy_applied >= 1 and subscriber.stats.malformed == 0
+
+    late = ModelCatalog.from_config(CATALOG)
+    subscriber = ScoreUpdateSubscriber(settings, "late", late, request_snapshot=True)
+    subscriber.start()
+    try:
+        assert subscriber.wait_until_current(20)
+    finally:
+        assert subscriber.stop(10)
+    assert creative(ModelRouter(late, Sink(), instance_id="late", explore_share=0.0)).model == (
+        "second"
+    )
+
+    deleted = httpx.delete(f"{api}/api/routing/rules/{made.json()['id']}", headers=operator)
+    assert deleted.status_code == 204
+    wait_for(
+        lambda: {creative(r).model for r, _ in fleet.values()} == {"best"},
+        20,
+        message="every router back on the learned scores",
+    )

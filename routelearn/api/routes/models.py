@@ -16,9 +16,9 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from routelearn.api.announce import announce
 from routelearn.api.auth import require
 from routelearn.api.problems import FieldProblem, ProblemError
-from routelearn.constants import FAN_OUT_REGISTRY_TASK
 from routelearn.domain.api_keys import Permission
 from routelearn.domain.registry import (
     EndpointSpec,
@@ -137,30 +137,12 @@ async def _run(request: Request, func: Any, *args: Any) -> Any:
         raise ProblemError(409, str(exc), [problem]) from None
 
 
-async def _announce(request: Request) -> None:
-    """Ask a worker to fan the new changes out now, and route by them in this process at once
-    (the other API processes do at their next refresh). The change is committed already: if
-    the broker does not take the request, the periodic run sends it, so this only logs."""
-
-    def send() -> None:
-        request.app.state.task_sender.send(FAN_OUT_REGISTRY_TASK, [])
-
-    try:
-        await anyio.to_thread.run_sync(send)
-    except Exception as exc:
-        log.warning("registry fan-out not requested (%s); the periodic run will send it", exc)
-    try:
-        await anyio.to_thread.run_sync(request.app.state.central.refresh)
-    except Exception as exc:  # the periodic refresh tries again
-        log.warning("route catalog not refreshed after a registry write: %s", type(exc).__name__)
-
-
 @router.post("/api/models", status_code=201, response_model=RegisteredModel, dependencies=_WRITE)
 async def register(record: ModelRecord, request: Request, response: Response) -> RegisteredModel:
     """Register a model (409 if its ``modelId`` is taken; ``modelId`` defaults to ``version``,
     then ``name``)."""
     stored = await _run(request, registry.register, record)
-    await _announce(request)
+    await announce(request)
     response.headers["Location"] = f"/api/models/{stored.record.id}"
     return _out(stored)
 
@@ -194,7 +176,7 @@ async def batch_status(batch: StatusBatch, request: Request) -> BatchResult:
     wanted = {u.model_id: u.status for u in batch.updates}
     stored, changed = await _run(request, registry.set_status, wanted)
     if changed:
-        await _announce(request)
+        await announce(request)
     return BatchResult(updated=changed, models=[_out(m) for m in stored])
 
 
@@ -218,7 +200,7 @@ async def replace_model(model_id: str, record: ModelRecord, request: Request) ->
             raise ProblemError(422, "the body names another model than the path", [problem])
         record = record.model_copy(update={"model_id": model_id})
     stored = await _run(request, registry.replace_model, record)
-    await _announce(request)
+    await announce(request)
     return _out(stored)
 
 
@@ -227,7 +209,7 @@ async def remove_model(model_id: str, request: Request) -> Response:
     """Remove a model with its endpoints and health reports; instances stop choosing it. Its
     learned scores are kept."""
     await _run(request, registry.remove, model_id)
-    await _announce(request)
+    await announce(request)
     return Response(status_code=204)
 
 
@@ -235,7 +217,7 @@ async def remove_model(model_id: str, request: Request) -> Response:
 async def set_status(model_id: str, body: StatusBody, request: Request) -> RegisteredModel:
     (stored,), changed = await _run(request, registry.set_status, {model_id: body.status})
     if changed:
-        await _announce(request)
+        await announce(request)
     return _out(stored)
 
 

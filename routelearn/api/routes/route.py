@@ -19,10 +19,11 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from routelearn.api.auth import require
-from routelearn.api.central import CentralRouter, NotLoaded
+from routelearn.api.central import CentralRouter, NotLoaded, Routed
 from routelearn.api.problems import FieldProblem, Problem, ProblemError
 from routelearn.domain.api_keys import Permission
 from routelearn.domain.event import MAX_CAPABILITIES, Capability, Complexity, Identifier, Prefer
+from routelearn.domain.routing_policy.engine import BudgetExhausted
 from routelearn.instance.router import BudgetExceededError, NoModelAvailableError
 
 MAX_PROMPT_CHARS = 1_000_000
@@ -52,6 +53,9 @@ class RouteRequest(_Camel):
     id: Identifier | None = Field(default=None, description="the caller's request id")
     agent_type: _Text | None = None
     workspace_id: _Text | None = None
+    request_type: _Text | None = Field(
+        default=None, description="what routing rules match on; else metadata.requestType"
+    )
     user_id: _Text | None = None
     prompt: str = Field(max_length=MAX_PROMPT_CHARS)
     parameters: Parameters = Field(default_factory=Parameters)
@@ -81,11 +85,46 @@ class RouteDecision(_Camel):
     score: float  # the model's learned score for the complexity
     estimated_tokens: EstimatedTokens
     estimated_cost: float | None  # USD, from the registry's prices; null without them
-    reason: str  # best, prefer, budget, exploration or split
+    reason: str  # best, prefer, budget, exploration, split, rule or preferred
     explanation: str
     fallbacks: list[str]  # the next models to try, best first
     decision_id: str  # give it to the outcome event
     timestamp: datetime
+    rule_id: str | None = None  # the routing rule whose target this is
+    split_arm: str | None = None  # primary or canary: the rule's traffic split arm
+
+
+def request_type(body: RouteRequest) -> str | None:
+    """The request type rules match on: the field, else seed 004's ``metadata.requestType``."""
+    if body.request_type is not None:
+        return body.request_type
+    found = body.metadata.get("requestType")
+    return found if isinstance(found, str) and 0 < len(found) <= 200 else None
+
+
+def answer(body: RouteRequest, routed: Routed) -> RouteDecision:
+    decision = routed.decision
+    return RouteDecision(
+        id=_id(),
+        request_id=body.id,
+        model_id=decision.model,
+        provider=decision.provider,
+        complexity=decision.complexity,
+        score=decision.score,
+        estimated_tokens=EstimatedTokens(
+            prompt=routed.prompt_tokens,
+            completion=routed.completion_tokens,
+            total=routed.prompt_tokens + routed.completion_tokens,
+        ),
+        estimated_cost=decision.estimated_cost,
+        reason=decision.reason.value,
+        explanation=routed.explanation,
+        fallbacks=routed.fallbacks,
+        decision_id=decision.decision_id,
+        timestamp=datetime.now(UTC),
+        rule_id=decision.rule,
+        split_arm=None if decision.arm is None else decision.arm.value,
+    )
 
 
 def _id() -> str:
@@ -119,9 +158,21 @@ async def route(request: Request) -> Response:
             capabilities=body.capabilities,
             prefer=body.prefer,
             budget=body.budget,
+            agent_type=body.agent_type,
+            workspace_id=body.workspace_id,
+            request_type=request_type(body),
         )
     except NotLoaded as exc:
         raise ProblemError(503, str(exc), headers={"Retry-After": "1"}) from None
+    except BudgetExhausted as exc:
+        status = exc.status
+        problem = FieldProblem(field="body.workspaceId", value=body.workspace_id, message=str(exc))
+        raise ProblemError(
+            402,
+            f"workspace {status.workspace}: {status.period} budget spent "
+            f"({status.spent:.6g} of {status.limit:.6g} USD)",
+            [problem],
+        ) from None
     except BudgetExceededError as exc:
         problem = FieldProblem(field="body.budget", value=body.budget, message=str(exc))
         raise ProblemError(422, f"budget {body.budget}: {exc}", [problem]) from None
@@ -132,28 +183,9 @@ async def route(request: Request) -> Response:
             )
             raise ProblemError(422, f"capabilities {body.capabilities}: {exc}", [problem]) from None
         raise ProblemError(503, f"{exc}: register or activate a model") from None
-    decision = routed.decision
-    answer = RouteDecision(
-        id=_id(),
-        request_id=body.id,
-        model_id=decision.model,
-        provider=decision.provider,
-        complexity=decision.complexity,
-        score=decision.score,
-        estimated_tokens=EstimatedTokens(
-            prompt=routed.prompt_tokens,
-            completion=routed.completion_tokens,
-            total=routed.prompt_tokens + routed.completion_tokens,
-        ),
-        estimated_cost=decision.estimated_cost,
-        reason=decision.reason.value,
-        explanation=routed.explanation,
-        fallbacks=routed.fallbacks,
-        decision_id=decision.decision_id,
-        timestamp=datetime.now(UTC),
-    )
+    result = answer(body, routed)
     # Serialized by pydantic-core in one pass (FastAPI would validate the model again first).
-    return Response(answer.model_dump_json(by_alias=True), media_type="application/json")
+    return Response(result.model_dump_json(by_alias=True), media_type="application/json")
 
 
 class _Route(Route):
@@ -201,6 +233,7 @@ def document(schema: dict[str, Any]) -> None:
                     },
                 },
                 "401": {"description": "no valid key", **problem},
+                "402": {"description": "the workspace's budget period is spent", **problem},
                 "403": {"description": "a role that may not route", **problem},
                 "422": {
                     "description": "invalid request, or no active model has the capabilities "

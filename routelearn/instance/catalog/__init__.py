@@ -15,6 +15,7 @@ from routelearn.instance.catalog.file import (
     parse_catalog,
 )
 from routelearn.instance.catalog.model import UNKNOWN_PROVIDER, Candidate, ModelCatalog, ModelEntry
+from routelearn.instance.catalog.policy import PolicyBook
 
 __all__ = [
     "FORMAT_VERSION",
@@ -25,6 +26,7 @@ __all__ = [
     "ModelCatalog",
     "ModelEntry",
     "ModelSpec",
+    "PolicyBook",
     "Prices",
     "Split",
     "dump_catalog",

@@ -95,6 +95,9 @@ class ModelSpec(_Strict):
     typical_latency_ms: Annotated[float, Field(strict=True, gt=0.0)] | None = None
     enabled: Annotated[bool, Field(strict=True)] = True
     splits: dict[Complexity, Split] = Field(default_factory=dict)
+    # What a workspace's compliance requirements read (the central registry sends them too).
+    tags: tuple[Capability, ...] = Field(default=(), max_length=64)
+    regions: tuple[Capability, ...] = Field(default=(), max_length=64)
 
     @field_validator("capabilities")
     @classmethod

@@ -39,6 +39,7 @@ from routelearn.instance.catalog.file import (
     load_catalog,
     parse_catalog,
 )
+from routelearn.instance.catalog.policy import PolicyBook
 
 UNKNOWN_PROVIDER = "unknown"
 _COMPLEXITIES = tuple(Complexity)
@@ -67,6 +68,9 @@ class ModelEntry:
     # The central registry's status and the version it was sent at (0: none received yet).
     status: str = "active"
     registry_version: int = 0
+    # From the registry too: what a workspace's compliance requirements read.
+    tags: frozenset[str] = frozenset()
+    regions: frozenset[str] = frozenset()
 
     def score(self, complexity: Complexity | str) -> float:
         return self.scores[Complexity(complexity)]
@@ -132,6 +136,9 @@ class ModelCatalog:
         self._config = config
         self._enable_unknown = enable_unknown
         self._lock = threading.Lock()
+        # The central routing policy (rules, agent preferences, workspace configs), kept by
+        # the subscriber beside the scores and registry, read by the router.
+        self.policy = PolicyBook()
         # Serialises save(): a save that read an older state must not replace a newer file.
         self._save_lock = threading.Lock()
         self._specs = {spec.name: spec for spec in config.models}
@@ -398,6 +405,8 @@ class ModelCatalog:
             enabled=allowed and change.active,
             status=change.status,
             registry_version=change.version,
+            tags=frozenset(change.tags),
+            regions=frozenset(change.regions),
         )
         self._registry[change.model] = change
         return True
@@ -427,6 +436,8 @@ class ModelCatalog:
             typical_latency_ms=spec.typical_latency_ms,
             enabled=spec.enabled,
             splits=MappingProxyType(dict(spec.splits)),
+            tags=frozenset(spec.tags),
+            regions=frozenset(spec.regions),
         )
 
     def _with_score(

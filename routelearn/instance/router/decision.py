@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from routelearn.domain.event import Complexity, Prefer
+from routelearn.domain.routing_policy.engine import Arm, Verdict
 from routelearn.instance.catalog.model import ModelEntry
 
 
@@ -17,6 +18,8 @@ class Reason(StrEnum):
     SPLIT = "split"  # a canary share of the traffic of the model that would have been chosen
     EXPLORATION = "exploration"  # an uncertain or stale model, to keep its score learning
     FALLBACK = "fallback"  # the next-best model after an attempt of execute() failed
+    RULE = "rule"  # a routing rule's target (the central routing policy)
+    PREFERRED = "preferred"  # among the agent's preferred or fallback models (routing policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +38,7 @@ class Decision:
     prefer: Prefer | None = None
     user_model_request: str | None = None
     entry: ModelEntry | None = field(default=None, repr=False, compare=False)
+    rule: str | None = None  # the routing rule whose target this is (Reason.RULE)
+    arm: Arm | None = None  # the rule's traffic split arm, if it has a split
+    # The routing policy's verdict the choice was made under (None: no policy set).
+    verdict: Verdict | None = field(default=None, repr=False, compare=False)

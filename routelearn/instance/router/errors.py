@@ -65,14 +65,18 @@ class NoModelAvailableError(RouterError):
         capable: int = 0,
         circuit_open: int = 0,
         tried: int = 0,
+        policy_excluded: int = 0,
     ) -> None:
         self.complexity = complexity
         self.capabilities = tuple(capabilities)
+        self.policy_excluded = policy_excluded
         wanted = f" with capabilities {list(self.capabilities)}" if self.capabilities else ""
         if capable == 0:
             why = "no enabled model has them" if self.capabilities else "no model is enabled"
         else:
             why = f"{capable} capable: {circuit_open} with an open circuit, {tried} already tried"
+            if policy_excluded:
+                why += f", {policy_excluded} left out by the routing policy"
         super().__init__(f"no model available for complexity {complexity!r}{wanted} ({why})")
 
 

@@ -13,10 +13,12 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from routelearn.domain.event import Complexity, Outcome, Prefer
-from routelearn.instance.catalog.model import ModelCatalog
+from routelearn.domain.routing_policy.engine import ModelFacts, RequestFacts, Verdict, evaluate
+from routelearn.instance.catalog.model import ModelCatalog, ModelEntry
 from routelearn.instance.router.breaker import CircuitBreaker, CircuitStatus
 from routelearn.instance.router.budget import BudgetLedger, Reservation, Scope, estimate_cost
 from routelearn.instance.router.cache import ResponseCache
@@ -85,6 +87,10 @@ class ModelRouter:
         self._publisher = publisher
         self._clock = clock
         rng = rng if rng is not None else random.Random()
+        self._rng = rng
+        # The fleet's spend of a workspace per period (daily, weekly, monthly), for the
+        # routing policy's budgets; None: no spend known, budgets never bite.
+        self.spend: Callable[[str], Mapping[str, float]] | None = None
         self._explorer = Explorer(explore_share, stale_after_s, rng, clock)
         self._selector = Selector(catalog, self.breaker, self._explorer, rng, tie_margin)
         self._counters = Counters()
@@ -102,24 +108,99 @@ class ModelRouter:
         *,
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
+        agent_type: str | None = None,
+        workspace_id: str | None = None,
+        request_type: str | None = None,
+        content_length: int = 0,
     ) -> Decision:
         """Choose a model and publish the decision. ``budget`` (USD for this request) needs
         ``prompt_tokens`` to estimate each model's cost; ``completion_tokens`` defaults to
-        ``expected_completion_tokens``. Report the outcome with ``report``."""
+        ``expected_completion_tokens``. ``agent_type``, ``workspace_id``, ``request_type`` and
+        ``content_length`` (the prompt's characters) are what the central routing policy's
+        rules, preferences and workspace configs apply to. Report the outcome with
+        ``report``."""
+        request, tokens, verdict, limit = self._prepare(
+            complexity,
+            capabilities,
+            prefer,
+            budget,
+            user_model_request,
+            prompt_tokens,
+            completion_tokens,
+            RequestFacts(agent_type, workspace_id, request_type, content_length),
+        )
+        excluded: set[str] = set()
+        for _ in range(_MAX_RACES):
+            choice = self._selector.select(request, tokens, limit, excluded, verdict=verdict)
+            if self.breaker.acquire(choice.entry.name):
+                return self._open(choice, request, verdict)
+            excluded.add(choice.entry.name)  # another request took its half-open trial
+        choice = self._selector.select(request, tokens, limit, excluded, verdict=verdict)
+        return self._open(choice, request, verdict)
+
+    def preview(
+        self,
+        complexity: Complexity | str,
+        capabilities: Iterable[str] = (),
+        prefer: Prefer | str | None = None,
+        budget: float | None = None,
+        *,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        agent_type: str | None = None,
+        workspace_id: str | None = None,
+        request_type: str | None = None,
+        content_length: int = 0,
+    ) -> Decision:
+        """The choice ``route`` would make for this request now, without exploring: a dry
+        run. Nothing is published, no circuit's trial is claimed, nothing is remembered."""
+        request, tokens, verdict, limit = self._prepare(
+            complexity,
+            capabilities,
+            prefer,
+            budget,
+            None,
+            prompt_tokens,
+            completion_tokens,
+            RequestFacts(agent_type, workspace_id, request_type, content_length),
+        )
+        choice = self._selector.select(request, tokens, limit, (), verdict=verdict, explore=False)
+        return self._decision(choice, request, verdict)
+
+    def _prepare(
+        self,
+        complexity: Complexity | str,
+        capabilities: Iterable[str],
+        prefer: Prefer | str | None,
+        budget: float | None,
+        user_model_request: str | None,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        facts: RequestFacts,
+    ) -> tuple[Request, Tokens | None, Verdict | None, Limit | None]:
         request = _request(complexity, capabilities, prefer, user_model_request)
         tokens = None
         if prompt_tokens is not None:
             tokens = Tokens(prompt_tokens, _or(completion_tokens, self.expected_completion_tokens))
         elif budget is not None:
             raise ValueError("route(budget=...) needs prompt_tokens to estimate costs")
-        limit = self._limit(budget, None)
-        excluded: set[str] = set()
-        for _ in range(_MAX_RACES):
-            choice = self._selector.select(request, tokens, limit, excluded)
-            if self.breaker.acquire(choice.entry.name):
-                return self._open(choice, request)
-            excluded.add(choice.entry.name)  # another request took its half-open trial
-        return self._open(self._selector.select(request, tokens, limit, excluded), request)
+        verdict = self.verdict(replace(facts, capabilities=request.required), request.complexity)
+        limit = self._limit(budget, None, verdict)
+        if tokens is None and limit is not None and limit.scope is not None:
+            tokens = Tokens(0, self.expected_completion_tokens)  # a workspace budget in force
+        return request, tokens, verdict, limit
+
+    def verdict(self, facts: RequestFacts, complexity: Complexity) -> Verdict | None:
+        """The central routing policy's verdict for a request (None: no policy is set).
+        Raises BudgetExhausted when the request's workspace has spent a period's limit."""
+        state = self.catalog.policy.state
+        if state.empty:
+            return None
+        models = [model_facts(entry) for entry, _ in self.catalog.candidates(complexity)]
+        spend = None
+        if facts.workspace_id is not None and self.spend is not None:
+            spend = self.spend(facts.workspace_id)
+        return evaluate(state, facts, models, spend=spend, draw=self._rng.random())
 
     def report(
         self,
@@ -198,13 +279,20 @@ class ModelRouter:
 
     # -- the steps route and execute share (used by executor.py) ---------------------------
 
-    def _limit(self, budget: float | None, scope: Scope | None) -> Limit | None:
-        """The tightest of the request's budget and the scope's remaining limit."""
+    def _limit(
+        self, budget: float | None, scope: Scope | None, verdict: Verdict | None = None
+    ) -> Limit | None:
+        """The tightest of the request's budget, the scope's remaining limit and what the
+        workspace's budget has left."""
         limit = None
         if budget is not None:
             if not (math.isfinite(budget) and budget >= 0):
                 raise ValueError(f"budget must be a finite number >= 0, got {budget!r}")
             limit = Limit(budget, None, budget, 0.0)
+        status = None if verdict is None else verdict.budget
+        if status is not None and (limit is None or status.remaining < limit.available):
+            workspace: Scope = ("workspace", status.workspace)
+            limit = Limit(status.remaining, workspace, status.limit, status.spent)
         if scope is not None:
             spend = self.ledger.spend(scope)
             remaining = spend.remaining
@@ -230,7 +318,9 @@ class ModelRouter:
             return False, None
         return True, reservation
 
-    def _decision(self, choice: Choice, request: Request) -> Decision:
+    def _decision(
+        self, choice: Choice, request: Request, verdict: Verdict | None = None
+    ) -> Decision:
         entry = choice.entry
         return Decision(
             decision_id=new_id(),
@@ -245,11 +335,14 @@ class ModelRouter:
             prefer=request.prefer,
             user_model_request=request.user_model_request,
             entry=entry,
+            rule=None if verdict is None or choice.reason is not Reason.RULE else verdict.rule,
+            arm=None if verdict is None or choice.reason is not Reason.RULE else verdict.arm,
+            verdict=verdict,
         )
 
-    def _open(self, choice: Choice, request: Request) -> Decision:
+    def _open(self, choice: Choice, request: Request, verdict: Verdict | None = None) -> Decision:
         """Make the decision and publish it (``routed``)."""
-        decision = self._decision(choice, request)
+        decision = self._decision(choice, request, verdict)
         self._explorer.note(decision.model, request.complexity)
         counter = _REASON_COUNTER.get(choice.reason)
         if counter is None:
@@ -352,6 +445,22 @@ def _request(
         raise TypeError(f"capabilities must be a list of names, not the string {capabilities!r}")
     caps = tuple(capabilities) if capabilities else ()
     return Request(known, caps, frozenset(caps), _PREFER[prefer], user_model_request)
+
+
+def model_facts(entry: ModelEntry) -> ModelFacts:
+    """What the routing policy reads of a catalog entry."""
+    prices = entry.prices
+    per_token = None
+    if prices is not None:
+        per_token = max(prices.input_per_1k, prices.output_per_1k) / 1000.0
+    return ModelFacts(
+        name=entry.name,
+        provider=entry.provider,
+        capabilities=entry.capabilities,
+        tags=entry.tags,
+        regions=entry.regions,
+        cost_per_token=per_token,
+    )
 
 
 def _or(value: int | None, default: int) -> int:

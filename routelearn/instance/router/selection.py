@@ -12,6 +12,11 @@ In order:
    goes to the split's model, which may be disabled but must otherwise qualify.
 A fallback (a later attempt of ``execute``) takes steps 2-3 only.
 
+With the central routing policy's ``Verdict`` (``routelearn.domain.routing_policy``), only the
+models it allows qualify, its capabilities add to the request's, and before step 2 its tiers
+(a rule's targets, the agent's preferred then fallback models) are tried in order: the best
+score among a tier's qualifying models takes the request, without exploration or split.
+
 Under a budget, a model without prices does not qualify: its cost cannot be checked.
 """
 
@@ -21,6 +26,7 @@ import random
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from routelearn.domain.routing_policy.engine import TierKind, Verdict
 from routelearn.instance.catalog.model import ModelCatalog, ModelEntry
 from routelearn.instance.router.breaker import CircuitBreaker
 from routelearn.instance.router.budget import estimate_cost
@@ -29,6 +35,12 @@ from routelearn.instance.router.errors import BudgetExceededError, NoModelAvaila
 from routelearn.instance.router.exploration import Explorer
 from routelearn.instance.router.request import Limit, Request, Tokens
 from routelearn.instance.router.ties import Ranked, TieBreaker
+
+_TIER_REASON = {
+    TierKind.RULE: Reason.RULE,
+    TierKind.PREFERRED: Reason.PREFERRED,
+    TierKind.FALLBACK: Reason.PREFERRED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +75,16 @@ class Selector:
         exclude: Collection[str] = (),
         *,
         fallback: bool = False,
+        verdict: Verdict | None = None,
+        explore: bool = True,
     ) -> Choice:
         complexity = request.complexity
         required = request.required
         available = self._breaker.available
+        permitted = None
+        if verdict is not None:
+            required = required | verdict.required
+            permitted = verdict.allowed
 
         def cost(entry: ModelEntry) -> float | None:
             if tokens is None:
@@ -75,6 +93,8 @@ class Selector:
 
         def qualifies(entry: ModelEntry) -> bool:
             """Whether a model that has the capabilities may take the request."""
+            if permitted is not None and entry.name not in permitted:
+                return False
             if entry.name in exclude or not available(entry.name):
                 return False
             if limit is None:
@@ -84,7 +104,9 @@ class Selector:
 
         # The common case: no exclusions, no budget, every circuit closed. Then every capable
         # model qualifies and the scans below skip the per-model check.
-        open_field = not exclude and limit is None and not self._breaker.any_tripped
+        open_field = (
+            permitted is None and not exclude and limit is None and not self._breaker.any_tripped
+        )
 
         wanted = request.user_model_request
         if wanted is not None and not fallback:
@@ -99,6 +121,16 @@ class Selector:
                 return Choice(entry, score, Reason.USER_REQUEST, False, cost(entry))
 
         ranked = self._catalog.candidates(complexity)
+        if verdict is not None:
+            for tier in verdict.tiers:
+                for entry, score in ranked:  # best score first
+                    if (
+                        entry.name in tier.models
+                        and required <= entry.capabilities
+                        and qualifies(entry)
+                    ):
+                        why = Reason.FALLBACK if fallback else _TIER_REASON[tier.kind]
+                        return Choice(entry, score, why, False, cost(entry))
         best = -1
         skipped_for_budget = False
         for index, (entry, _) in enumerate(ranked):
@@ -110,7 +142,7 @@ class Selector:
             if limit is not None and entry.name not in exclude and available(entry.name):
                 skipped_for_budget = True
         if best < 0:
-            raise self._no_model(request, ranked, exclude, limit, cost)
+            raise self._no_model(request, required, ranked, exclude, limit, cost, permitted)
 
         entry, score = ranked[best]
         reason = Reason.BUDGET if skipped_for_budget else Reason.BEST
@@ -123,7 +155,7 @@ class Selector:
         if fallback:
             return Choice(entry, score, Reason.FALLBACK, False, cost(entry))
 
-        if self._explorer.should_explore():
+        if explore and self._explorer.should_explore():
             chosen = entry
 
             def explorable(other: ModelEntry) -> bool:
@@ -151,18 +183,22 @@ class Selector:
     def _no_model(
         self,
         request: Request,
+        required: frozenset[str],
         ranked: Ranked,
         exclude: Collection[str],
         limit: Limit | None,
         cost: Callable[[ModelEntry], float | None],
+        permitted: frozenset[str] | None,
     ) -> Exception:
-        capable = circuit_open = tried = 0
+        capable = circuit_open = tried = policy_excluded = 0
         cheapest: tuple[float, str] | None = None
         for entry, _ in ranked:
-            if not request.required <= entry.capabilities:
+            if not required <= entry.capabilities:
                 continue
             capable += 1
-            if entry.name in exclude:
+            if permitted is not None and entry.name not in permitted:
+                policy_excluded += 1
+            elif entry.name in exclude:
                 tried += 1
             elif not self._breaker.available(entry.name):
                 circuit_open += 1
@@ -170,7 +206,7 @@ class Selector:
                 estimate = cost(entry)
                 if estimate is not None and (cheapest is None or estimate < cheapest[0]):
                     cheapest = (estimate, entry.name)
-        if limit is not None and capable > tried + circuit_open:
+        if limit is not None and capable > tried + circuit_open + policy_excluded:
             estimate, model = cheapest if cheapest is not None else (None, None)
             return BudgetExceededError(limit.scope, limit.limit, limit.spent, estimate, model)
         return NoModelAvailableError(
@@ -179,4 +215,5 @@ class Selector:
             capable=capable,
             circuit_open=circuit_open,
             tried=tried,
+            policy_excluded=policy_excluded,
         )

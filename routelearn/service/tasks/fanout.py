@@ -1,5 +1,6 @@
 """``routelearn.fan_out_scores``: one round of score updates to every active instance's queue;
-``routelearn.fan_out_registry``: the registry's outbox of changes, the same way."""
+``routelearn.fan_out_registry``: the registry's outbox of changes, and the routing policy's,
+the same way."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from celery import shared_task
 
 from routelearn.constants import FAN_OUT_REGISTRY_TASK, FAN_OUT_SCORES_TASK
 from routelearn.domain.registry import RegistryChange
+from routelearn.domain.routing_policy.change import PolicyChange
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
 from routelearn.messaging.fanout import fan_out
 from routelearn.observability import metrics
 from routelearn.observability.metrics import FanOutKind
 from routelearn.service.tasks.base import RouteLearnTask
-from routelearn.store import instances, registry
+from routelearn.store import instances, policy, registry
 
 log = logging.getLogger(__name__)
 
@@ -46,26 +48,33 @@ def fan_out_scores(self: RouteLearnTask, updates: list[Any]) -> dict[str, int]:
 
 @shared_task(name=FAN_OUT_REGISTRY_TASK, bind=True, base=RouteLearnTask, on_transient="requeue")
 def fan_out_registry(self: RouteLearnTask) -> dict[str, int]:
-    """Send the registry changes not sent yet, oldest first, and mark them sent in the same
-    transaction: a failed send leaves them for the next run. Safe to run twice at once (each
-    takes other rows) and to repeat (instances ignore a version they hold)."""
+    """Send the registry's changes not sent yet, then the routing policy's, oldest first, and
+    mark them sent in the same transaction: a failed send leaves them for the next run. Safe to
+    run twice at once (each takes other rows) and to repeat (instances ignore a version they
+    hold)."""
     app = self.rl_app
     started = time.perf_counter()
-    sent = 0
+    sent = pieces = 0
     targets: list[str] | None = None
-    while True:
-        with app.engine.begin() as conn:
-            rows = registry.unsent_changes(conn)
-            if not rows:
-                break
-            if targets is None:
-                targets = instances.active_ids(app.engine)
-            changes = [RegistryChange.from_message(payload) for _, payload in rows]
-            # With no instance registered yet there is no one to tell: a starting instance
-            # takes the registry from its snapshot.
-            fan_out(app.settings, targets, [], changes)
-            registry.mark_sent(conn, [row_id for row_id, _ in rows])
-            sent += len(rows)
-    if sent and targets:
+    for outbox in (registry, policy):
+        while True:
+            with app.engine.begin() as conn:
+                rows = outbox.unsent_changes(conn)
+                if not rows:
+                    break
+                if targets is None:
+                    targets = instances.active_ids(app.engine)
+                # With no instance registered yet there is no one to tell: a starting instance
+                # takes the registry and the policy from its snapshot.
+                if outbox is registry:
+                    changes = [RegistryChange.from_message(payload) for _, payload in rows]
+                    fan_out(app.settings, targets, [], changes)
+                    sent += len(rows)
+                else:
+                    policies = [PolicyChange.from_message(payload) for _, payload in rows]
+                    fan_out(app.settings, targets, [], (), policies)
+                    pieces += len(rows)
+                outbox.mark_sent(conn, [row_id for row_id, _ in rows])
+    if (sent or pieces) and targets:
         metrics.observe_fanout(FanOutKind.REGISTRY, time.perf_counter() - started)
-    return {"instances": len(targets or ()), "changes": sent}
+    return {"instances": len(targets or ()), "changes": sent, "policy": pieces}

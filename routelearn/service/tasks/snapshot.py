@@ -11,6 +11,7 @@ from celery import shared_task
 from routelearn.constants import SEND_SNAPSHOT_TASK
 from routelearn.messaging.fanout import send_snapshot as send
 from routelearn.service.tasks.base import RouteLearnTask
+from routelearn.store import policy
 from routelearn.store.scores import score_snapshot
 
 
@@ -21,5 +22,7 @@ def send_snapshot(self: RouteLearnTask, instance_id: str) -> dict[str, object]:
     if not isinstance(instance_id, str) or not instance_id:
         raise ValueError(f"instance_id must be a non-empty string, got {instance_id!r}")
     snapshot = score_snapshot(app.engine, app.settings.default_score)
-    send(app.settings, instance_id, snapshot)
+    with app.engine.connect() as conn:
+        pieces = policy.current_changes(conn)
+    send(app.settings, instance_id, snapshot, pieces)
     return {"instance_id": instance_id, "models": len(snapshot["models"])}

@@ -1,0 +1,151 @@
+"""What the central router would decide, and why, without deciding: ``POST /api/routing/test``
+and ``GET /api/agents/{agentType}/models``.
+
+Both read the API process's central router (its catalog, scores and routing policy, as
+``POST /api/route`` does) and run the same policy engine and selection, through
+``ModelRouter.verdict`` and ``ModelRouter.preview``: nothing is published, no circuit trial is
+claimed, no exploration is drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from routelearn.api.central import CentralRouter, NotLoaded, Routed, explain, fallback_models
+from routelearn.domain.complexity import estimate_complexity
+from routelearn.domain.event import Complexity, Prefer
+from routelearn.domain.routing_policy.engine import (
+    BudgetExhausted,
+    BudgetStatus,
+    RequestFacts,
+    Tier,
+    Verdict,
+)
+from routelearn.errors import RouteLearnError
+from routelearn.instance.catalog import ModelCatalog
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """A model the request may not go to, and what left it out."""
+
+    model: str
+    stage: str  # the policy's Stage, or "status" for a model that is not active
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    routed: Routed | None  # None: refused (``refusal`` says why)
+    refusal: str | None
+    rule: str | None
+    tiers: tuple[Tier, ...]
+    excluded: tuple[Left, ...]
+    budget: BudgetStatus | None
+
+
+def _inactive(catalog: ModelCatalog) -> list[Left]:
+    return [
+        Left(entry.name, "status", f"status {entry.status}: only active models are routed to")
+        for entry in catalog.models()
+        if not entry.enabled
+    ]
+
+
+def _left(verdict: Verdict | None, catalog: ModelCatalog) -> tuple[Left, ...]:
+    found = [] if verdict is None else verdict.excluded
+    return tuple([Left(e.model, e.stage.value, e.detail) for e in found] + _inactive(catalog))
+
+
+def test(
+    central: CentralRouter,
+    prompt: str,
+    *,
+    complexity: Complexity | None,
+    max_tokens: int | None,
+    capabilities: Sequence[str],
+    prefer: Prefer | None,
+    budget: float | None,
+    agent_type: str | None,
+    workspace_id: str | None,
+    request_type: str | None,
+) -> DryRun:
+    """The decision ``POST /api/route`` would make for this request now, and its explanation.
+    Raises NotLoaded."""
+    if not central.loaded:
+        raise NotLoaded("the model catalog has not been read from the database yet")
+    catalog, router = central.catalog, central.router
+    prompt_tokens = router.tokens.count(prompt)
+    completion_tokens = router.expected_completion_tokens if max_tokens is None else max_tokens
+    given = complexity is not None
+    level = complexity if complexity is not None else estimate_complexity(prompt_tokens, max_tokens)
+    facts = RequestFacts(
+        agent_type, workspace_id, request_type, len(prompt), frozenset(capabilities)
+    )
+    try:
+        verdict = router.verdict(facts, level)
+    except BudgetExhausted as exc:
+        return DryRun(None, str(exc), None, (), _left(None, catalog), exc.status)
+    rule = None if verdict is None else verdict.rule
+    tiers = () if verdict is None else verdict.tiers
+    status = None if verdict is None else verdict.budget
+    try:
+        decision = router.preview(
+            level,
+            capabilities,
+            prefer,
+            budget,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            agent_type=agent_type,
+            workspace_id=workspace_id,
+            request_type=request_type,
+            content_length=len(prompt),
+        )
+    except RouteLearnError as exc:  # no model, or none within the budget
+        return DryRun(None, str(exc), rule, tiers, _left(verdict, catalog), status)
+    ranked = catalog.candidates(level, capabilities)
+    routed = Routed(
+        decision=decision,
+        complexity_given=given,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        max_tokens=max_tokens,
+        candidates=len(ranked),
+        fallbacks=fallback_models(
+            ranked, decision.model, budget, prompt_tokens, completion_tokens, verdict=verdict
+        ),
+        explanation=explain(
+            decision,
+            complexity_given=given,
+            prompt_tokens=prompt_tokens,
+            max_tokens=max_tokens,
+            candidates=len(ranked),
+            budget=budget,
+        ),
+    )
+    return DryRun(routed, None, rule, tiers, _left(verdict, catalog), status)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentModels:
+    qualifying: tuple[tuple[str, str | None], ...]  # (model, its tier kind or None)
+    excluded: tuple[Left, ...]
+
+
+def agent_models(central: CentralRouter, agent_type: str) -> AgentModels:
+    """The active models an agent's requests may go to now (the agent's preferences and every
+    rule's restrictions aside from workspaces), and why each other model may not."""
+    if not central.loaded:
+        raise NotLoaded("the model catalog has not been read from the database yet")
+    catalog, router = central.catalog, central.router
+    verdict = router.verdict(RequestFacts(agent_type=agent_type), Complexity.MEDIUM)
+    if verdict is None:
+        active = [e.name for e in catalog.models() if e.enabled]
+        return AgentModels(tuple((m, None) for m in active), _left(None, catalog))
+    kinds = {m: tier.kind.value for tier in verdict.tiers for m in tier.models}
+    qualifying = tuple(
+        (e.name, kinds.get(e.name)) for e in catalog.models() if e.name in verdict.allowed
+    )
+    return AgentModels(qualifying, _left(verdict, catalog))

@@ -1,0 +1,68 @@
+"""The routing policy an instance holds: the central service's rules, agent preferences and
+workspace configs, kept current by the subscriber, read by the router on every request.
+
+Copy-on-write like the catalog: a writer builds a new ``PolicyState`` under a lock and swaps the
+reference; a reader takes ``state`` without a lock. Each piece keeps the version it was sent at,
+so a change applies only when newer, whatever order changes arrive in; a removal is remembered
+as a version too, so an older write arriving late does not bring the piece back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from routelearn.domain.routing_policy.change import Piece, PolicyChange, PolicyKind
+from routelearn.domain.routing_policy.config import AgentPreferences, RoutingRule, WorkspaceConfig
+from routelearn.domain.routing_policy.engine import PolicyState
+
+
+class PolicyBook:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # (kind, key) -> (version, piece or None once removed)
+        self._pieces: dict[tuple[PolicyKind, str], tuple[int, Piece | None]] = {}
+        self._state = PolicyState()
+
+    @property
+    def state(self) -> PolicyState:
+        return self._state
+
+    def version(self, kind: PolicyKind, key: str) -> int:
+        """The version held for a piece (0: none received)."""
+        held = self._pieces.get((kind, key))
+        return 0 if held is None else held[0]
+
+    def apply(self, changes: Iterable[PolicyChange]) -> int:
+        """Apply each change newer than the version held; returns how many applied."""
+        applied = 0
+        with self._lock:
+            for change in changes:
+                slot = (change.kind, change.key)
+                held = self._pieces.get(slot)
+                if held is not None and change.version <= held[0]:
+                    continue
+                self._pieces[slot] = (change.version, change.piece)
+                applied += 1
+            if applied:
+                self._state = self._build()
+        return applied
+
+    def replace(self, changes: Iterable[PolicyChange]) -> None:
+        """Hold exactly these pieces (the central service, whose database is the truth)."""
+        with self._lock:
+            self._pieces = {(c.kind, c.key): (c.version, c.piece) for c in changes}
+            self._state = self._build()
+
+    def _build(self) -> PolicyState:
+        rules: list[RoutingRule] = []
+        agents: dict[str, AgentPreferences] = {}
+        workspaces: dict[str, WorkspaceConfig] = {}
+        for (_, key), (_, piece) in self._pieces.items():
+            if isinstance(piece, RoutingRule):
+                rules.append(piece)
+            elif isinstance(piece, AgentPreferences):
+                agents[key] = piece
+            elif isinstance(piece, WorkspaceConfig):
+                workspaces[key] = piece
+        return PolicyState.of(rules, agents, workspaces)
