@@ -53,6 +53,8 @@ TABLES = (
     "webhook_deliveries",
     "routing_policy",
     "policy_changes",
+    "usage_rollups_hourly",
+    "workspace_spend",
 )
 
 

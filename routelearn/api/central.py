@@ -25,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -34,13 +35,13 @@ from routelearn.domain.complexity import estimate_complexity
 from routelearn.domain.event import Complexity, Prefer
 from routelearn.domain.registry import REMOVED, RegistryChange
 from routelearn.domain.routing_policy.change import PolicyChange
-from routelearn.domain.routing_policy.engine import Verdict
+from routelearn.domain.routing_policy.engine import Verdict, budget_zones
 from routelearn.errors import RouteLearnError
 from routelearn.instance.catalog import Candidate, ModelCatalog
 from routelearn.instance.publisher import EventPublisher
 from routelearn.instance.router import Decision, EventSink, ModelRouter, Reason, estimate_cost
 from routelearn.settings import Settings
-from routelearn.store import routing_state
+from routelearn.store import routing_state, usage
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +224,7 @@ class CentralRouter:
         self._sink = sink
         self._document: dict[str, Any] = catalog_document((), {}, settings.default_score)
         self._policy: list[PolicyChange] = []
+        self._spend: dict[str, dict[str, float]] = {}
         self._routing = self._make(self._document)
         self._fingerprint: tuple[int, ...] | None = None
         self._refreshing = threading.Lock()
@@ -250,8 +252,22 @@ class CentralRouter:
                 state = routing_state.read(self._engine)
                 self.load(state.registry, state.scores, state.policy)
                 self._fingerprint = fingerprint
+            self._read_spend()
             self.checked_at = time.monotonic()
             return changed
+
+    def _read_spend(self) -> None:
+        """The spend of every workspace with a budget, in its periods (one query; none when no
+        workspace has a budget): what the routing policy's budgets read, as of this refresh."""
+        zones = budget_zones(self.catalog.policy.state)
+        if not zones:
+            self._spend = {}
+            return
+        with self._engine.connect() as conn:
+            self._spend = usage.spend(conn, zones, datetime.now(UTC))
+
+    def spend_of(self, workspace_id: str) -> Mapping[str, float] | None:
+        return self._spend.get(workspace_id)
 
     def load(
         self,
@@ -286,6 +302,7 @@ class CentralRouter:
             explore_share=self._settings.api_route_explore_share,
             rng=self._rng,
         )
+        router.spend = self.spend_of
         return catalog, router
 
     async def keep_fresh(self) -> None:

@@ -91,9 +91,12 @@ class AlertNotice:
 
     @property
     def subject_labels(self) -> dict[str, str]:
-        """The subject as named labels: (model, complexity), (instance,), else joined."""
+        """The subject as named labels: (model, complexity), (instance,), (workspace,
+        period), else joined."""
         if self.kind == "instance_silent" and len(self.subject) == 1:
             return {"instance": self.subject[0]}
+        if self.kind == "budget_warning" and len(self.subject) == 2:
+            return {"workspace": self.subject[0], "period": self.subject[1]}
         if len(self.subject) == 2:
             return {"model": self.subject[0], "complexity": self.subject[1]}
         return {"subject": "/".join(self.subject)}

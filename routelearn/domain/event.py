@@ -24,6 +24,8 @@ MAX_FUTURE_SKEW = timedelta(days=1)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_RESPONSE_TIME_MS = 86_400_000.0  # one day
 MAX_CAPABILITIES = 32
+MAX_TOKENS = 1_000_000_000  # one request's tokens
+MAX_COST_USD = 1_000_000.0  # one request's cost
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_PRINTABLE)]
@@ -49,6 +51,24 @@ class Prefer(StrEnum):
     COST = "cost"
 
 
+class SplitArm(StrEnum):
+    PRIMARY = "primary"
+    CANARY = "canary"
+
+
+class Usage(BaseModel):
+    """What the request used, as the provider reported it; report it on the outcome event
+    only (budgets add up every event's ``cost_usd``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS, strict=True)
+    completion_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS, strict=True)
+    cost_usd: float | None = Field(
+        default=None, ge=0.0, le=MAX_COST_USD, allow_inf_nan=False, strict=True
+    )
+
+
 class RoutingDecision(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,6 +86,9 @@ class RoutingDecision(BaseModel):
     # Added: the router sent this request to a model whose score is uncertain or stale, to
     # gather evidence, not because it scored best. Optional, so seed-format events still pass.
     exploratory: bool = Field(default=False, strict=True)
+    # Added (routing policy): the rule whose target this is, and its traffic split's arm.
+    rule_id: Identifier | None = None
+    split_arm: SplitArm | None = None
 
 
 class RoutingEvent(BaseModel):
@@ -78,6 +101,11 @@ class RoutingEvent(BaseModel):
     routing_decision: RoutingDecision
     event_id: Identifier | None = None
     decision_id: Identifier | None = None
+    # Added (cost and attribution): optional, so seed-format events still pass.
+    workspace_id: Identifier | None = None
+    agent_type: Identifier | None = None
+    request_type: Identifier | None = None
+    usage: Usage | None = None
 
     @field_validator("timestamp", mode="before")
     @classmethod

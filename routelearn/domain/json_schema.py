@@ -170,6 +170,30 @@ def policy_change() -> dict[str, Any]:
     }
 
 
+def spend_report() -> dict[str, Any]:
+    usd = {"type": "number", "minimum": 0}
+    return {
+        "type": "object",
+        "description": (
+            "What each budgeted workspace has spent per period, as of one moment "
+            "(routelearn.domain.routing_policy.spend.SpendReport): keep the newest."
+        ),
+        "properties": {
+            "as_of": {"type": "string", "format": "date-time"},
+            "workspaces": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {"daily": usd, "weekly": usd, "monthly": usd},
+                    "required": ["daily", "weekly", "monthly"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["as_of", "workspaces"],
+    }
+
+
 def score_message() -> dict[str, Any]:
     change = policy_change()
     documents = change.pop("$defs")  # referenced from the root, as "#/$defs/RoutingRule"
@@ -188,6 +212,7 @@ def score_message() -> dict[str, Any]:
                     "updates": {"type": "array", "items": {"$ref": "#/$defs/update"}},
                     "models": {"type": "array", "items": {"$ref": "#/$defs/registry_change"}},
                     "policy": {"type": "array", "items": {"$ref": "#/$defs/policy_change"}},
+                    "spend": {"$ref": "#/$defs/spend_report"},
                 },
                 "required": ["updates"],
             },
@@ -208,6 +233,7 @@ def score_message() -> dict[str, Any]:
             "update": score_update(),
             "registry_change": registry_change(),
             "policy_change": change,
+            "spend_report": spend_report(),
             **documents,
             "snapshot": {
                 "type": "object",

@@ -94,11 +94,15 @@ class ModelHealth:
     reasons: tuple[str, ...]  # why it is not healthy, worst first; empty when healthy
 
 
+_NOT_A_MODEL = (AnomalyKind.INSTANCE_SILENT, AnomalyKind.BUDGET_WARNING)
+
+
 def anomalies_by_model(anomalies: Iterable[OpenAnomaly]) -> dict[str, tuple[OpenAnomaly, ...]]:
-    """Open anomalies per model; an instance's (``instance_silent``) belongs to no model."""
+    """Open anomalies per model; an instance's (``instance_silent``) and a workspace's
+    (``budget_warning``) belong to no model."""
     found: dict[str, list[OpenAnomaly]] = {}
     for anomaly in anomalies:
-        if anomaly.kind != AnomalyKind.INSTANCE_SILENT and anomaly.subject:
+        if anomaly.kind not in _NOT_A_MODEL and anomaly.subject:
             found.setdefault(anomaly.subject[0], []).append(anomaly)
     return {model: tuple(items) for model, items in found.items()}
 

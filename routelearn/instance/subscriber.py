@@ -31,6 +31,7 @@ from routelearn.constants import SEND_SNAPSHOT_TASK
 from routelearn.domain.backoff import backoff_delay
 from routelearn.domain.registry import InvalidRegistryChange, RegistryChange
 from routelearn.domain.routing_policy.change import InvalidPolicyChange, PolicyChange
+from routelearn.domain.routing_policy.spend import InvalidSpendReport, SpendReport
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
 from routelearn.instance.catalog.model import ModelCatalog
 from routelearn.messaging.broker import RETRY_POLICY, connection
@@ -306,6 +307,13 @@ class ScoreUpdateSubscriber:
             updates, changes, bad = _parse_round(body)
             pieces, bad_pieces = _parse_policy(body.get("policy", []))
             bad += bad_pieces
+            spend = body.get("spend")
+            if spend is not None:
+                try:
+                    self._catalog.policy.apply_spend(SpendReport.from_message(spend))
+                except InvalidSpendReport as exc:
+                    bad += 1
+                    log.error("malformed spend report skipped: %s", exc)
         except Exception as exc:
             log.error("malformed score update message on %s dropped: %s", self._queue.name, exc)
             with self._lock:

@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,7 @@ def round_body(
     updates: Iterable[ScoreUpdate],
     models: Iterable[RegistryChange] = (),
     policy: Iterable[PolicyChange] = (),
+    spend: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The message one instance receives for one round: score updates, registry changes under
     ``models`` and routing policy changes under ``policy`` when there are any (``updates`` is
@@ -84,6 +85,8 @@ def round_body(
     pieces = [change.to_message() for change in policy]
     if pieces:
         body["policy"] = pieces
+    if spend is not None:
+        body["spend"] = spend
     return body
 
 
@@ -123,14 +126,15 @@ class FanOut:
         updates: Sequence[ScoreUpdate],
         models: Sequence[RegistryChange] = (),
         policy: Sequence[PolicyChange] = (),
+        spend: Mapping[str, Any] | None = None,
     ) -> FanOutReport:
         started = time.perf_counter()
         # dict.fromkeys: an instance listed twice still gets one message.
         ids = list(dict.fromkeys(instance_ids))
-        if not ids or not (updates or models or policy):
+        if not ids or not (updates or models or policy or spend):
             return FanOutReport(len(ids), 0, len(updates), 0, 0, time.perf_counter() - started)
         # Serialised once for the whole fleet; kombu sends a str body with a content type as is.
-        body = json.dumps(round_body(updates, models, policy), separators=(",", ":"))
+        body = json.dumps(round_body(updates, models, policy, spend), separators=(",", ":"))
         declared, trimmed = self._deliver(ids, body, "score fan-out")
         seconds = time.perf_counter() - started
         return FanOutReport(len(ids), len(ids), len(updates), trimmed, declared, seconds)
@@ -236,13 +240,14 @@ def fan_out(
     updates: Sequence[ScoreUpdate],
     models: Sequence[RegistryChange] = (),
     policy: Sequence[PolicyChange] = (),
+    spend: Mapping[str, Any] | None = None,
 ) -> FanOutReport:
     """Send one round of ``updates`` (and registry and policy changes) to every instance's
     queue: one
     message per instance, each queue bounded to its newest ``settings.instance_queue_max``
     messages. Raises TransientError when the broker stays unreachable; a round may then have
     reached some instances (sending it again is safe: updates and changes are versioned)."""
-    return _fanout_for(settings).publish(instance_ids, updates, models, policy)
+    return _fanout_for(settings).publish(instance_ids, updates, models, policy, spend)
 
 
 def send_snapshot(

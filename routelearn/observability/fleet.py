@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -20,11 +21,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from routelearn.constants import ALL_QUEUES
 from routelearn.domain.anomaly import AnomalyKind, Severity
+from routelearn.domain.anomaly.model import WorkspaceBudget
 from routelearn.messaging.fanout import queue_name
 from routelearn.settings import Settings
 from routelearn.stats.health import HealthReport, age_s
 from routelearn.stats.probe import health_report, oldest_message_ages, queue_depths
-from routelearn.store import instances
+from routelearn.store import instances, usage
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class FleetCollector(Collector):
             return
         yield open_anomalies(report)
         yield learner_age(report)
+        yield from self._budgets()
         if not any(q.error for q in report.queues):  # else each queue would wait for it again
             yield from self._instance_queues()
 
@@ -81,6 +84,33 @@ class FleetCollector(Collector):
                 oldest.add_metric([instance], ages[entry.queue])
         yield depth
         yield oldest
+
+    def _budgets(self) -> Iterator[Metric]:
+        try:
+            with self._engine.connect() as conn:
+                found = usage.budgets(conn, datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            log.warning("fleet gauges: the budgets could not be read: %s", exc)
+            return
+        yield budget_ratios(found)
+
+
+def budget_ratios(budgets: Iterable[WorkspaceBudget]) -> Metric:
+    """Spent over limit per budgeted workspace and period (routing policy; +Inf for a limit of
+    0 with something spent). Bounded labels: only workspaces an operator gave a budget."""
+    gauge = GaugeMetricFamily(
+        "routelearn_workspace_budget_spent_ratio",
+        "Share of each budgeted workspace's limit spent in the current period (daily, weekly, "
+        "monthly, in the workspace's time zone), from the cost its events report.",
+        labels=["workspace", "period"],
+    )
+    for budget in budgets:
+        if budget.limit > 0:
+            ratio = budget.spent / budget.limit
+        else:
+            ratio = math.inf if budget.spent > 0 else 0.0
+        gauge.add_metric([budget.workspace_id, budget.period], ratio)
+    return gauge
 
 
 def dependencies(report: HealthReport) -> Iterator[Metric]:

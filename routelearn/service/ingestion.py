@@ -170,23 +170,41 @@ class Ingestor:
 
 
 def _internal_rejection(event: ValidEvent, exc: BaseException) -> Rejection:
-    payload = {
+    decision: dict[str, Any] = {
+        "complexity": event.complexity,
+        "selected_model": event.model,
+        "selected_provider": event.provider,
+        "complexity_score": event.score,
+        "outcome": event.outcome,
+        "response_time_ms": event.response_time_ms,
+        "capabilities_required": list(event.capabilities),
+        "prefer": event.prefer,
+        "user_model_request": event.user_model_request,
+    }
+    payload: dict[str, Any] = {
         "timestamp": event.timestamp.isoformat(),
         "instance_id": event.instance_id,
         "event_id": event.event_id,
         "decision_id": event.decision_id,
-        "routing_decision": {
-            "complexity": event.complexity,
-            "selected_model": event.model,
-            "selected_provider": event.provider,
-            "complexity_score": event.score,
-            "outcome": event.outcome,
-            "response_time_ms": event.response_time_ms,
-            "capabilities_required": list(event.capabilities),
-            "prefer": event.prefer,
-            "user_model_request": event.user_model_request,
-        },
+        "routing_decision": decision,
     }
+    found = event.attribution
+    if event.exploratory:
+        decision["exploratory"] = True
+    if found is not None:  # the event as sent, so a replay of the dead letter loses nothing
+        for name in ("workspace_id", "agent_type", "request_type"):
+            if getattr(found, name) is not None:
+                payload[name] = getattr(found, name)
+        usage = {
+            "prompt_tokens": found.prompt_tokens,
+            "completion_tokens": found.completion_tokens,
+            "cost_usd": found.cost_usd,
+        }
+        if any(value is not None for value in usage.values()):
+            payload["usage"] = usage
+        for name in ("rule_id", "split_arm"):
+            if getattr(found, name) is not None:
+                decision[name] = getattr(found, name)
     message = (
         f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from routelearn.constants import (
     DELIVER_ALERTS_TASK,
     FAN_OUT_REGISTRY_TASK,
+    FAN_OUT_SPEND_TASK,
     LEARN_QUEUE,
     LEARN_SCORES_TASK,
     MAINTAIN_PARTITIONS_TASK,
@@ -32,6 +33,8 @@ def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "fan-out-registry": _every(
             settings.registry_fanout_interval, FAN_OUT_REGISTRY_TASK, LEARN_QUEUE
         ),
+        # A no-op while no workspace has a budget limit.
+        "fan-out-spend": _every(settings.spend_fanout_interval, FAN_OUT_SPEND_TASK, LEARN_QUEUE),
         "maintain-partitions": _every(
             settings.maintenance_interval, MAINTAIN_PARTITIONS_TASK, MAINTENANCE_QUEUE
         ),

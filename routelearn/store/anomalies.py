@@ -32,6 +32,7 @@ from routelearn.domain.anomaly import (
     subject_key,
     sweep,
 )
+from routelearn.store import usage
 
 SWEEP_LOCK = 0x524C_414E  # "RLAN"
 
@@ -268,7 +269,8 @@ def run_sweep(
         now: datetime = conn.execute(text("SELECT now()")).scalar_one()
         windows = read_windows(conn, now, window_seconds, baseline_hours)
         activity = read_instances(conn, now, baseline_hours)
-        transitions = sweep(windows, activity, read_open(conn), now, rules, lifecycle)
+        budgets = usage.budgets(conn, now)
+        transitions = sweep(windows, activity, read_open(conn), now, rules, lifecycle, budgets)
         _write(conn, transitions, now)
     return SweepResult(True, now, len(windows), len(activity), transitions)
 

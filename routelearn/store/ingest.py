@@ -20,6 +20,7 @@ from routelearn.domain.aggregate import CountedOutcome, MetricDelta, MetricKey, 
 from routelearn.domain.decisions import DecisionRow, fold_decisions
 from routelearn.domain.identity import counted_by_its_event, dead_letter_key
 from routelearn.domain.rollup import RollupKey, rollup_deltas
+from routelearn.domain.usage import spend_deltas, usage_deltas
 from routelearn.domain.validation import Rejection, ValidEvent
 
 # The rows are ValidEvent objects as JSON (msgspec writes the dataclasses themselves: no row
@@ -28,13 +29,17 @@ from routelearn.domain.validation import Rejection, ValidEvent
 _INSERT_RECORDS = """
 INSERT INTO routing_records (event_id, decision_id, decision_key, timestamp, instance_id,
     complexity, model, provider, score, outcome, response_time_ms, capabilities_required,
-    preference, user_model_request, exploratory)
+    preference, user_model_request, exploratory, workspace_id, agent_type, request_type,
+    prompt_tokens, completion_tokens, cost_usd, rule_id, split_arm)
 SELECT event_id, decision_id, decision_key, timestamp, instance_id, complexity, model, provider,
-    score, outcome, response_time_ms, capabilities, prefer, user_model_request, exploratory
+    score, outcome, response_time_ms, capabilities, prefer, user_model_request, exploratory,
+    attribution->>'workspace_id', attribution->>'agent_type', attribution->>'request_type',
+    (attribution->>'prompt_tokens')::int8, (attribution->>'completion_tokens')::int8,
+    (attribution->>'cost_usd')::float8, attribution->>'rule_id', attribution->>'split_arm'
 FROM json_to_recordset(%s::json) AS r(event_id text, decision_id text, decision_key text,
     timestamp timestamptz, instance_id text, complexity text, model text, provider text,
     score float8, outcome text, response_time_ms float8, capabilities text[], prefer text,
-    user_model_request text, exploratory boolean)
+    user_model_request text, exploratory boolean, attribution json)
 ORDER BY event_id
 ON CONFLICT (event_id, timestamp) DO NOTHING
 RETURNING event_id
@@ -111,6 +116,25 @@ ON CONFLICT (hour, model_name, complexity_level, instance_id) DO UPDATE SET
                         WITH ORDINALITY AS h(a, b, i)
                    ORDER BY i)
     END
+"""
+
+_UPSERT_USAGE = """
+INSERT INTO usage_rollups_hourly AS u (hour, model_name, workspace_id, agent_type, instance_id,
+    events, prompt_tokens, completion_tokens, cost_usd)
+SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],
+    %s::int8[], %s::int8[], %s::int8[], %s::float8[])
+ON CONFLICT (hour, model_name, workspace_id, agent_type, instance_id) DO UPDATE SET
+    events = u.events + excluded.events,
+    prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = u.completion_tokens + excluded.completion_tokens,
+    cost_usd = u.cost_usd + excluded.cost_usd
+"""
+
+_UPSERT_SPEND = """
+INSERT INTO workspace_spend AS w (workspace_id, quarter, events, cost_usd)
+SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::int8[], %s::float8[])
+ON CONFLICT (workspace_id, quarter) DO UPDATE SET
+    events = w.events + excluded.events, cost_usd = w.cost_usd + excluded.cost_usd
 """
 
 # Registers new instances and refreshes ``last_seen_at``; a retired instance stays retired (its
@@ -256,6 +280,38 @@ def _upsert_rollups(conn: Connection, deltas: dict[RollupKey, MetricDelta]) -> N
     conn.exec_driver_sql(_UPSERT_ROLLUPS, (_json(rows),))
 
 
+def _upsert_usage(conn: Connection, fresh: Sequence[ValidEvent]) -> None:
+    """Tokens and cost of the batch's new events that report them (most report none: then
+    nothing is written)."""
+    attributed = [e for e in fresh if e.attribution is not None]
+    if not attributed:
+        return
+    usage = usage_deltas(attributed)
+    keys, deltas = list(usage), list(usage.values())
+    columns = [[k[i] for k in keys] for i in range(5)]
+    conn.exec_driver_sql(
+        _UPSERT_USAGE,
+        (
+            *columns,
+            [d.events for d in deltas],
+            [d.prompt_tokens for d in deltas],
+            [d.completion_tokens for d in deltas],
+            [d.cost_usd for d in deltas],
+        ),
+    )
+    spend = spend_deltas(attributed)
+    if spend:
+        conn.exec_driver_sql(
+            _UPSERT_SPEND,
+            (
+                [k[0] for k in spend],
+                [k[1] for k in spend],
+                [d.events for d in spend.values()],
+                [d.cost_usd for d in spend.values()],
+            ),
+        )
+
+
 def ingest_batch(
     conn: Connection,
     events: Sequence[ValidEvent],
@@ -292,6 +348,7 @@ def ingest_batch(
             ),
         )
         _upsert_rollups(conn, rollup_deltas(new_decisions, counted))
+        _upsert_usage(conn, fresh)
     insert_dead_letters(conn, rejections, source)
     touched = sorted({e.instance_id for e in fresh if e.instance_id not in recently_seen})
     if touched:

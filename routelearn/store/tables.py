@@ -75,6 +75,15 @@ routing_records = Table(
     Column("decision_key", Text, nullable=False),
     Column("user_model_request", String),
     Column("exploratory", Boolean, nullable=False, server_default=text("false")),
+    # Added (issue 11): cost and attribution, and the routing rule and split arm; optional.
+    Column("workspace_id", Text),
+    Column("agent_type", Text),
+    Column("request_type", Text),
+    Column("prompt_tokens", BigInteger),
+    Column("completion_tokens", BigInteger),
+    Column("cost_usd", Float),
+    Column("rule_id", Text),
+    Column("split_arm", Text),
     UniqueConstraint("event_id", "timestamp", name="uq_routing_records_event_id"),
     Index("idx_routing_records_model_complexity", "model", "complexity"),
     Index("idx_routing_records_timestamp", text("timestamp DESC")),
@@ -437,6 +446,34 @@ policy_changes = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("sent_at", DateTime(timezone=True)),
     Index("idx_policy_changes_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+)
+
+# Added (issue 11): tokens and cost per hour, model, workspace, agent type and instance ('' for
+# events that name no workspace or agent type), from the events that report them
+# (routelearn.domain.usage); and each workspace's spend per quarter hour, which budgets read:
+# a calendar period in any time zone is a whole number of quarter hours.
+usage_rollups_hourly = Table(
+    "usage_rollups_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("model_name", Text, primary_key=True),
+    Column("workspace_id", Text, primary_key=True),
+    Column("agent_type", Text, primary_key=True),
+    Column("instance_id", Text, primary_key=True),
+    Column("events", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Index("idx_usage_rollups_hourly_workspace", "workspace_id", "hour"),
+)
+
+workspace_spend = Table(
+    "workspace_spend",
+    metadata,
+    Column("workspace_id", Text, primary_key=True),
+    Column("quarter", DateTime(timezone=True), primary_key=True),
+    Column("events", BigInteger, nullable=False),
+    Column("cost_usd", Float, nullable=False),
 )
 
 # Added (issue 12): each anomaly notice's delivery to the alert webhook (routelearn.deliver_alerts,

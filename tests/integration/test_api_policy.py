@@ -14,6 +14,7 @@ from routelearn.domain.api_keys import Role
 from routelearn.domain.registry import ModelStatus
 from routelearn.settings import Settings
 from routelearn.store import api_keys, registry
+from tests.factories import make_event
 from tests.integration.test_api import bearer, is_problem, serving
 from tests.integration.test_api_route import SEED_REQUEST, record, set_score
 from tests.services import ON_AMQP, wait_for
@@ -282,3 +283,74 @@ def test_agent_models_say_which_qualify_and_why_the_others_do_not(
     assert why["atlas"] == ("performance", "costs 3e-05 USD a token, above maxCostPerToken 1e-05")
     assert why["cirrus"][0] == "status"
     is_problem(httpx.get(f"{api}/api/agents/nobody/preferences", headers=reader), 404)
+
+
+def spent_event(n: int, workspace: str, cost: float) -> dict[str, Any]:
+    event = make_event("success", event_id=f"spend-{workspace}-{n}", response_time_ms=900.0)
+    event["routing_decision"]["selected_model"] = "atlas"
+    return {**event, "workspace_id": workspace, "usage": {"cost_usd": cost}}
+
+
+def test_a_workspace_budget_moves_requests_to_cheaper_models_then_refuses(
+    api: str, fleet: dict[str, dict[str, str]], engine: Engine, worker: Any
+) -> None:
+    """Spend reported by events, ingested by a real worker: as a workspace's daily budget runs
+    out its requests go to cheaper models, then are refused naming the workspace, the period,
+    the spend and the limit; another workspace with the same config is untouched."""
+    operator, instance, reader = fleet["operator"], fleet["instance"], fleet["reader"]
+    wait_for(lambda: route(api, instance).status_code == 200, message="the registry")
+    config = {"budgetLimits": {"daily": 0.02, "timeZone": "Europe/Paris", "warningRatio": 0.5}}
+    for workspace in ("ws-tight", "ws-idle"):
+        made = httpx.post(f"{api}/api/workspaces/{workspace}/config", json=config, headers=operator)
+        assert made.status_code == 200, made.text
+    # atlas's estimate for this request is about 0.0152 USD, boreal's 0.0015, dune's 0.0008.
+    assert chosen(api, instance, workspaceId="ws-tight")["modelId"] == "atlas"
+
+    def spend(n: int, cost: float, expect: float) -> None:
+        sent = httpx.post(
+            f"{api}/api/events", json=[spent_event(n, "ws-tight", cost)], headers=instance
+        )
+        assert sent.status_code == 202, sent.text
+
+        def reached() -> bool:
+            budget = httpx.get(f"{api}/api/workspaces/ws-tight/budget", headers=reader).json()
+            return bool(budget["periods"][0]["spent"] == pytest.approx(expect))
+
+        wait_for(reached, 30, message=f"a spend of {expect}")
+
+    spend(1, 0.01, 0.01)
+    budget = httpx.get(f"{api}/api/workspaces/ws-tight/budget", headers=reader).json()
+    assert budget["timeZone"] == "Europe/Paris"
+    assert budget["periods"] == [
+        {"period": "daily", "spent": 0.01, "limit": 0.02, "remaining": 0.01, "warning": True}
+    ]
+    wait_for(
+        lambda: chosen(api, instance, workspaceId="ws-tight")["modelId"] == "boreal",
+        10,
+        message="the spend seen by the router",
+    )
+    assert chosen(api, instance, workspaceId="ws-tight")["reason"] == "budget"
+    assert chosen(api, instance, workspaceId="ws-idle")["modelId"] == "atlas"  # untouched
+
+    spend(2, 0.0093, 0.0193)  # 0.0007 left: not even dune fits
+    wait_for(lambda: route(api, instance, workspaceId="ws-tight").status_code == 402, 10,
+             message="the refusal")  # fmt: skip
+    problem = is_problem(route(api, instance, workspaceId="ws-tight"), 402)
+    assert problem["errors"][0]["field"] == "body.workspaceId"
+    assert (
+        "workspace daily:ws-tight" in problem["detail"] and "limit $0.020000" in problem["detail"]
+    )
+
+    spend(3, 0.001, 0.0203)  # past the limit: refused before any model is looked at
+    wait_for(
+        lambda: "daily budget spent" in route(api, instance, workspaceId="ws-tight").text,
+        10,
+        message="the period spent",
+    )
+    problem = is_problem(route(api, instance, workspaceId="ws-tight"), 402)
+    assert problem["detail"] == "workspace ws-tight: daily budget spent (0.0203 of 0.02 USD)"
+    dry = httpx.post(
+        f"{api}/api/routing/test", json={"workspaceId": "ws-tight"}, headers=reader
+    ).json()
+    assert dry["decision"] is None and "has spent 0.0203 USD of its daily limit" in dry["refused"]
+    assert chosen(api, instance, workspaceId="ws-idle")["modelId"] == "atlas"

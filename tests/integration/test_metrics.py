@@ -176,7 +176,7 @@ def test_prefork_processes_are_added_up_with_the_fleet_gauges(
     age = sample(found, "routelearn_instance_queue_oldest_age_seconds", instance="metrics-app")
     assert age is not None and 0 <= age < 30
     anomalies = {k: v for k, v in found.items() if k[0] == "routelearn_open_anomalies"}
-    assert len(anomalies) == 8 and not any(anomalies.values())
+    assert len(anomalies) == 10 and not any(anomalies.values())  # 5 kinds, 2 severities
     assert sample(found, "routelearn_learner_last_tick_age_seconds") == float("inf")
     assert depth(settings, queue_name("metrics-app")) == 1  # reading the age took nothing
 

@@ -211,3 +211,67 @@ def test_a_routing_rule_reaches_every_instance_and_its_removal_too(
         20,
         message="every router back on the learned scores",
     )
+
+
+def test_a_workspaces_spend_reaches_every_instance_which_then_refuses_it(
+    api: str,
+    keys: dict[Role, str],
+    fleet: dict[str, Any],
+    engine: Engine,
+    celery_app: Any,
+) -> None:
+    """Budgets hold fleet-wide: spend reported by one instance's events, ingested, is sent by
+    routelearn.fan_out_spend (beat) to every instance, whose routers then refuse the
+    workspace's requests locally; another workspace is untouched."""
+    from routelearn.constants import FAN_OUT_SPEND_TASK
+    from routelearn.domain.routing_policy.engine import BudgetExhausted
+    from routelearn.service.ingestion import Ingestor
+    from tests.factories import make_event
+
+    operator = bearer(keys[Role.OPERATOR])
+    # Priced: under a budget a model without prices does not qualify (its cost is unknown).
+    for name in ("best", "second"):
+        httpx.post(
+            f"{api}/api/models",
+            json={
+                "modelId": name,
+                "name": name,
+                "provider": "p",
+                "prices": {"inputPer1k": 0.001, "outputPer1k": 0.002},
+            },
+            headers=operator,
+        ).raise_for_status()
+    for workspace in ("ws-spent", "ws-fresh"):
+        httpx.post(
+            f"{api}/api/workspaces/{workspace}/config",
+            json={"budgetLimits": {"daily": 0.05}},
+            headers=operator,
+        ).raise_for_status()
+    wait_for(
+        lambda: all(
+            s.stats.policy_applied == 2 and s.stats.registry_applied == 2 for _, s in fleet.values()
+        ),
+        20,
+        message="the models and configs on every instance",
+    )
+    event = {**make_event("success", event_id="cost-1"), "workspace_id": "ws-spent"}
+    Ingestor(engine).ingest([{**event, "usage": {"cost_usd": 0.06}}], source="test")
+
+    def refused(router: ModelRouter) -> bool:
+        try:
+            router.route("simple", workspace_id="ws-spent")
+        except BudgetExhausted:
+            return True
+        return False
+
+    celery_app.send_task(FAN_OUT_SPEND_TASK)  # what beat sends every 10 s
+    wait_for(
+        lambda: all(refused(r) for r, _ in fleet.values()), 20, message="every router refusing"
+    )
+    for router, _ in fleet.values():
+        assert router.route("simple", workspace_id="ws-fresh").model == "best"
+        assert router.catalog.policy.spend_of("ws-spent") == {
+            "daily": 0.06,
+            "weekly": 0.06,
+            "monthly": 0.06,
+        }

@@ -69,8 +69,36 @@ def test_a_derived_event_id_hashes_the_standard_librarys_spelling(
     assert result.event_id == DERIVED_PREFIX + digest
 
 
+# The format's fields before any was added: an id is derived from these alone while the
+# added ones (exploratory, attribution, usage, the rule) are unset.
+_FIRST_FIELDS = {"timestamp", "instance_id", "routing_decision", "event_id", "decision_id"}
+_FIRST_DECISION_FIELDS = {
+    "complexity",
+    "selected_model",
+    "selected_provider",
+    "complexity_score",
+    "outcome",
+    "response_time_ms",
+    "capabilities_required",
+    "prefer",
+    "user_model_request",
+}
+
+
 def _content(event: dict[str, Any]) -> dict[str, Any]:
     """The event as validation normalizes it, the way ids were always derived."""
     content = RoutingEvent.model_validate(event).model_dump(mode="json")
-    del content["routing_decision"]["exploratory"]
+    content = {k: v for k, v in content.items() if k in _FIRST_FIELDS}
+    decision = content["routing_decision"]
+    content["routing_decision"] = {k: v for k, v in decision.items() if k in _FIRST_DECISION_FIELDS}
     return content
+
+
+def test_the_added_fields_when_set_are_part_of_the_identity() -> None:
+    plain = make_event("success", response_time_ms=120.0)
+    attributed = {**plain, "workspace_id": "ws-1", "usage": {"cost_usd": 0.002}}
+    first, second = validate_event(plain), validate_event(attributed)
+    assert isinstance(first, ValidEvent) and isinstance(second, ValidEvent)
+    assert first.event_id != second.event_id
+    assert first.attribution is None and second.attribution is not None
+    assert (second.attribution.workspace_id, second.attribution.cost_usd) == ("ws-1", 0.002)

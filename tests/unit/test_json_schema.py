@@ -76,3 +76,40 @@ def test_registry_changes_in_rounds_and_snapshots_match_what_the_catalog_reads()
     properties = json_schema.score_message()["$defs"]["registry_change"]["properties"]
     assert set(sent) == set(properties)
     assert RegistryChange.from_message(sent) == change  # what the schema admits, the catalog reads
+
+
+def test_policy_changes_and_spend_reports_match_what_the_subscriber_reads() -> None:
+    from datetime import UTC, datetime
+
+    from routelearn.domain.routing_policy.change import PolicyChange, PolicyKind
+    from routelearn.domain.routing_policy.config import RoutingRule, WorkspaceConfig
+    from routelearn.domain.routing_policy.spend import SpendReport
+
+    messages = validator("score-message.schema.json")
+    now = datetime.now(UTC)
+    rule = RoutingRule.model_validate(
+        {
+            "id": "rule-1",
+            "name": "r",
+            "targetModels": [{"modelId": "m", "weight": 1.0, "fallbackOrder": 1}],
+        }
+    )
+    workspace = WorkspaceConfig.model_validate({"budgetLimits": {"daily": 5}})
+    sent = [
+        PolicyChange(PolicyKind.RULE, "rule-1", 3, rule, now).to_message(),
+        PolicyChange(PolicyKind.WORKSPACE, "ws", 4, workspace, now).to_message(),
+        PolicyChange(PolicyKind.AGENT, "coder", 5, None, now).to_message(),
+    ]
+    spend = SpendReport(now, {"ws": {"daily": 1.0, "weekly": 2.0, "monthly": 3.0}}).to_message()
+    assert messages.is_valid({"updates": [], "policy": sent, "spend": spend})
+    assert messages.is_valid({"snapshot": {"models": {}}, "policy": sent})
+    broken_rule = {**sent[0], "document": {**sent[0]["document"], "priority": -1}}
+    wrong_kind = {**sent[1], "kind": "rule"}  # a workspace's document is not a rule
+    for bad in (broken_rule, wrong_kind, {**sent[2], "version": 0}):
+        assert not messages.is_valid({"updates": [], "policy": [bad]}), bad
+    assert not messages.is_valid(
+        {"updates": [], "spend": {**spend, "workspaces": {"ws": {"daily": -1}}}}
+    )
+    for message in sent:  # what the schema admits, the subscriber reads
+        assert PolicyChange.from_message(message).to_message() == message
+    assert SpendReport.from_message(spend).to_message() == spend

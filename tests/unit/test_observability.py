@@ -157,7 +157,8 @@ def test_task_queues_are_the_celery_ones_and_a_broker_error_leaves_them_out() ->
 
 def test_every_anomaly_kind_and_severity_is_there_at_zero_when_none_is_open() -> None:
     found = samples([fleet.open_anomalies(report())])
-    assert len(found) == 4 * 2
+    assert len(found) == 5 * 2  # every kind, budget_warning too, at each severity
+    assert found[("routelearn_open_anomalies", ("budget_warning", "critical"))] == 0
     assert found[("routelearn_open_anomalies", ("slow_responses", "critical"))] == 2
     assert found[("routelearn_open_anomalies", ("instance_silent", "warning"))] == 0
     newer = report(anomaly_counts=(AnomalyCount("cost_spike", "warning", 1),))

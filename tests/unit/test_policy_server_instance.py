@@ -1,10 +1,11 @@
 """The server and an instance holding the same state take the same decision (hypothesis).
 
 The server: the API's central router, loaded from the registry, the scores and the routing
-policy as the database holds them. The instance: a ModelRouter over a catalog that received the
-same registry changes, scores and policy changes the way the fan-out sends them (each message
-through its JSON form and back). Same random seed, same requests, one after the other: same
-model, same reason, same rule and split arm, or the same refusal.
+policy as the database holds them, with the workspaces' spend. The instance: a ModelRouter over
+a catalog that received the same registry changes, scores, policy changes and spend report the
+way the fan-out sends them (each message through its JSON form and back). Same random seed,
+same requests, one after the other: same model, same reason, same rule and split arm, or the
+same refusal.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
@@ -27,6 +28,7 @@ from routelearn.domain.routing_policy.config import (
     RoutingRule,
     WorkspaceConfig,
 )
+from routelearn.domain.routing_policy.spend import SpendReport
 from routelearn.errors import RouteLearnError
 from routelearn.instance.catalog import ModelCatalog
 from routelearn.instance.router import ModelRouter
@@ -120,7 +122,7 @@ def policy(draw: st.DrawFn, names: list[str]) -> list[PolicyChange]:
             document["performanceRequirements"] = {"maxCostPerToken": draw(st.floats(1e-7, 1e-4))}
         pieces.append((PolicyKind.AGENT, agent, AgentPreferences.model_validate(document)))
     for workspace in draw(subset(WORKSPACES)):
-        config = {
+        config: dict[str, Any] = {
             "modelRestrictions": {
                 "blockedModels": draw(subset(tuple(names), 1)),
                 "allowedProviders": draw(subset(("p1", "p2", "p3"))),
@@ -130,6 +132,8 @@ def policy(draw: st.DrawFn, names: list[str]) -> list[PolicyChange]:
                 "requiredTags": draw(subset(("gdpr",))),
             },
         }
+        if draw(st.booleans()):
+            config["budgetLimits"] = {"daily": draw(st.sampled_from([0.001, 0.01, 1.0]))}
         pieces.append((PolicyKind.WORKSPACE, workspace, WorkspaceConfig.model_validate(config)))
     return [
         PolicyChange(kind, key, version, piece, WHEN)
@@ -148,8 +152,11 @@ request = st.fixed_dictionaries(
 )
 
 
+World = tuple[list[RegistryChange], dict[str, Any], list[PolicyChange], SpendReport]
+
+
 @st.composite
-def world(draw: st.DrawFn) -> tuple[list[RegistryChange], dict[str, Any], list[PolicyChange]]:
+def world(draw: st.DrawFn) -> World:
     changes = draw(registry())
     names = [c.model for c in changes]
     scores = {
@@ -160,7 +167,9 @@ def world(draw: st.DrawFn) -> tuple[list[RegistryChange], dict[str, Any], list[P
         }
         for name in names
     }
-    return changes, scores, draw(policy(names))
+    usd = st.sampled_from([0.0, 0.0005, 0.009, 2.0])
+    spend = {w: {"daily": draw(usd), "weekly": 0.0, "monthly": 0.0} for w in WORKSPACES}
+    return changes, scores, draw(policy(names)), SpendReport(WHEN, spend)
 
 
 def over_the_wire(message: dict[str, Any]) -> Any:
@@ -178,11 +187,11 @@ def outcome(call: Any) -> tuple[Any, ...]:
 @settings(max_examples=150, deadline=None)
 @given(world(), st.lists(request, min_size=1, max_size=12), st.integers(0, 2**32 - 1))
 def test_the_server_and_an_instance_decide_alike(
-    state: tuple[list[RegistryChange], dict[str, Any], list[PolicyChange]],
+    state: World,
     requests: list[dict[str, Any]],
     seed: int,
 ) -> None:
-    changes, scores, pieces = state
+    changes, scores, pieces, spend = state
     server = CentralRouter(
         Settings(api_route_explore_share=0.1, default_score=2.5),
         create_engine("postgresql+psycopg://nowhere/x"),  # connects on first use: never here
@@ -190,6 +199,7 @@ def test_the_server_and_an_instance_decide_alike(
         rng=random.Random(seed),
     )
     server.load(changes, scores, pieces)
+    server.router.spend = spend.workspaces.get  # as the server reads it from the database
 
     catalog = ModelCatalog.from_config(
         {"version": 1, "default_score": 2.5, "models": []}, enable_unknown=True
@@ -200,12 +210,15 @@ def test_the_server_and_an_instance_decide_alike(
         for complexity, item in held.items():
             catalog.apply_update(model, complexity, item["score"], item["version"])
     catalog.policy.apply(PolicyChange.from_message(over_the_wire(p.to_message())) for p in pieces)
+    catalog.policy.apply_spend(SpendReport.from_message(over_the_wire(spend.to_message())))
     instance = ModelRouter(
         catalog, Collector(), instance_id="i1", explore_share=0.1, rng=random.Random(seed)
     )
 
     for asked in requests:
-        assert decide_on_server(server, asked) == decide_on_instance(instance, asked), asked
+        decided = decide_on_server(server, asked)
+        assert decided == decide_on_instance(instance, asked), asked
+        event(f"outcome: {decided[1] if decided[0] == 'refused' else decided[1].value}")
 
 
 def decide_on_server(server: CentralRouter, asked: dict[str, Any]) -> tuple[Any, ...]:

@@ -9,7 +9,7 @@ change (``routelearn.fan_out_registry``), so instances decide locally as the ser
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
@@ -32,7 +32,7 @@ from routelearn.domain.routing_policy.config import (
     RuleSpec,
     WorkspaceConfig,
 )
-from routelearn.store import policy
+from routelearn.store import policy, usage
 from routelearn.store.policy import PolicyNotFound, Stored, UnknownReferences
 
 router = APIRouter(tags=["routing policy"])
@@ -246,6 +246,55 @@ async def delete_workspace_config(workspace_id: WorkspaceId, request: Request) -
     await _run(request, policy.remove, PolicyKind.WORKSPACE, workspace_id)
     await announce(request)
     return Response(status_code=204)
+
+
+class PeriodOut(BaseModel):
+    period: str  # daily, weekly or monthly, in the workspace's time zone
+    spent: float
+    limit: float
+    remaining: float
+    warning: bool  # past the config's warningRatio of the limit
+
+
+class WorkspaceBudgetOut(BaseModel):
+    workspace_id: str = Field(alias="workspaceId")
+    time_zone: str = Field(alias="timeZone")
+    periods: list[PeriodOut]
+
+
+@router.get(
+    "/api/workspaces/{workspaceId}/budget",
+    response_model=WorkspaceBudgetOut,
+    dependencies=_READ,
+)
+async def get_workspace_budget(workspace_id: WorkspaceId, request: Request) -> WorkspaceBudgetOut:
+    """What the workspace has spent in each budget period so far (from the cost its events
+    report) against its limits."""
+    stored = await _run(request, policy.get, PolicyKind.WORKSPACE, workspace_id)
+    if stored is None:
+        raise ProblemError(404, f"no config for workspace {workspace_id!r}")
+    limits = WorkspaceConfig.model_validate(stored.document).budget_limits
+    zone = limits.time_zone
+
+    def read(engine: Any) -> dict[str, dict[str, float]]:
+        with engine.connect() as conn:
+            return usage.spend(conn, {workspace_id: zone}, datetime.now(UTC))
+
+    found = await _run(request, read)
+    spent = found.get(workspace_id, {})
+    periods = []
+    for period, limit in limits.limits().items():
+        used = spent.get(period, 0.0)
+        periods.append(
+            PeriodOut(
+                period=period,
+                spent=used,
+                limit=limit,
+                remaining=max(limit - used, 0.0),
+                warning=used >= limits.warning_ratio * limit,
+            )
+        )
+    return WorkspaceBudgetOut(workspaceId=workspace_id, timeZone=zone, periods=periods)
 
 
 # -- the dry run ------------------------------------------------------------------------------

@@ -174,6 +174,11 @@ async def route(request: Request) -> Response:
             [problem],
         ) from None
     except BudgetExceededError as exc:
+        if exc.scope is not None and exc.scope[0].startswith("workspace"):  # what it has left
+            problem = FieldProblem(
+                field="body.workspaceId", value=body.workspace_id, message=str(exc)
+            )
+            raise ProblemError(402, f"workspace {body.workspace_id}: {exc}", [problem]) from None
         problem = FieldProblem(field="body.budget", value=body.budget, message=str(exc))
         raise ProblemError(422, f"budget {body.budget}: {exc}", [problem]) from None
     except NoModelAvailableError as exc:

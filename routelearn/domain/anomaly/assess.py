@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from routelearn.domain.anomaly.budget import budget_warning
 from routelearn.domain.anomaly.model import (
     AnomalyKey,
     AnomalyKind,
@@ -15,6 +16,7 @@ from routelearn.domain.anomaly.model import (
     ModelWindow,
     OpenAnomaly,
     Verdict,
+    WorkspaceBudget,
     subject_label,
 )
 from routelearn.domain.anomaly.params import RuleParams
@@ -36,6 +38,7 @@ def assess(
     now: datetime,
     params: RuleParams,
     open_anomalies: Collection[OpenAnomaly] = (),
+    budgets: Sequence[WorkspaceBudget] = (),
 ) -> Assessment:
     """Run every rule over every snapshot. Findings come out ordered by (kind, subject)."""
     held = {anomaly.key: anomaly.severity for anomaly in open_anomalies}
@@ -53,6 +56,8 @@ def assess(
     for instance in instances:
         key = (AnomalyKind.INSTANCE_SILENT, instance.subject)
         record(key, instance_silent(instance, now, params, held.get(key)))
+    for budget in budgets:
+        record((AnomalyKind.BUDGET_WARNING, budget.subject), budget_warning(budget))
 
     ordered = sorted(judgements.items(), key=lambda item: item[0])
     findings = tuple(j for _, j in ordered if isinstance(j, Finding))

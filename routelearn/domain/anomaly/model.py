@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from routelearn.domain import latency
 
-Subject = tuple[str, ...]  # (model, complexity) or (instance_id,)
+Subject = tuple[str, ...]  # (model, complexity), (instance_id,) or (workspace_id, period)
 JsonScalar = str | int | float | bool | None
 
 
@@ -22,6 +22,7 @@ class AnomalyKind(StrEnum):
     SLOW_RESPONSES = "slow_responses"
     FAILURE_SPIKE = "failure_spike"
     INSTANCE_SILENT = "instance_silent"
+    BUDGET_WARNING = "budget_warning"  # a workspace's spend past its warning ratio or limit
 
 
 class Severity(StrEnum):
@@ -133,6 +134,21 @@ class InstanceActivity:
     @property
     def subject(self) -> Subject:
         return instance_subject(self.instance_id)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceBudget:
+    """What a workspace has spent in one budget period (routing policy), against its limit."""
+
+    workspace_id: str
+    period: str  # daily, weekly or monthly, in the workspace's time zone
+    spent: float
+    limit: float
+    warning_ratio: float
+
+    @property
+    def subject(self) -> Subject:
+        return (self.workspace_id, self.period)
 
 
 @dataclass(frozen=True, slots=True)

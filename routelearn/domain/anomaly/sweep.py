@@ -7,7 +7,12 @@ from datetime import datetime
 
 from routelearn.domain.anomaly.assess import assess
 from routelearn.domain.anomaly.lifecycle import Transitions, reconcile
-from routelearn.domain.anomaly.model import InstanceActivity, ModelWindow, OpenAnomaly
+from routelearn.domain.anomaly.model import (
+    InstanceActivity,
+    ModelWindow,
+    OpenAnomaly,
+    WorkspaceBudget,
+)
 from routelearn.domain.anomaly.params import LifecycleParams, RuleParams
 
 
@@ -18,7 +23,8 @@ def sweep(
     now: datetime,
     rules: RuleParams,
     lifecycle: LifecycleParams,
+    budgets: Sequence[WorkspaceBudget] = (),
 ) -> Transitions:
     """The rules see what is open (to apply the clear thresholds), and so does the lifecycle."""
-    assessment = assess(windows, instances, now, rules, open_anomalies)
+    assessment = assess(windows, instances, now, rules, open_anomalies, budgets)
     return reconcile(open_anomalies, assessment, now, lifecycle)

@@ -213,6 +213,16 @@ def evaluate(
     )
 
 
+def budget_zones(state: PolicyState) -> dict[str, str]:
+    """workspace -> time zone, for every workspace with a budget limit (whose spend the
+    policy needs)."""
+    return {
+        workspace: config.budget_limits.time_zone
+        for workspace, config in state.workspaces.items()
+        if config.budget_limits.limits()
+    }
+
+
 def matches(condition: RuleCondition, request: RequestFacts) -> bool:
     if condition.agent_type is not None and request.agent_type not in condition.agent_type:
         return False

@@ -4,17 +4,20 @@ workspace configs, kept current by the subscriber, read by the router on every r
 Copy-on-write like the catalog: a writer builds a new ``PolicyState`` under a lock and swaps the
 reference; a reader takes ``state`` without a lock. Each piece keeps the version it was sent at,
 so a change applies only when newer, whatever order changes arrive in; a removal is remembered
-as a version too, so an older write arriving late does not bring the piece back.
+as a version too, so an older write arriving late does not bring the piece back. It also holds
+the fleet's latest report of what each budgeted workspace has spent (``spend_of``), which the
+router's budgets read.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from routelearn.domain.routing_policy.change import Piece, PolicyChange, PolicyKind
 from routelearn.domain.routing_policy.config import AgentPreferences, RoutingRule, WorkspaceConfig
 from routelearn.domain.routing_policy.engine import PolicyState
+from routelearn.domain.routing_policy.spend import SpendReport
 
 
 class PolicyBook:
@@ -23,6 +26,7 @@ class PolicyBook:
         # (kind, key) -> (version, piece or None once removed)
         self._pieces: dict[tuple[PolicyKind, str], tuple[int, Piece | None]] = {}
         self._state = PolicyState()
+        self._spend: SpendReport | None = None
 
     @property
     def state(self) -> PolicyState:
@@ -47,6 +51,19 @@ class PolicyBook:
             if applied:
                 self._state = self._build()
         return applied
+
+    def apply_spend(self, report: SpendReport) -> bool:
+        """Hold this report of the fleet's spend if it is newer than the one held."""
+        with self._lock:
+            if self._spend is not None and report.as_of <= self._spend.as_of:
+                return False
+            self._spend = report
+            return True
+
+    def spend_of(self, workspace_id: str) -> Mapping[str, float] | None:
+        """A workspace's spend per period as of the last report (None: not reported)."""
+        report = self._spend
+        return None if report is None else report.workspaces.get(workspace_id)
 
     def replace(self, changes: Iterable[PolicyChange]) -> None:
         """Hold exactly these pieces (the central service, whose database is the truth)."""

@@ -40,5 +40,9 @@ class Decision:
     entry: ModelEntry | None = field(default=None, repr=False, compare=False)
     rule: str | None = None  # the routing rule whose target this is (Reason.RULE)
     arm: Arm | None = None  # the rule's traffic split arm, if it has a split
+    # Who asked (the routing policy's inputs), carried into the decision's events.
+    workspace_id: str | None = None
+    agent_type: str | None = None
+    request_type: str | None = None
     # The routing policy's verdict the choice was made under (None: no policy set).
     verdict: Verdict | None = field(default=None, repr=False, compare=False)

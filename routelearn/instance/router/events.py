@@ -10,6 +10,7 @@ validates them.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ def decision_event(
     response_time_ms: float | None = None,
     *,
     exploratory_flag: bool = False,
+    usage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The event of a decision (``routed``) or of its outcome (``success``/``failure``).
 
@@ -65,10 +67,31 @@ def decision_event(
     }
     if exploratory_flag and decision.exploratory:
         body["exploratory"] = True
-    return {
+    if decision.rule is not None:
+        body["rule_id"] = decision.rule
+        if decision.arm is not None:
+            body["split_arm"] = decision.arm.value
+    event: dict[str, Any] = {
         "timestamp": datetime.now(UTC).isoformat(),
         "instance_id": instance_id,
         "event_id": f"{decision.decision_id}:{outcome.value}",
         "decision_id": decision.decision_id,
         "routing_decision": body,
     }
+    # Optional fields, only when known: an event without them is the seed's format.
+    for name in ("workspace_id", "agent_type", "request_type"):
+        value = getattr(decision, name)
+        if value is not None:
+            event[name] = value
+    if usage:
+        event["usage"] = dict(usage)
+    return event
+
+
+def usage_of(prompt_tokens: int, completion_tokens: int, cost: float | None) -> dict[str, Any]:
+    """An outcome event's ``usage``: the tokens, and the cost from the catalog's prices (left
+    out when the model has none)."""
+    usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+    if cost is not None:
+        usage["cost_usd"] = cost
+    return usage

@@ -32,6 +32,7 @@ from routelearn.instance.router.errors import (
     ProviderError,
     RouterError,
 )
+from routelearn.instance.router.events import usage_of
 from routelearn.instance.router.execution import Attempt, CallOutput, ExecutionResult, ProviderCall
 from routelearn.instance.router.request import Request, Tokens
 from routelearn.instance.router.selection import Choice
@@ -70,7 +71,13 @@ class Steps(Protocol):
 
     def open(self, choice: Choice, request: Request) -> Decision: ...
 
-    def close(self, decision: Decision, success: bool, response_time_ms: float | None) -> None: ...
+    def close(
+        self,
+        decision: Decision,
+        success: bool,
+        response_time_ms: float | None,
+        usage: dict[str, Any] | None = None,
+    ) -> None: ...
 
     def count(self, name: str) -> None: ...
 
@@ -163,7 +170,7 @@ def run(
         router.note_cost(choice.estimated_cost, cost)
         if reservation is not None:
             router.settle(reservation, cost or 0.0)
-        router.close(decision, True, latency)
+        router.close(decision, True, latency, usage_of(prompt_tokens, completion_tokens, cost))
         if key is not None and router.cache is not None:
             router.cache.put(key, output)
         attempts.append(Attempt(decision, True, latency, cost))

@@ -24,7 +24,7 @@ from routelearn.instance.router.budget import BudgetLedger, Reservation, Scope, 
 from routelearn.instance.router.cache import ResponseCache
 from routelearn.instance.router.decision import Decision, Reason
 from routelearn.instance.router.errors import BudgetExceededError
-from routelearn.instance.router.events import EventSink, decision_event, new_id
+from routelearn.instance.router.events import EventSink, decision_event, new_id, usage_of
 from routelearn.instance.router.execution import CallOutput, ExecutionResult, ProviderCall
 from routelearn.instance.router.executor import run
 from routelearn.instance.router.exploration import Explorer
@@ -89,8 +89,9 @@ class ModelRouter:
         rng = rng if rng is not None else random.Random()
         self._rng = rng
         # The fleet's spend of a workspace per period (daily, weekly, monthly), for the
-        # routing policy's budgets; None: no spend known, budgets never bite.
-        self.spend: Callable[[str], Mapping[str, float]] | None = None
+        # routing policy's budgets (None, or a workspace it does not know: nothing spent).
+        # Default: what the fan-out last reported to this instance's catalog.
+        self.spend: Callable[[str], Mapping[str, float] | None] | None = catalog.policy.spend_of
         self._explorer = Explorer(explore_share, stale_after_s, rng, clock)
         self._selector = Selector(catalog, self.breaker, self._explorer, rng, tie_margin)
         self._counters = Counters()
@@ -119,6 +120,7 @@ class ModelRouter:
         ``content_length`` (the prompt's characters) are what the central routing policy's
         rules, preferences and workspace configs apply to. Report the outcome with
         ``report``."""
+        facts = RequestFacts(agent_type, workspace_id, request_type, content_length)
         request, tokens, verdict, limit = self._prepare(
             complexity,
             capabilities,
@@ -127,16 +129,16 @@ class ModelRouter:
             user_model_request,
             prompt_tokens,
             completion_tokens,
-            RequestFacts(agent_type, workspace_id, request_type, content_length),
+            facts,
         )
         excluded: set[str] = set()
         for _ in range(_MAX_RACES):
             choice = self._selector.select(request, tokens, limit, excluded, verdict=verdict)
             if self.breaker.acquire(choice.entry.name):
-                return self._open(choice, request, verdict)
+                return self._open(choice, request, verdict, facts)
             excluded.add(choice.entry.name)  # another request took its half-open trial
         choice = self._selector.select(request, tokens, limit, excluded, verdict=verdict)
-        return self._open(choice, request, verdict)
+        return self._open(choice, request, verdict, facts)
 
     def preview(
         self,
@@ -154,18 +156,12 @@ class ModelRouter:
     ) -> Decision:
         """The choice ``route`` would make for this request now, without exploring: a dry
         run. Nothing is published, no circuit's trial is claimed, nothing is remembered."""
+        facts = RequestFacts(agent_type, workspace_id, request_type, content_length)
         request, tokens, verdict, limit = self._prepare(
-            complexity,
-            capabilities,
-            prefer,
-            budget,
-            None,
-            prompt_tokens,
-            completion_tokens,
-            RequestFacts(agent_type, workspace_id, request_type, content_length),
+            complexity, capabilities, prefer, budget, None, prompt_tokens, completion_tokens, facts
         )
         choice = self._selector.select(request, tokens, limit, (), verdict=verdict, explore=False)
-        return self._decision(choice, request, verdict)
+        return self._decision(choice, request, verdict, facts)
 
     def _prepare(
         self,
@@ -214,10 +210,11 @@ class ModelRouter:
         """Publish a decision's outcome and feed its model's circuit breaker; call it once per
         decision. With ``tokens`` (prompt, completion) returns the cost, and records it in the
         ledger under ``budget_scope`` if given."""
-        self._close(decision, success, response_time_ms)
         if tokens is None or decision.entry is None:
+            self._close(decision, success, response_time_ms)
             return None
         cost = estimate_cost(decision.entry.prices, tokens[0], tokens[1])
+        self._close(decision, success, response_time_ms, usage_of(tokens[0], tokens[1], cost))
         if success:  # a failed call costs nothing, whatever was estimated
             self._cost_errors.record(decision.estimated_cost, cost)
         if budget_scope is not None:
@@ -291,7 +288,7 @@ class ModelRouter:
             limit = Limit(budget, None, budget, 0.0)
         status = None if verdict is None else verdict.budget
         if status is not None and (limit is None or status.remaining < limit.available):
-            workspace: Scope = ("workspace", status.workspace)
+            workspace: Scope = (f"workspace {status.period}", status.workspace)
             limit = Limit(status.remaining, workspace, status.limit, status.spent)
         if scope is not None:
             spend = self.ledger.spend(scope)
@@ -319,7 +316,11 @@ class ModelRouter:
         return True, reservation
 
     def _decision(
-        self, choice: Choice, request: Request, verdict: Verdict | None = None
+        self,
+        choice: Choice,
+        request: Request,
+        verdict: Verdict | None = None,
+        facts: RequestFacts | None = None,
     ) -> Decision:
         entry = choice.entry
         return Decision(
@@ -338,11 +339,20 @@ class ModelRouter:
             rule=None if verdict is None or choice.reason is not Reason.RULE else verdict.rule,
             arm=None if verdict is None or choice.reason is not Reason.RULE else verdict.arm,
             verdict=verdict,
+            workspace_id=None if facts is None else facts.workspace_id,
+            agent_type=None if facts is None else facts.agent_type,
+            request_type=None if facts is None else facts.request_type,
         )
 
-    def _open(self, choice: Choice, request: Request, verdict: Verdict | None = None) -> Decision:
+    def _open(
+        self,
+        choice: Choice,
+        request: Request,
+        verdict: Verdict | None = None,
+        facts: RequestFacts | None = None,
+    ) -> Decision:
         """Make the decision and publish it (``routed``)."""
-        decision = self._decision(choice, request, verdict)
+        decision = self._decision(choice, request, verdict, facts)
         self._explorer.note(decision.model, request.complexity)
         counter = _REASON_COUNTER.get(choice.reason)
         if counter is None:
@@ -352,17 +362,28 @@ class ModelRouter:
         self._publish(decision, Outcome.ROUTED, None)
         return decision
 
-    def _close(self, decision: Decision, success: bool, response_time_ms: float | None) -> None:
+    def _close(
+        self,
+        decision: Decision,
+        success: bool,
+        response_time_ms: float | None,
+        usage: dict[str, Any] | None = None,
+    ) -> None:
         if success:
             self.breaker.record_success(decision.model)
             self._counters.add("successes")
         else:
             self.breaker.record_failure(decision.model)
             self._counters.add("failures")
-        self._publish(decision, Outcome.SUCCESS if success else Outcome.FAILURE, response_time_ms)
+        outcome = Outcome.SUCCESS if success else Outcome.FAILURE
+        self._publish(decision, outcome, response_time_ms, usage)
 
     def _publish(
-        self, decision: Decision, outcome: Outcome, response_time_ms: float | None
+        self,
+        decision: Decision,
+        outcome: Outcome,
+        response_time_ms: float | None,
+        usage: dict[str, Any] | None = None,
     ) -> None:
         event = decision_event(
             self.instance_id,
@@ -370,6 +391,7 @@ class ModelRouter:
             outcome,
             response_time_ms,
             exploratory_flag=self.publish_exploratory_flag,
+            usage=usage,
         )
         try:
             accepted = self._publisher.publish(event)
@@ -417,8 +439,14 @@ class _Steps:
     def open(self, choice: Choice, request: Request) -> Decision:
         return self._router._open(choice, request)
 
-    def close(self, decision: Decision, success: bool, response_time_ms: float | None) -> None:
-        self._router._close(decision, success, response_time_ms)
+    def close(
+        self,
+        decision: Decision,
+        success: bool,
+        response_time_ms: float | None,
+        usage: dict[str, Any] | None = None,
+    ) -> None:
+        self._router._close(decision, success, response_time_ms, usage)
 
     def count(self, name: str) -> None:
         self._router._counters.add(name)

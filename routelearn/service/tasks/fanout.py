@@ -1,24 +1,27 @@
 """``routelearn.fan_out_scores``: one round of score updates to every active instance's queue;
 ``routelearn.fan_out_registry``: the registry's outbox of changes, and the routing policy's,
-the same way."""
+the same way; ``routelearn.fan_out_spend``: what each budgeted workspace has spent."""
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import shared_task
 
-from routelearn.constants import FAN_OUT_REGISTRY_TASK, FAN_OUT_SCORES_TASK
+from routelearn.constants import FAN_OUT_REGISTRY_TASK, FAN_OUT_SCORES_TASK, FAN_OUT_SPEND_TASK
 from routelearn.domain.registry import RegistryChange
 from routelearn.domain.routing_policy.change import PolicyChange
+from routelearn.domain.routing_policy.engine import budget_zones
+from routelearn.domain.routing_policy.spend import SpendReport
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
 from routelearn.messaging.fanout import fan_out
 from routelearn.observability import metrics
 from routelearn.observability.metrics import FanOutKind
 from routelearn.service.tasks.base import RouteLearnTask
-from routelearn.store import instances, policy, registry
+from routelearn.store import instances, policy, registry, usage
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +81,20 @@ def fan_out_registry(self: RouteLearnTask) -> dict[str, int]:
     if (sent or pieces) and targets:
         metrics.observe_fanout(FanOutKind.REGISTRY, time.perf_counter() - started)
     return {"instances": len(targets or ()), "changes": sent, "policy": pieces}
+
+
+@shared_task(name=FAN_OUT_SPEND_TASK, bind=True, base=RouteLearnTask, on_transient="requeue")
+def fan_out_spend(self: RouteLearnTask) -> dict[str, int]:
+    """Send every budgeted workspace's spend per period to every instance, so their routers
+    enforce budgets fleet-wide (beat, every ROUTELEARN_SPEND_FANOUT_INTERVAL). Nothing is sent
+    while no workspace has a budget limit. Safe to repeat: an instance keeps the newest."""
+    app = self.rl_app
+    now = datetime.now(UTC)
+    with app.engine.connect() as conn:
+        zones = budget_zones(policy.state_of(policy.current_changes(conn)))
+        if not zones:
+            return {"instances": 0, "workspaces": 0}
+        report = SpendReport(now, usage.spend(conn, zones, now))
+    targets = instances.active_ids(app.engine)
+    fan_out(app.settings, targets, [], spend=report.to_message())
+    return {"instances": len(targets), "workspaces": len(report.workspaces)}

@@ -80,3 +80,53 @@ def test_the_router_imports_neither_celery_nor_a_database_driver() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_router_fills_attribution_usage_and_the_rule_and_workers_take_them() -> None:
+    from datetime import UTC, datetime
+
+    from routelearn.domain.routing_policy.change import PolicyChange, PolicyKind
+    from routelearn.domain.routing_policy.config import RoutingRule
+    from routelearn.domain.validation import ValidEvent, validate_event
+    from tests.unit.router.fakes import catalog, make_router, model
+
+    cat = catalog(
+        model("big", {"complex": 4.5}, prices=(0.01, 0.03)),
+        model("small", {"complex": 3.0}, prices=(0.001, 0.002)),
+    )
+    rule = RoutingRule.model_validate(
+        {
+            "id": "rule-7",
+            "name": "coders to small",
+            "condition": {"agentType": ["coder"]},
+            "targetModels": [
+                {"modelId": "small", "weight": 1.0, "fallbackOrder": 1},
+                {"modelId": "big", "weight": 0.0, "fallbackOrder": 2},
+            ],
+            "trafficSplit": {"primary": 100, "canary": 0},
+        }
+    )
+    cat.policy.apply([PolicyChange(PolicyKind.RULE, "rule-7", 1, rule, datetime.now(UTC))])
+    router, published, _ = make_router(cat)
+    chosen = router.route("complex", agent_type="coder", workspace_id="ws-1", request_type="chat")
+    router.report(chosen, True, 900.0, tokens=(1000, 500))
+    routed, outcome = published.events
+    assert (routed["workspace_id"], routed["agent_type"], routed["request_type"]) == (
+        "ws-1",
+        "coder",
+        "chat",
+    )
+    assert routed["routing_decision"]["rule_id"] == "rule-7"
+    assert routed["routing_decision"]["split_arm"] == "primary"
+    assert "usage" not in routed
+    assert outcome["usage"] == {
+        "prompt_tokens": 1000,
+        "completion_tokens": 500,
+        "cost_usd": pytest.approx((1000 * 0.001 + 500 * 0.002) / 1000),
+    }
+    for event in (routed, outcome):  # the workers accept them as the router writes them
+        valid = validate_event(event)
+        assert isinstance(valid, ValidEvent) and valid.attribution is not None
+    # Without the policy's inputs the events are the seed's format.
+    plain = router.route("complex")
+    assert "workspace_id" not in published.events[-1] and plain.rule is None
