@@ -14,7 +14,16 @@ from routelearn import __version__
 from routelearn.api import central, metrics, problems
 from routelearn.api.keycache import KeyCache
 from routelearn.api.ratelimit import RateLimiter, RateLimitHeaders
-from routelearn.api.routes import events, health, models, overview, policy, route, scores
+from routelearn.api.routes import (
+    config,
+    events,
+    health,
+    models,
+    overview,
+    policy,
+    route,
+    scores,
+)
 from routelearn.messaging.broker import RETRY_POLICY
 from routelearn.messaging.task_message import TaskSender
 from routelearn.settings import Settings, get_settings
@@ -57,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     # POST /api/route first: the routes are tried in order, and it is the busiest.
     app.router.routes.append(route.ROUTE)
-    for module in (health, events, scores, models, overview, policy):
+    for module in (health, events, scores, models, overview, policy, config):
         app.include_router(module.router)
     metrics.install(app)  # GET /metrics, and the request metrics of every route above
 

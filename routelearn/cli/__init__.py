@@ -52,6 +52,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "workers": ("workers",),
     "instances": ("instances",),
     "catalog": ("catalog",),
+    "config": ("config",),
     "subscribe": ("subscribe",),
     "anomalies": ("anomalies",),
     "stats": ("stats",),

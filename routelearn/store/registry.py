@@ -231,6 +231,50 @@ def import_records(conn: Connection, records: Iterable[ModelRecord]) -> int:
     return changed
 
 
+def put_records(conn: Connection, records: Iterable[ModelRecord]) -> tuple[int, int]:
+    """Register or replace each record whole, in the caller's transaction (``config import``);
+    one equal to the registered record is left as it is (no new version). Returns (added,
+    changed)."""
+    wanted = {record.id: record for record in records}
+    if not wanted:
+        return 0, 0
+    rows = conn.execute(
+        select(models.c.model_id, models.c.record)
+        .where(models.c.model_id.in_(sorted(wanted)))
+        .order_by(models.c.model_id)
+        .with_for_update()
+    ).all()
+    held = {row.model_id: ModelRecord.model_validate(row.record) for row in rows}
+    added = changed = 0
+    for model_id in sorted(wanted):
+        old = held.get(model_id)
+        if old == wanted[model_id]:
+            continue
+        _write(conn, wanted[model_id], create_only=False)
+        if old is None:
+            added += 1
+        else:
+            changed += 1
+    return added, changed
+
+
+def all_records(conn: Connection) -> list[ModelRecord]:
+    rows = conn.execute(select(models.c.record).order_by(models.c.model_id)).scalars()
+    return [ModelRecord.model_validate(record) for record in rows]
+
+
+def all_endpoints(conn: Connection) -> dict[str, list[Endpoint]]:
+    rows = conn.execute(
+        select(model_endpoints.c.model_id, *_ENDPOINT_COLUMNS).order_by(
+            model_endpoints.c.model_id, model_endpoints.c.url
+        )
+    ).all()
+    found: dict[str, list[Endpoint]] = {}
+    for row in rows:
+        found.setdefault(row[0], []).append(Endpoint(*row[1:]))
+    return found
+
+
 def current_changes(conn: Connection) -> list[RegistryChange]:
     """Every registered model as a change at its current version: the registry part of a
     snapshot for an instance that was away."""
@@ -285,13 +329,25 @@ def add_endpoint(
     """Add an endpoint, or replace the one with the same URL."""
     with engine.begin() as conn:
         _require(conn, model_id)
-        values = {"type": type_, "weight": weight, "health_check_url": health_check_url}
-        row = conn.execute(
-            pg_insert(model_endpoints)
-            .values(model_id=model_id, url=url, **values)
-            .on_conflict_do_update(constraint="uq_model_endpoints_url", set_=values)
-            .returning(*_ENDPOINT_COLUMNS)
-        ).one()
+        return put_endpoint(conn, model_id, url, type_, weight, health_check_url)
+
+
+def put_endpoint(
+    conn: Connection,
+    model_id: str,
+    url: str,
+    type_: str,
+    weight: float,
+    health_check_url: str | None,
+) -> Endpoint:
+    """``add_endpoint`` in the caller's transaction, the model known to exist."""
+    values = {"type": type_, "weight": weight, "health_check_url": health_check_url}
+    row = conn.execute(
+        pg_insert(model_endpoints)
+        .values(model_id=model_id, url=url, **values)
+        .on_conflict_do_update(constraint="uq_model_endpoints_url", set_=values)
+        .returning(*_ENDPOINT_COLUMNS)
+    ).one()
     return Endpoint(*row)
 
 

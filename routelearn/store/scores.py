@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,60 +71,72 @@ def import_catalog(
         for spec in catalog.models
         for c in Complexity
     }
-    inserted = updated = unchanged = kept = 0
-    changes: list[ScoreUpdate] = []
-    reason = f"imported from {origin}"
     with engine.begin() as conn:
         models_changed = registry.import_records(conn, map(model_record, catalog.models))
-        for (model, complexity), score in sorted(wanted.items()):  # key order: lock order
-            created = conn.execute(
+        report = write_scores(conn, wanted, f"imported from {origin}", overwrite_learned)
+    return replace(report, models_changed=models_changed)
+
+
+def write_scores(
+    conn: Connection,
+    wanted: Mapping[tuple[str, str], float],
+    reason: str,
+    overwrite_learned: bool = False,
+) -> ImportReport:
+    """Set each (model, complexity)'s score in the caller's transaction: a new row at version 0;
+    a changed one at version + 1 (sent to the fleet: ``changes``); one the learner has changed
+    since is kept unless ``overwrite_learned``."""
+    inserted = updated = unchanged = kept = 0
+    changes: list[ScoreUpdate] = []
+    for (model, complexity), score in sorted(wanted.items()):  # key order: lock order
+        created = conn.execute(
+            text(
+                "INSERT INTO model_scores (model_name, complexity_level, score, policy)"
+                " VALUES (:m, :c, :s, :p) ON CONFLICT DO NOTHING RETURNING version"
+            ),
+            {"m": model, "c": complexity, "s": score, "p": CATALOG_POLICY},
+        ).first()
+        if created is not None:
+            _history(conn, model, complexity, 0, None, score, reason)
+            inserted += 1
+            continue
+        current = conn.execute(
+            text(
+                "SELECT score, version, source FROM model_scores"
+                " WHERE model_name = :m AND complexity_level = :c FOR UPDATE"
+            ),
+            {"m": model, "c": complexity},
+        ).one()
+        if current.score == score:
+            unchanged += 1
+        elif current.source != "catalog" and not overwrite_learned:
+            kept += 1
+        else:
+            version = current.version + 1
+            conn.execute(
                 text(
-                    "INSERT INTO model_scores (model_name, complexity_level, score, policy)"
-                    " VALUES (:m, :c, :s, :p) ON CONFLICT DO NOTHING RETURNING version"
+                    "UPDATE model_scores SET score = :s, version = :v, source = 'catalog',"
+                    " policy = :p, updated_at = now()"
+                    " WHERE model_name = :m AND complexity_level = :c"
                 ),
-                {"m": model, "c": complexity, "s": score, "p": CATALOG_POLICY},
-            ).first()
-            if created is not None:
-                _history(conn, model, complexity, 0, None, score, reason)
-                inserted += 1
-                continue
-            current = conn.execute(
-                text(
-                    "SELECT score, version, source FROM model_scores"
-                    " WHERE model_name = :m AND complexity_level = :c FOR UPDATE"
-                ),
-                {"m": model, "c": complexity},
-            ).one()
-            if current.score == score:
-                unchanged += 1
-            elif current.source != "catalog" and not overwrite_learned:
-                kept += 1
-            else:
-                version = current.version + 1
-                conn.execute(
-                    text(
-                        "UPDATE model_scores SET score = :s, version = :v, source = 'catalog',"
-                        " policy = :p, updated_at = now()"
-                        " WHERE model_name = :m AND complexity_level = :c"
-                    ),
-                    {"s": score, "v": version, "p": CATALOG_POLICY, "m": model, "c": complexity},
+                {"s": score, "v": version, "p": CATALOG_POLICY, "m": model, "c": complexity},
+            )
+            _history(conn, model, complexity, version, current.score, score, reason)
+            changes.append(
+                ScoreUpdate(
+                    timestamp=datetime.now(UTC),
+                    model=model,
+                    complexity=complexity,
+                    old_score=current.score,
+                    new_score=score,
+                    reason=reason,
+                    confidence=None,
+                    based_on_samples=0,
+                    version=version,
                 )
-                _history(conn, model, complexity, version, current.score, score, reason)
-                changes.append(
-                    ScoreUpdate(
-                        timestamp=datetime.now(UTC),
-                        model=model,
-                        complexity=complexity,
-                        old_score=current.score,
-                        new_score=score,
-                        reason=reason,
-                        confidence=None,
-                        based_on_samples=0,
-                        version=version,
-                    )
-                )
-                updated += 1
-    return ImportReport(inserted, updated, unchanged, kept, tuple(changes), models_changed)
+            )
+            updated += 1
+    return ImportReport(inserted, updated, unchanged, kept, tuple(changes))
 
 
 def model_record(spec: ModelSpec) -> ModelRecord:
