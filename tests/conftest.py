@@ -54,6 +54,7 @@ TABLES = (
     "routing_policy",
     "policy_changes",
     "usage_rollups_hourly",
+    "workspace_rollups_hourly",
     "workspace_spend",
 )
 

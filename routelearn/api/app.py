@@ -15,6 +15,7 @@ from routelearn.api import central, metrics, problems
 from routelearn.api.keycache import KeyCache
 from routelearn.api.ratelimit import RateLimiter, RateLimitHeaders
 from routelearn.api.routes import (
+    analytics,
     config,
     events,
     health,
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     # POST /api/route first: the routes are tried in order, and it is the busiest.
     app.router.routes.append(route.ROUTE)
-    for module in (health, events, scores, models, overview, policy, config):
+    for module in (health, events, scores, models, overview, policy, config, analytics):
         app.include_router(module.router)
     metrics.install(app)  # GET /metrics, and the request metrics of every route above
 

@@ -33,6 +33,7 @@ from routelearn.domain.score_update import ScoreUpdate
 from routelearn.messaging.broker import connection
 from routelearn.messaging.fanout import FanOut, score_update_queue
 from routelearn.settings import Settings
+from routelearn.stats import analytics
 from routelearn.stats.window import Window
 from routelearn.store.engine import (
     libpq_dsn,
@@ -107,6 +108,55 @@ FROM (
     FROM routing_decisions GROUP BY 1, 2, 3, 4, 10
 ) AS parts
 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+"""
+# Every decision attributed to one of 20 workspaces and 4 agent types, with 200 prompt and 50
+# completion tokens at 0.0005 USD: the usage rollups as ingestion leaves them (a request in the
+# hour it was first seen, its outcome, tokens and cost in the hour of the outcome).
+_ATTRIBUTED = """
+SELECT *, 'ws-' || (abs(hashtext(decision_key)) % 20) AS workspace_id,
+    'agent-' || (abs(hashtext(decision_key)) / 20 % 4) AS agent_type
+FROM routing_decisions
+"""
+_USAGE = f"""
+INSERT INTO usage_rollups_hourly (hour, model_name, workspace_id, agent_type, instance_id,
+    events, requests, success_count, failure_count, response_time_count, response_time_sum,
+    prompt_tokens, completion_tokens, cost_usd)
+SELECT hour, model_name, workspace_id, agent_type, instance_id, sum(events), sum(requests),
+    sum(s), sum(f), sum(n), sum(ms), sum(n) * 200, sum(n) * 50, sum(n) * 0.0005
+FROM (
+    SELECT date_trunc('hour', first_seen_at) AS hour, model_name, workspace_id, agent_type,
+        instance_id, count(*) AS events, count(*) AS requests, 0 AS s, 0 AS f, 0 AS n,
+        0.0 AS ms
+    FROM ({_ATTRIBUTED}) AS d GROUP BY 1, 2, 3, 4, 5
+    UNION ALL
+    SELECT date_trunc('hour', first_seen_at + response_time_ms * interval '1 millisecond'),
+        model_name, workspace_id, agent_type, instance_id, count(*), 0,
+        count(*) FILTER (WHERE outcome = 'success'), count(*) FILTER (WHERE outcome = 'failure'),
+        count(*), sum(response_time_ms)
+    FROM ({_ATTRIBUTED}) AS d GROUP BY 1, 2, 3, 4, 5
+) AS parts
+GROUP BY 1, 2, 3, 4, 5
+"""
+_WORKSPACES = f"""
+INSERT INTO workspace_rollups_hourly (workspace_id, hour, requests, success_count,
+    failure_count, response_time_count, response_time_sum, response_time_histogram,
+    prompt_tokens, completion_tokens, cost_usd)
+SELECT workspace_id, hour, sum(requests), sum(s), sum(f), sum(n), sum(ms),
+    bench_hist(array_agg(bucket) FILTER (WHERE bucket IS NOT NULL),
+               array_agg(n) FILTER (WHERE bucket IS NOT NULL)),
+    sum(n) * 200, sum(n) * 50, sum(n) * 0.0005
+FROM (
+    SELECT workspace_id, date_trunc('hour', first_seen_at) AS hour, count(*) AS requests,
+        0 AS s, 0 AS f, 0 AS n, 0.0 AS ms, NULL::int AS bucket
+    FROM ({_ATTRIBUTED}) AS d GROUP BY 1, 2
+    UNION ALL
+    SELECT workspace_id,
+        date_trunc('hour', first_seen_at + response_time_ms * interval '1 millisecond'), 0,
+        count(*) FILTER (WHERE outcome = 'success'), count(*) FILTER (WHERE outcome = 'failure'),
+        count(*), sum(response_time_ms), {_BUCKET}
+    FROM ({_ATTRIBUTED}) AS d GROUP BY 1, 2, 8
+) AS parts
+GROUP BY 1, 2
 """
 _METRICS = f"""
 INSERT INTO model_routing_metrics (model_name, complexity_level, usage_count, success_count,
@@ -206,6 +256,8 @@ def fill(dsn: str, rows: int, models: int, instances: int, days: int, log: Log) 
             ("routing_records", [_RECORDS], None),
             ("routing_rollups_hourly", [_ROLLUPS], None),
             ("model_routing_metrics", [_METRICS], None),
+            ("usage_rollups_hourly", [_USAGE], None),
+            ("workspace_rollups_hourly", [_WORKSPACES], None),
             ("scores, instances, workers, analyze", _REST, None),
         ]
         for name, statements, args in steps:
@@ -216,7 +268,13 @@ def fill(dsn: str, rows: int, models: int, instances: int, days: int, log: Log) 
             log(f"  {name}: {seconds[name]:.1f} s")
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
-            for table in ("routing_records", "routing_rollups_hourly", "model_routing_metrics")
+            for table in (
+                "routing_records",
+                "routing_rollups_hourly",
+                "model_routing_metrics",
+                "usage_rollups_hourly",
+                "workspace_rollups_hourly",
+            )
         }
     return {"rows": counts, "seconds": seconds}
 
@@ -283,6 +341,7 @@ def measure_learner(engine: Engine, dsn: str, settings: Settings, ticks: int) ->
 
 def measure_queries(engine: Engine, settings: Settings, runs: int) -> list[Figure]:
     day, ever = Window.last_hours(24), Window.all_time()
+    week, month = Window.last_hours(24 * 7), Window.last_hours(24 * 30)
     with engine.connect() as conn:
         model = (
             conn.exec_driver_sql(
@@ -301,6 +360,24 @@ def measure_queries(engine: Engine, settings: Settings, runs: int) -> list[Figur
         ("stats top --all-time", lambda: stats.performers(engine, ever)),
         ("stats health", lambda: stats.health_report(engine, settings)),
         (f"stats history {model}", lambda: stats.score_history(engine, model)),
+        # Seed 004's analytics (issue 11), from the rollups.
+        ("GET /api/analytics/models?timeRange=24h", lambda: analytics.model_analytics(engine, day)),
+        (
+            f"GET /api/analytics/models?timeRange=24h&modelId={model}",
+            lambda: analytics.model_analytics(engine, day, model=model),
+        ),
+        (
+            "GET /api/analytics/workspaces/ws-7?timeRange=7d",
+            lambda: analytics.workspace_analytics(engine, "ws-7", week),
+        ),
+        (
+            "GET /api/analytics/workspaces/ws-7?timeRange=30d",
+            lambda: analytics.workspace_analytics(engine, "ws-7", month),
+        ),
+        (
+            "GET /api/metrics/requests?limit=100",
+            lambda: analytics.request_metrics(engine, day, limit=100),
+        ),
     ]
     return [_figure(name, _timed(fn, runs), 0.3) for name, fn in queries]
 

@@ -15,7 +15,9 @@ from routelearn.cli.database import database
 from routelearn.domain.event import Complexity
 from routelearn.settings import get_settings
 from routelearn.stats import render
+from routelearn.stats.analytics import workspace_analytics
 from routelearn.stats.ranking import DEFAULT_MIN_SAMPLES
+from routelearn.stats.splits import evaluate_split
 from routelearn.stats.table import print_table
 from routelearn.stats.window import DEFAULT_HOURS, Window
 
@@ -211,6 +213,76 @@ def health_command(as_json: bool) -> None:
             click.echo(f"  - {problem}")
     if not report.healthy:
         raise SystemExit(1)
+
+
+@stats_group.command("split")
+@click.argument("rule_id")
+@click.option("--hours", default=DEFAULT_HOURS, show_default=True, type=click.IntRange(min=1),
+              help="Window: the current hour and the HOURS-1 before it.")  # fmt: skip
+@_json_option
+def split_command(rule_id: str, hours: int, as_json: bool) -> None:
+    """A routing rule's traffic split on the real data: its canary arm against its primary
+    (success rate: two-proportion z-test; latency: Mann-Whitney U)."""
+    window = Window.last_hours(hours)
+    with _engine() as engine:
+        found = evaluate_split(engine, rule_id, window)
+    if as_json:
+        click.echo(render.to_json(found))
+        return
+    c = found.comparison
+    print_table(
+        ["arm", "outcomes", "success rate", "median ms"],
+        [
+            ["primary (a)", found.primary_outcomes, _rate(c.a_success_rate), _ms(c.a_median_ms)],
+            ["canary (b)", found.canary_outcomes, _rate(c.b_success_rate), _ms(c.b_median_ms)],
+        ],
+    )
+    click.echo(f"verdict: {c.verdict.value}: {c.summary} ({window.describe()})")
+
+
+@stats_group.command("workspace")
+@click.argument("workspace_id")
+@click.option("--hours", default=24 * 7, show_default=True, type=click.IntRange(min=1),
+              help="Window: the current hour and the HOURS-1 before it.")  # fmt: skip
+@_json_option
+def workspace_command(workspace_id: str, hours: int, as_json: bool) -> None:
+    """One workspace: requests, outcomes, latency, tokens, cost, top models (the events that
+    name it; GET /api/analytics/workspaces/{id})."""
+    window = Window.last_hours(hours)
+    with _engine() as engine:
+        found = workspace_analytics(engine, workspace_id, window)
+    if as_json:
+        click.echo(render.to_json(found))
+        return
+    lat = found.latency
+    print_table(
+        ["requests", "success", "failure", "p50 ms", "p95 ms", "p99 ms", "tokens", "cost USD"],
+        [
+            [
+                found.requests,
+                found.successes,
+                found.failures,
+                _ms(lat.p50_ms),
+                _ms(lat.p95_ms),
+                _ms(lat.p99_ms),
+                found.usage.prompt_tokens + found.usage.completion_tokens,
+                f"{found.usage.cost_usd:.4f}",
+            ]
+        ],
+    )
+    print_table(
+        ["top model", "requests", "cost USD"],
+        [[m.model, m.requests, f"{m.cost_usd:.4f}"] for m in found.top_models],
+    )
+    click.echo(f"(workspace {workspace_id}, {window.describe()})")
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 COMMANDS = [stats_group]

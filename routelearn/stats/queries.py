@@ -62,7 +62,7 @@ def _where(conditions: Sequence[str]) -> str:
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-def _pairs(
+def pair_counts(
     conn: Connection, window: Window, model: str | None = None, complexity: str | None = None
 ) -> list[PairCounts]:
     """Counts per (model, complexity): from the window's rollups, or from model_routing_metrics
@@ -165,7 +165,7 @@ def success_rates(
     """Per (model, complexity), best rate first (pairs without an outcome last); only pairs with
     at least ``min_samples`` outcomes; ``limit`` 0 means every pair."""
     with reading(engine) as conn:
-        rows = _pairs(conn, window, model, complexity)
+        rows = pair_counts(conn, window, model, complexity)
     found = [
         SuccessRate(
             r.model,
@@ -205,7 +205,7 @@ def latency_stats(
     if by not in ("mean", "samples"):
         raise ValueError(f"by must be 'mean' or 'samples', got {by!r}")
     with reading(engine) as conn:
-        rows = [r for r in _pairs(conn, window, model, complexity) if r.samples > 0]
+        rows = [r for r in pair_counts(conn, window, model, complexity) if r.samples > 0]
         if by == "mean":
             rows.sort(key=lambda r: (-r.total_ms / r.samples, r.model, r.complexity))
         else:
@@ -228,7 +228,7 @@ def latency_by_model(
     complexity (the pairs' histograms summed), with each complexity's figures. Reads every
     pair's histogram, as ``latency_stats`` with ``limit`` 0 does."""
     with reading(engine) as conn:
-        rows = [r for r in _pairs(conn, window, model) if r.samples > 0]
+        rows = [r for r in pair_counts(conn, window, model) if r.samples > 0]
         histograms = _histograms(conn, window, [(r.model, r.complexity) for r in rows])
     per_model: dict[str, list[PairCounts]] = {}
     for r in sorted(rows, key=lambda r: (r.model, -r.samples, r.complexity)):
@@ -278,7 +278,7 @@ def performers(
     with reading(engine) as conn:
         candidates = [
             Candidate(r.model, r.complexity, r.successes, r.failures)
-            for r in _pairs(conn, window, None, complexity)
+            for r in pair_counts(conn, window, None, complexity)
         ]
         ranked = rank(candidates, n, bottom=bottom, min_samples=min_samples)
         pairs = [(r.candidate.model, r.candidate.complexity) for r in ranked]

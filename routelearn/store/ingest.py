@@ -20,7 +20,7 @@ from routelearn.domain.aggregate import CountedOutcome, MetricDelta, MetricKey, 
 from routelearn.domain.decisions import DecisionRow, fold_decisions
 from routelearn.domain.identity import counted_by_its_event, dead_letter_key
 from routelearn.domain.rollup import RollupKey, rollup_deltas
-from routelearn.domain.usage import spend_deltas, usage_deltas
+from routelearn.domain.usage import spend_deltas, usage_deltas, workspace_deltas
 from routelearn.domain.validation import Rejection, ValidEvent
 
 # The rows are ValidEvent objects as JSON (msgspec writes the dataclasses themselves: no row
@@ -120,14 +120,49 @@ ON CONFLICT (hour, model_name, complexity_level, instance_id) DO UPDATE SET
 
 _UPSERT_USAGE = """
 INSERT INTO usage_rollups_hourly AS u (hour, model_name, workspace_id, agent_type, instance_id,
-    events, prompt_tokens, completion_tokens, cost_usd)
+    events, prompt_tokens, completion_tokens, cost_usd, requests, success_count, failure_count,
+    response_time_count, response_time_sum)
 SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],
-    %s::int8[], %s::int8[], %s::int8[], %s::float8[])
+    %s::int8[], %s::int8[], %s::int8[], %s::float8[], %s::int8[], %s::int8[], %s::int8[],
+    %s::int8[], %s::float8[])
 ON CONFLICT (hour, model_name, workspace_id, agent_type, instance_id) DO UPDATE SET
     events = u.events + excluded.events,
+    requests = u.requests + excluded.requests,
+    success_count = u.success_count + excluded.success_count,
+    failure_count = u.failure_count + excluded.failure_count,
+    response_time_count = u.response_time_count + excluded.response_time_count,
+    response_time_sum = u.response_time_sum + excluded.response_time_sum,
     prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
     completion_tokens = u.completion_tokens + excluded.completion_tokens,
     cost_usd = u.cost_usd + excluded.cost_usd
+"""
+
+_UPSERT_WORKSPACES = """
+INSERT INTO workspace_rollups_hourly AS w (workspace_id, hour, requests, success_count,
+    failure_count, response_time_count, response_time_sum, response_time_histogram,
+    prompt_tokens, completion_tokens, cost_usd)
+SELECT v.workspace, v.hour, v.requests, v.success, v.failure, v.rt_count, v.rt_sum,
+    v.hist::bigint[], v.prompt, v.completion, v.cost
+FROM unnest(%s::text[], %s::timestamptz[], %s::int8[], %s::int8[], %s::int8[], %s::int8[],
+    %s::float8[], %s::text[], %s::int8[], %s::int8[], %s::float8[])
+    AS v(workspace, hour, requests, success, failure, rt_count, rt_sum, hist, prompt,
+         completion, cost)
+ON CONFLICT (workspace_id, hour) DO UPDATE SET
+    requests = w.requests + excluded.requests,
+    success_count = w.success_count + excluded.success_count,
+    failure_count = w.failure_count + excluded.failure_count,
+    response_time_count = w.response_time_count + excluded.response_time_count,
+    response_time_sum = w.response_time_sum + excluded.response_time_sum,
+    response_time_histogram = CASE
+        WHEN excluded.response_time_count = 0 THEN w.response_time_histogram
+        ELSE ARRAY(SELECT a + b
+                   FROM unnest(w.response_time_histogram, excluded.response_time_histogram)
+                        WITH ORDINALITY AS h(a, b, i)
+                   ORDER BY i)
+    END,
+    prompt_tokens = w.prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = w.completion_tokens + excluded.completion_tokens,
+    cost_usd = w.cost_usd + excluded.cost_usd
 """
 
 _UPSERT_SPEND = """
@@ -297,8 +332,32 @@ def _upsert_usage(conn: Connection, fresh: Sequence[ValidEvent]) -> None:
             [d.prompt_tokens for d in deltas],
             [d.completion_tokens for d in deltas],
             [d.cost_usd for d in deltas],
+            [d.requests for d in deltas],
+            [d.outcomes.success for d in deltas],
+            [d.outcomes.failure for d in deltas],
+            [d.outcomes.rt_count for d in deltas],
+            [d.outcomes.rt_sum for d in deltas],
         ),
     )
+    workspaces = workspace_deltas(attributed)
+    if workspaces:
+        rows = list(workspaces.values())
+        conn.exec_driver_sql(
+            _UPSERT_WORKSPACES,
+            (
+                [k[0] for k in workspaces],
+                [k[1] for k in workspaces],
+                [d.requests for d in rows],
+                [d.outcomes.success for d in rows],
+                [d.outcomes.failure for d in rows],
+                [d.outcomes.rt_count for d in rows],
+                [d.outcomes.rt_sum for d in rows],
+                ["{" + ",".join(map(str, d.outcomes.histogram)) + "}" for d in rows],
+                [d.prompt_tokens for d in rows],
+                [d.completion_tokens for d in rows],
+                [d.cost_usd for d in rows],
+            ),
+        )
     spend = spend_deltas(attributed)
     if spend:
         conn.exec_driver_sql(

@@ -89,6 +89,12 @@ routing_records = Table(
     Index("idx_routing_records_timestamp", text("timestamp DESC")),
     Index("idx_routing_records_timestamp_instance", "timestamp", "instance_id"),
     Index("idx_routing_records_outcome", "outcome"),
+    Index(
+        "idx_routing_records_rule",
+        "rule_id",
+        "timestamp",
+        postgresql_where=text("rule_id IS NOT NULL"),
+    ),
     postgresql_partition_by="RANGE (timestamp)",
 )
 
@@ -448,10 +454,11 @@ policy_changes = Table(
     Index("idx_policy_changes_unsent", "id", postgresql_where=text("sent_at IS NULL")),
 )
 
-# Added (issue 11): tokens and cost per hour, model, workspace, agent type and instance ('' for
-# events that name no workspace or agent type), from the events that report them
-# (routelearn.domain.usage); and each workspace's spend per quarter hour, which budgets read:
-# a calendar period in any time zone is a whole number of quarter hours.
+# Added (issue 11): requests, outcomes, latency, tokens and cost per hour, model, workspace,
+# agent type and instance ('' for events that name no workspace or agent type), from the events
+# that carry attribution or usage (routelearn.domain.usage), which the analytics read; and each
+# workspace's spend per quarter hour, which budgets read: a calendar period in any time zone is
+# a whole number of quarter hours.
 usage_rollups_hourly = Table(
     "usage_rollups_hourly",
     metadata,
@@ -461,10 +468,33 @@ usage_rollups_hourly = Table(
     Column("agent_type", Text, primary_key=True),
     Column("instance_id", Text, primary_key=True),
     Column("events", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("success_count", BigInteger, nullable=False),
+    Column("failure_count", BigInteger, nullable=False),
+    Column("response_time_count", BigInteger, nullable=False),
+    Column("response_time_sum", Float, nullable=False),
     Column("prompt_tokens", BigInteger, nullable=False),
     Column("completion_tokens", BigInteger, nullable=False),
     Column("cost_usd", Float, nullable=False),
     Index("idx_usage_rollups_hourly_workspace", "workspace_id", "hour"),
+)
+
+# One row per workspace and hour, with its latency histogram: a workspace's analytics read a
+# few hundred of these instead of unnesting a histogram per (model, agent, instance) row.
+workspace_rollups_hourly = Table(
+    "workspace_rollups_hourly",
+    metadata,
+    Column("workspace_id", Text, primary_key=True),
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("success_count", BigInteger, nullable=False),
+    Column("failure_count", BigInteger, nullable=False),
+    Column("response_time_count", BigInteger, nullable=False),
+    Column("response_time_sum", Float, nullable=False),
+    Column("response_time_histogram", ARRAY(BigInteger), nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("cost_usd", Float, nullable=False),
 )
 
 workspace_spend = Table(

@@ -51,7 +51,8 @@ def test_the_audit_row_and_the_rollups_add_usage_up_once(engine: Engine, clean: 
         rollups = conn.execute(
             text(
                 "SELECT hour, workspace_id, agent_type, events, prompt_tokens,"
-                " completion_tokens, cost_usd FROM usage_rollups_hourly"
+                " completion_tokens, cost_usd, requests, success_count, response_time_count"
+                " FROM usage_rollups_hourly"
                 " ORDER BY hour, workspace_id"
             )
         ).all()
@@ -68,10 +69,11 @@ def test_the_audit_row_and_the_rollups_add_usage_up_once(engine: Engine, clean: 
     assert (row["rule_id"], row["split_arm"]) == ("rule-1", "canary")
     ten, eleven = datetime(2026, 12, 3, 10, tzinfo=UTC), datetime(2026, 12, 3, 11, tzinfo=UTC)
     assert [tuple(r) for r in rollups] == [
-        (ten, "", "creative", 1, 500, 50, 4.0),
-        (ten, "ws-a", "creative", 2, 300, 30, 0.75),
-        (ten, "ws-b", "creative", 1, 400, 40, 2.0),
-        (eleven, "ws-a", "creative", 1, 300, 30, 1.0),
+        # Self-contained outcome events (no decision_id): each a request and a success.
+        (ten, "", "creative", 1, 500, 50, 4.0, 1, 1, 1),
+        (ten, "ws-a", "creative", 2, 300, 30, 0.75, 2, 2, 2),
+        (ten, "ws-b", "creative", 1, 400, 40, 2.0, 1, 1, 1),
+        (eleven, "ws-a", "creative", 1, 300, 30, 1.0, 1, 1, 1),
     ]
     quarter = lambda h, m: datetime(2026, 12, 3, h, m, tzinfo=UTC)  # noqa: E731
     assert [tuple(r) for r in spend] == [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import ARRAY
 
 revision = "0011"
 down_revision = "0010"
@@ -33,6 +34,13 @@ def upgrade() -> None:
     # Nullable, no default: a catalog change only, whatever the table's size.
     for name, type_ in _COLUMNS:
         op.add_column("routing_records", sa.Column(name, type_))
+    # Only the events of rule-routed decisions: what a split's evaluation reads.
+    op.create_index(
+        "idx_routing_records_rule",
+        "routing_records",
+        ["rule_id", "timestamp"],
+        postgresql_where=sa.text("rule_id IS NOT NULL"),
+    )
     op.create_table(
         "usage_rollups_hourly",
         sa.Column("hour", tz, nullable=False),
@@ -41,6 +49,11 @@ def upgrade() -> None:
         sa.Column("agent_type", sa.Text, nullable=False),
         sa.Column("instance_id", sa.Text, nullable=False),
         sa.Column("events", sa.BigInteger, nullable=False),
+        sa.Column("requests", sa.BigInteger, nullable=False),
+        sa.Column("success_count", sa.BigInteger, nullable=False),
+        sa.Column("failure_count", sa.BigInteger, nullable=False),
+        sa.Column("response_time_count", sa.BigInteger, nullable=False),
+        sa.Column("response_time_sum", sa.Float, nullable=False),
         sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
         sa.Column("completion_tokens", sa.BigInteger, nullable=False),
         sa.Column("cost_usd", sa.Float, nullable=False),
@@ -48,6 +61,21 @@ def upgrade() -> None:
     )
     op.create_index(
         "idx_usage_rollups_hourly_workspace", "usage_rollups_hourly", ["workspace_id", "hour"]
+    )
+    op.create_table(
+        "workspace_rollups_hourly",
+        sa.Column("hour", tz, nullable=False),
+        sa.Column("workspace_id", sa.Text, nullable=False),
+        sa.Column("requests", sa.BigInteger, nullable=False),
+        sa.Column("success_count", sa.BigInteger, nullable=False),
+        sa.Column("failure_count", sa.BigInteger, nullable=False),
+        sa.Column("response_time_count", sa.BigInteger, nullable=False),
+        sa.Column("response_time_sum", sa.Float, nullable=False),
+        sa.Column("response_time_histogram", ARRAY(sa.BigInteger), nullable=False),
+        sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+        sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+        sa.Column("cost_usd", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("workspace_id", "hour"),
     )
     op.create_table(
         "workspace_spend",
@@ -61,6 +89,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("workspace_spend")
+    op.drop_table("workspace_rollups_hourly")
+    op.drop_index("idx_routing_records_rule", table_name="routing_records")
     op.drop_table("usage_rollups_hourly")
     for name, _ in reversed(_COLUMNS):
         op.drop_column("routing_records", name)
