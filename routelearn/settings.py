@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     registry_fanout_interval: float = Field(default=30.0, gt=0)
     # Every workspace's spend against its budget reaches the instances this often (only while
     # some workspace has a budget limit): how stale an instance's view of the spend may be.
-    spend_fanout_interval: float = Field(default=10.0, gt=0)
+    policy_inputs_interval: float = Field(default=10.0, gt=0)
 
     # The HTTP API (`routelearn serve`): where it listens (loopback unless configured), and the
     # bounds of one POST /api/events body (checked before it is parsed).

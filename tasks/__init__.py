@@ -12,7 +12,7 @@ Task (queue): what it does.
 - ``routelearn.fan_out_scores`` (``routelearn.learn``): a round of score updates to every instance
 - ``routelearn.fan_out_registry`` (``routelearn.learn``): registry and routing policy changes to
   every instance
-- ``routelearn.fan_out_spend`` (``routelearn.learn``): budgeted workspaces' spend to every
+- ``routelearn.fan_out_policy_inputs`` (``routelearn.learn``): budgeted workspaces' spend to every
   instance (beat)
 - ``routelearn.sweep_anomalies`` (``routelearn.learn``): an anomaly sweep (beat)
 - ``routelearn.deliver_alerts`` (``routelearn.learn``): anomaly notices to the alert webhook
@@ -24,7 +24,7 @@ Task (queue): what it does.
 from __future__ import annotations
 
 from routelearn.service.tasks.alerts import deliver_alerts
-from routelearn.service.tasks.fanout import fan_out_registry, fan_out_scores, fan_out_spend
+from routelearn.service.tasks.fanout import fan_out_policy_inputs, fan_out_registry, fan_out_scores
 from routelearn.service.tasks.ingest import ingest_event, ingest_events
 from routelearn.service.tasks.learn import learn_scores
 from routelearn.service.tasks.maintenance import maintain_partitions
@@ -33,9 +33,9 @@ from routelearn.service.tasks.sweep import sweep_anomalies
 
 __all__ = [
     "deliver_alerts",
+    "fan_out_policy_inputs",
     "fan_out_registry",
     "fan_out_scores",
-    "fan_out_spend",
     "ingest_event",
     "ingest_events",
     "learn_scores",

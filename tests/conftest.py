@@ -56,6 +56,7 @@ TABLES = (
     "usage_rollups_hourly",
     "workspace_rollups_hourly",
     "workspace_spend",
+    "model_quality",
 )
 
 

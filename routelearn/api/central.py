@@ -35,13 +35,14 @@ from routelearn.domain.complexity import estimate_complexity
 from routelearn.domain.event import Complexity, Prefer
 from routelearn.domain.registry import REMOVED, RegistryChange
 from routelearn.domain.routing_policy.change import PolicyChange
-from routelearn.domain.routing_policy.engine import Verdict, budget_zones
+from routelearn.domain.routing_policy.engine import Verdict, budget_zones, needs_quality
+from routelearn.domain.routing_policy.quality import Quality, QualityReport
 from routelearn.errors import RouteLearnError
 from routelearn.instance.catalog import Candidate, ModelCatalog
 from routelearn.instance.publisher import EventPublisher
 from routelearn.instance.router import Decision, EventSink, ModelRouter, Reason, estimate_cost
 from routelearn.settings import Settings
-from routelearn.store import routing_state, usage
+from routelearn.store import quality, routing_state, usage
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,7 @@ class CentralRouter:
         self._document: dict[str, Any] = catalog_document((), {}, settings.default_score)
         self._policy: list[PolicyChange] = []
         self._spend: dict[str, dict[str, float]] = {}
+        self._quality: QualityReport | None = None
         self._routing = self._make(self._document)
         self._fingerprint: tuple[int, ...] | None = None
         self._refreshing = threading.Lock()
@@ -257,14 +259,22 @@ class CentralRouter:
             return changed
 
     def _read_spend(self) -> None:
-        """The spend of every workspace with a budget, in its periods (one query; none when no
-        workspace has a budget): what the routing policy's budgets read, as of this refresh."""
-        zones = budget_zones(self.catalog.policy.state)
-        if not zones:
-            self._spend = {}
+        """The spend of every workspace with a budget, in its periods, and the fleet's quality
+        report while some piece judges quality (a query each, none when nothing needs them):
+        the routing policy's inputs, as of this refresh."""
+        state = self.catalog.policy.state
+        zones = budget_zones(state)
+        wanted = needs_quality(state)
+        if not zones and not wanted:
+            self._spend, self._quality = {}, None
             return
         with self._engine.connect() as conn:
-            self._spend = usage.spend(conn, zones, datetime.now(UTC))
+            self._spend = usage.spend(conn, zones, datetime.now(UTC)) if zones else {}
+            self._quality = quality.read(conn) if wanted else None
+
+    def quality_of(self, model: str, complexity: str) -> Quality | None:
+        report = self._quality
+        return None if report is None else report.of(model, complexity)
 
     def spend_of(self, workspace_id: str) -> Mapping[str, float] | None:
         return self._spend.get(workspace_id)
@@ -303,6 +313,7 @@ class CentralRouter:
             rng=self._rng,
         )
         router.spend = self.spend_of
+        router.quality = self.quality_of
         return catalog, router
 
     async def keep_fresh(self) -> None:

@@ -194,6 +194,44 @@ def spend_report() -> dict[str, Any]:
     }
 
 
+def quality_report() -> dict[str, Any]:
+    nullable = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "null"}]}
+    return {
+        "type": "object",
+        "description": (
+            "The fleet's recent success rate and mean latency per model and complexity, which "
+            "quality floors judge (routelearn.domain.routing_policy.quality.QualityReport): "
+            "keep the newest; null: too little evidence."
+        ),
+        "properties": {
+            "as_of": {"type": "string", "format": "date-time"},
+            "models": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "propertyNames": {"enum": [c.value for c in Complexity]},
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {
+                            "success_rate": {
+                                "anyOf": [
+                                    {"type": "number", "minimum": 0, "maximum": 1},
+                                    {"type": "null"},
+                                ]
+                            },
+                            "latency_ms": nullable,
+                            "samples": {"type": "integer", "minimum": 0},
+                        },
+                        "required": ["success_rate", "latency_ms", "samples"],
+                        "additionalProperties": False,
+                    },
+                },
+            },
+        },
+        "required": ["as_of", "models"],
+    }
+
+
 def score_message() -> dict[str, Any]:
     change = policy_change()
     documents = change.pop("$defs")  # referenced from the root, as "#/$defs/RoutingRule"
@@ -213,6 +251,7 @@ def score_message() -> dict[str, Any]:
                     "models": {"type": "array", "items": {"$ref": "#/$defs/registry_change"}},
                     "policy": {"type": "array", "items": {"$ref": "#/$defs/policy_change"}},
                     "spend": {"$ref": "#/$defs/spend_report"},
+                    "quality": {"$ref": "#/$defs/quality_report"},
                 },
                 "required": ["updates"],
             },
@@ -234,6 +273,7 @@ def score_message() -> dict[str, Any]:
             "registry_change": registry_change(),
             "policy_change": change,
             "spend_report": spend_report(),
+            "quality_report": quality_report(),
             **documents,
             "snapshot": {
                 "type": "object",

@@ -31,6 +31,7 @@ from routelearn.constants import SEND_SNAPSHOT_TASK
 from routelearn.domain.backoff import backoff_delay
 from routelearn.domain.registry import InvalidRegistryChange, RegistryChange
 from routelearn.domain.routing_policy.change import InvalidPolicyChange, PolicyChange
+from routelearn.domain.routing_policy.quality import InvalidQualityReport, QualityReport
 from routelearn.domain.routing_policy.spend import InvalidSpendReport, SpendReport
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
 from routelearn.instance.catalog.model import ModelCatalog
@@ -307,13 +308,7 @@ class ScoreUpdateSubscriber:
             updates, changes, bad = _parse_round(body)
             pieces, bad_pieces = _parse_policy(body.get("policy", []))
             bad += bad_pieces
-            spend = body.get("spend")
-            if spend is not None:
-                try:
-                    self._catalog.policy.apply_spend(SpendReport.from_message(spend))
-                except InvalidSpendReport as exc:
-                    bad += 1
-                    log.error("malformed spend report skipped: %s", exc)
+            bad += self._apply_inputs(body)
         except Exception as exc:
             log.error("malformed score update message on %s dropped: %s", self._queue.name, exc)
             with self._lock:
@@ -359,6 +354,26 @@ class ScoreUpdateSubscriber:
             self._stale += stale
             self._malformed += bad
         message.ack()
+
+    def _apply_inputs(self, body: Mapping[str, Any]) -> int:
+        """The routing policy's inputs a round may carry (spend, quality); how many were
+        malformed (logged, skipped)."""
+        bad = 0
+        book = self._catalog.policy
+        spend, quality = body.get("spend"), body.get("quality")
+        try:
+            if spend is not None:
+                book.apply_spend(SpendReport.from_message(spend))
+        except InvalidSpendReport as exc:
+            bad += 1
+            log.error("malformed spend report skipped: %s", exc)
+        try:
+            if quality is not None:
+                book.apply_quality(QualityReport.from_message(quality))
+        except InvalidQualityReport as exc:
+            bad += 1
+            log.error("malformed quality report skipped: %s", exc)
+        return bad
 
     def _apply_policy(self, pieces: list[PolicyChange]) -> int:
         if not pieces:

@@ -73,11 +73,12 @@ def round_body(
     updates: Iterable[ScoreUpdate],
     models: Iterable[RegistryChange] = (),
     policy: Iterable[PolicyChange] = (),
-    spend: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The message one instance receives for one round: score updates, registry changes under
-    ``models`` and routing policy changes under ``policy`` when there are any (``updates`` is
-    always there, so a subscriber that predates the registry still reads the round)."""
+    ``models``, routing policy changes under ``policy``, and the policy's inputs (``spend``,
+    ``quality``) when there are any (``updates`` is always there, so a subscriber that predates
+    the registry still reads the round)."""
     body: dict[str, Any] = {"updates": [update.to_message() for update in updates]}
     changes = [change.to_message() for change in models]
     if changes:
@@ -85,8 +86,8 @@ def round_body(
     pieces = [change.to_message() for change in policy]
     if pieces:
         body["policy"] = pieces
-    if spend is not None:
-        body["spend"] = spend
+    if inputs:  # the routing policy's inputs: "spend", "quality"
+        body.update(inputs)
     return body
 
 
@@ -126,15 +127,15 @@ class FanOut:
         updates: Sequence[ScoreUpdate],
         models: Sequence[RegistryChange] = (),
         policy: Sequence[PolicyChange] = (),
-        spend: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> FanOutReport:
         started = time.perf_counter()
         # dict.fromkeys: an instance listed twice still gets one message.
         ids = list(dict.fromkeys(instance_ids))
-        if not ids or not (updates or models or policy or spend):
+        if not ids or not (updates or models or policy or inputs):
             return FanOutReport(len(ids), 0, len(updates), 0, 0, time.perf_counter() - started)
         # Serialised once for the whole fleet; kombu sends a str body with a content type as is.
-        body = json.dumps(round_body(updates, models, policy, spend), separators=(",", ":"))
+        body = json.dumps(round_body(updates, models, policy, inputs), separators=(",", ":"))
         declared, trimmed = self._deliver(ids, body, "score fan-out")
         seconds = time.perf_counter() - started
         return FanOutReport(len(ids), len(ids), len(updates), trimmed, declared, seconds)
@@ -240,14 +241,14 @@ def fan_out(
     updates: Sequence[ScoreUpdate],
     models: Sequence[RegistryChange] = (),
     policy: Sequence[PolicyChange] = (),
-    spend: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> FanOutReport:
     """Send one round of ``updates`` (and registry and policy changes) to every instance's
     queue: one
     message per instance, each queue bounded to its newest ``settings.instance_queue_max``
     messages. Raises TransientError when the broker stays unreachable; a round may then have
     reached some instances (sending it again is safe: updates and changes are versioned)."""
-    return _fanout_for(settings).publish(instance_ids, updates, models, policy, spend)
+    return _fanout_for(settings).publish(instance_ids, updates, models, policy, inputs)
 
 
 def send_snapshot(

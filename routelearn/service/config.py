@@ -6,9 +6,9 @@ from typing import Any
 
 from routelearn.constants import (
     DELIVER_ALERTS_TASK,
+    FAN_OUT_POLICY_INPUTS_TASK,
     FAN_OUT_REGISTRY_TASK,
     FAN_OUT_SCORES_TASK,
-    FAN_OUT_SPEND_TASK,
     INGEST_QUEUE,
     LEARN_SCORES_TASK,
     MAINTAIN_PARTITIONS_TASK,
@@ -66,7 +66,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 LEARN_SCORES_TASK,
                 FAN_OUT_SCORES_TASK,
                 FAN_OUT_REGISTRY_TASK,
-                FAN_OUT_SPEND_TASK,
+                FAN_OUT_POLICY_INPUTS_TASK,
                 SWEEP_ANOMALIES_TASK,
                 DELIVER_ALERTS_TASK,
                 SEND_SNAPSHOT_TASK,

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from routelearn.constants import (
     DELIVER_ALERTS_TASK,
+    FAN_OUT_POLICY_INPUTS_TASK,
     FAN_OUT_REGISTRY_TASK,
-    FAN_OUT_SPEND_TASK,
     LEARN_QUEUE,
     LEARN_SCORES_TASK,
     MAINTAIN_PARTITIONS_TASK,
@@ -34,7 +34,9 @@ def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             settings.registry_fanout_interval, FAN_OUT_REGISTRY_TASK, LEARN_QUEUE
         ),
         # A no-op while no workspace has a budget limit.
-        "fan-out-spend": _every(settings.spend_fanout_interval, FAN_OUT_SPEND_TASK, LEARN_QUEUE),
+        "fan-out-policy-inputs": _every(
+            settings.policy_inputs_interval, FAN_OUT_POLICY_INPUTS_TASK, LEARN_QUEUE
+        ),
         "maintain-partitions": _every(
             settings.maintenance_interval, MAINTAIN_PARTITIONS_TASK, MAINTENANCE_QUEUE
         ),

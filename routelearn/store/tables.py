@@ -497,6 +497,20 @@ workspace_rollups_hourly = Table(
     Column("cost_usd", Float, nullable=False),
 )
 
+# The fleet's recent success rate and latency per (model, complexity), as the routing policy's
+# quality floors judge them (routelearn.domain.routing_policy.quality): written by
+# routelearn.fan_out_policy_inputs, read by the API, sent to the instances.
+model_quality = Table(
+    "model_quality",
+    metadata,
+    Column("model_name", Text, primary_key=True),
+    Column("complexity_level", Text, primary_key=True),
+    Column("success_rate", Float),
+    Column("latency_ms", Float),
+    Column("samples", BigInteger, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+)
+
 workspace_spend = Table(
     "workspace_spend",
     metadata,

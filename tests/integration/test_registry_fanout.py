@@ -221,9 +221,9 @@ def test_a_workspaces_spend_reaches_every_instance_which_then_refuses_it(
     celery_app: Any,
 ) -> None:
     """Budgets hold fleet-wide: spend reported by one instance's events, ingested, is sent by
-    routelearn.fan_out_spend (beat) to every instance, whose routers then refuse the
+    routelearn.fan_out_policy_inputs (beat) to every instance, whose routers then refuse the
     workspace's requests locally; another workspace is untouched."""
-    from routelearn.constants import FAN_OUT_SPEND_TASK
+    from routelearn.constants import FAN_OUT_POLICY_INPUTS_TASK
     from routelearn.domain.routing_policy.engine import BudgetExhausted
     from routelearn.service.ingestion import Ingestor
     from tests.factories import make_event
@@ -264,7 +264,7 @@ def test_a_workspaces_spend_reaches_every_instance_which_then_refuses_it(
             return True
         return False
 
-    celery_app.send_task(FAN_OUT_SPEND_TASK)  # what beat sends every 10 s
+    celery_app.send_task(FAN_OUT_POLICY_INPUTS_TASK)  # what beat sends every 10 s
     wait_for(
         lambda: all(refused(r) for r, _ in fleet.values()), 20, message="every router refusing"
     )
@@ -275,3 +275,78 @@ def test_a_workspaces_spend_reaches_every_instance_which_then_refuses_it(
             "weekly": 0.06,
             "monthly": 0.06,
         }
+
+
+def test_a_quality_floor_leaves_a_failing_model_out_on_every_instance_and_the_api(
+    api: str,
+    keys: dict[Role, str],
+    fleet: dict[str, Any],
+    engine: Engine,
+    celery_app: Any,
+) -> None:
+    """A workspace's minSuccessRate judged on the fleet's recent success rate: the model that
+    has been failing is left out for that workspace, on the instances (from the fan-out's
+    quality report) and in POST /api/route (from model_quality) alike."""
+    from routelearn.constants import FAN_OUT_POLICY_INPUTS_TASK
+    from routelearn.service.ingestion import Ingestor
+    from tests.factories import make_event
+
+    operator, instance = bearer(keys[Role.OPERATOR]), bearer(keys[Role.INSTANCE])
+    for name in ("best", "second"):
+        httpx.post(
+            f"{api}/api/models",
+            json={"modelId": name, "name": name, "provider": "p"},
+            headers=operator,
+        ).raise_for_status()
+    httpx.post(
+        f"{api}/api/workspaces/ws-strict/config",
+        json={"qualityRequirements": {"minSuccessRate": 0.9}},
+        headers=operator,
+    ).raise_for_status()
+    # best fails half its simple requests; second none.
+    failures = [
+        make_event(
+            "failure" if n % 2 else "success",
+            model="best",
+            complexity="simple",
+            event_id=f"q-best-{n}",
+            response_time_ms=300.0,
+        )
+        for n in range(40)
+    ]
+    failures += [
+        make_event(
+            "success",
+            model="second",
+            complexity="simple",
+            event_id=f"q-second-{n}",
+            response_time_ms=200.0,
+        )
+        for n in range(40)
+    ]
+    Ingestor(engine).ingest(failures, source="test")
+    celery_app.send_task(FAN_OUT_POLICY_INPUTS_TASK)
+
+    def strict(router: ModelRouter) -> str:
+        return router.route("simple", workspace_id="ws-strict").model
+
+    wait_for(
+        lambda: {strict(r) for r, _ in fleet.values()} == {"second"},
+        20,
+        message="every router leaving best out for ws-strict",
+    )
+    for router, _ in fleet.values():
+        assert router.route("simple", workspace_id="ws-other").model == "best"
+        quality = router.catalog.policy.quality_of("best", "simple")
+        assert quality is not None and quality.success_rate == 0.5
+
+    def routed(workspace: str) -> str | None:
+        response = httpx.post(
+            f"{api}/api/route",
+            json={"prompt": "hi", "complexity": "simple", "workspaceId": workspace},
+            headers=instance,
+        )
+        return str(response.json()["modelId"]) if response.status_code == 200 else None
+
+    wait_for(lambda: routed("ws-strict") == "second", 20, message="the API leaving best out")
+    assert routed("ws-other") == "best"

@@ -113,3 +113,11 @@ def test_policy_changes_and_spend_reports_match_what_the_subscriber_reads() -> N
     for message in sent:  # what the schema admits, the subscriber reads
         assert PolicyChange.from_message(message).to_message() == message
     assert SpendReport.from_message(spend).to_message() == spend
+    from routelearn.domain.routing_policy.quality import Quality, QualityReport
+
+    quality = QualityReport(now, {("m", "complex"): Quality(0.9, 450.0, 40)}).to_message()
+    assert messages.is_valid({"updates": [], "quality": quality})
+    assert QualityReport.from_message(quality).to_message() == quality
+    broken = {**quality, "models": {"m": {"complex": {**quality["models"]["m"]["complex"],
+                                                      "success_rate": 1.5}}}}  # fmt: skip
+    assert not messages.is_valid({"updates": [], "quality": broken})

@@ -28,6 +28,7 @@ from routelearn.domain.routing_policy.config import (
     RoutingRule,
     WorkspaceConfig,
 )
+from routelearn.domain.routing_policy.quality import Quality, QualityReport
 from routelearn.domain.routing_policy.spend import SpendReport
 from routelearn.errors import RouteLearnError
 from routelearn.instance.catalog import ModelCatalog
@@ -119,7 +120,10 @@ def policy(draw: st.DrawFn, names: list[str]) -> list[PolicyChange]:
             "requiredCapabilities": draw(subset(CAPABILITIES, 1)),
         }
         if draw(st.booleans()):
-            document["performanceRequirements"] = {"maxCostPerToken": draw(st.floats(1e-7, 1e-4))}
+            document["performanceRequirements"] = {
+                "maxCostPerToken": draw(st.floats(1e-7, 1e-4)),
+                "minSuccessRate": draw(st.sampled_from([0.6, 0.95])),
+            }
         pieces.append((PolicyKind.AGENT, agent, AgentPreferences.model_validate(document)))
     for workspace in draw(subset(WORKSPACES)):
         config: dict[str, Any] = {
@@ -132,6 +136,8 @@ def policy(draw: st.DrawFn, names: list[str]) -> list[PolicyChange]:
                 "requiredTags": draw(subset(("gdpr",))),
             },
         }
+        if draw(st.booleans()):
+            config["qualityRequirements"] = {"minSuccessRate": 0.8, "maxLatency": 1000}
         if draw(st.booleans()):
             config["budgetLimits"] = {"daily": draw(st.sampled_from([0.001, 0.01, 1.0]))}
         pieces.append((PolicyKind.WORKSPACE, workspace, WorkspaceConfig.model_validate(config)))
@@ -152,7 +158,7 @@ request = st.fixed_dictionaries(
 )
 
 
-World = tuple[list[RegistryChange], dict[str, Any], list[PolicyChange], SpendReport]
+World = tuple[list[RegistryChange], dict[str, Any], list[PolicyChange], SpendReport, QualityReport]
 
 
 @st.composite
@@ -169,7 +175,13 @@ def world(draw: st.DrawFn) -> World:
     }
     usd = st.sampled_from([0.0, 0.0005, 0.009, 2.0])
     spend = {w: {"daily": draw(usd), "weekly": 0.0, "monthly": 0.0} for w in WORKSPACES}
-    return changes, scores, draw(policy(names)), SpendReport(WHEN, spend)
+    rate = st.none() | st.sampled_from([0.5, 0.9, 0.99])
+    ms = st.none() | st.sampled_from([300.0, 3000.0])
+    quality = QualityReport(
+        WHEN,
+        {(n, c.value): Quality(draw(rate), draw(ms), 50) for n in names for c in Complexity},
+    )
+    return changes, scores, draw(policy(names)), SpendReport(WHEN, spend), quality
 
 
 def over_the_wire(message: dict[str, Any]) -> Any:
@@ -191,7 +203,7 @@ def test_the_server_and_an_instance_decide_alike(
     requests: list[dict[str, Any]],
     seed: int,
 ) -> None:
-    changes, scores, pieces, spend = state
+    changes, scores, pieces, spend, quality = state
     server = CentralRouter(
         Settings(api_route_explore_share=0.1, default_score=2.5),
         create_engine("postgresql+psycopg://nowhere/x"),  # connects on first use: never here
@@ -199,7 +211,8 @@ def test_the_server_and_an_instance_decide_alike(
         rng=random.Random(seed),
     )
     server.load(changes, scores, pieces)
-    server.router.spend = spend.workspaces.get  # as the server reads it from the database
+    server.router.spend = spend.workspaces.get  # as the server reads them from the database
+    server.router.quality = quality.of
 
     catalog = ModelCatalog.from_config(
         {"version": 1, "default_score": 2.5, "models": []}, enable_unknown=True
@@ -211,6 +224,7 @@ def test_the_server_and_an_instance_decide_alike(
             catalog.apply_update(model, complexity, item["score"], item["version"])
     catalog.policy.apply(PolicyChange.from_message(over_the_wire(p.to_message())) for p in pieces)
     catalog.policy.apply_spend(SpendReport.from_message(over_the_wire(spend.to_message())))
+    catalog.policy.apply_quality(QualityReport.from_message(over_the_wire(quality.to_message())))
     instance = ModelRouter(
         catalog, Collector(), instance_id="i1", explore_share=0.1, rng=random.Random(seed)
     )

@@ -213,6 +213,20 @@ def evaluate(
     )
 
 
+def needs_quality(state: PolicyState) -> bool:
+    """Whether any piece judges the fleet's learned success rate or latency (then the quality
+    report is worth reading and sending)."""
+    for config in state.workspaces.values():
+        q = config.quality_requirements
+        if q.min_success_rate is not None or q.max_latency is not None:
+            return True
+    for agent in state.agents.values():
+        p = agent.performance_requirements
+        if p.min_success_rate is not None or p.max_latency is not None:
+            return True
+    return False
+
+
 def budget_zones(state: PolicyState) -> dict[str, str]:
     """workspace -> time zone, for every workspace with a budget limit (whose spend the
     policy needs)."""

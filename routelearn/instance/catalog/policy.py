@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from routelearn.domain.routing_policy.change import Piece, PolicyChange, PolicyKind
 from routelearn.domain.routing_policy.config import AgentPreferences, RoutingRule, WorkspaceConfig
 from routelearn.domain.routing_policy.engine import PolicyState
+from routelearn.domain.routing_policy.quality import Quality, QualityReport
 from routelearn.domain.routing_policy.spend import SpendReport
 
 
@@ -27,6 +28,7 @@ class PolicyBook:
         self._pieces: dict[tuple[PolicyKind, str], tuple[int, Piece | None]] = {}
         self._state = PolicyState()
         self._spend: SpendReport | None = None
+        self._quality: QualityReport | None = None
 
     @property
     def state(self) -> PolicyState:
@@ -64,6 +66,18 @@ class PolicyBook:
         """A workspace's spend per period as of the last report (None: not reported)."""
         report = self._spend
         return None if report is None else report.workspaces.get(workspace_id)
+
+    def apply_quality(self, report: QualityReport) -> bool:
+        """Hold this report of the fleet's quality if it is newer than the one held."""
+        with self._lock:
+            if self._quality is not None and report.as_of <= self._quality.as_of:
+                return False
+            self._quality = report
+            return True
+
+    def quality_of(self, model: str, complexity: str) -> Quality | None:
+        report = self._quality
+        return None if report is None else report.of(model, complexity)
 
     def replace(self, changes: Iterable[PolicyChange]) -> None:
         """Hold exactly these pieces (the central service, whose database is the truth)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from routelearn.domain.event import Complexity, Outcome, Prefer
 from routelearn.domain.routing_policy.engine import ModelFacts, RequestFacts, Verdict, evaluate
+from routelearn.domain.routing_policy.quality import Quality
 from routelearn.instance.catalog.model import ModelCatalog, ModelEntry
 from routelearn.instance.router.breaker import CircuitBreaker, CircuitStatus
 from routelearn.instance.router.budget import BudgetLedger, Reservation, Scope, estimate_cost
@@ -92,6 +93,9 @@ class ModelRouter:
         # routing policy's budgets (None, or a workspace it does not know: nothing spent).
         # Default: what the fan-out last reported to this instance's catalog.
         self.spend: Callable[[str], Mapping[str, float] | None] | None = catalog.policy.spend_of
+        # The fleet's recent success rate and latency of a (model, complexity), which quality
+        # floors judge (None: not known, not judged). Default: the fan-out's last report.
+        self.quality: Callable[[str, str], Quality | None] = catalog.policy.quality_of
         self._explorer = Explorer(explore_share, stale_after_s, rng, clock)
         self._selector = Selector(catalog, self.breaker, self._explorer, rng, tie_margin)
         self._counters = Counters()
@@ -192,7 +196,11 @@ class ModelRouter:
         state = self.catalog.policy.state
         if state.empty:
             return None
-        models = [model_facts(entry) for entry, _ in self.catalog.candidates(complexity)]
+        level = complexity.value
+        models = [
+            model_facts(entry, self.quality(entry.name, level))
+            for entry, _ in self.catalog.candidates(complexity)
+        ]
         spend = None
         if facts.workspace_id is not None and self.spend is not None:
             spend = self.spend(facts.workspace_id)
@@ -475,8 +483,9 @@ def _request(
     return Request(known, caps, frozenset(caps), _PREFER[prefer], user_model_request)
 
 
-def model_facts(entry: ModelEntry) -> ModelFacts:
-    """What the routing policy reads of a catalog entry."""
+def model_facts(entry: ModelEntry, quality: Quality | None = None) -> ModelFacts:
+    """What the routing policy reads of a catalog entry, and of its quality for the request's
+    complexity."""
     prices = entry.prices
     per_token = None
     if prices is not None:
@@ -488,6 +497,8 @@ def model_facts(entry: ModelEntry) -> ModelFacts:
         tags=entry.tags,
         regions=entry.regions,
         cost_per_token=per_token,
+        success_rate=None if quality is None else quality.success_rate,
+        latency_ms=None if quality is None else quality.latency_ms,
     )
 
 

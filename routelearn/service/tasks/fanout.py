@@ -1,6 +1,7 @@
 """``routelearn.fan_out_scores``: one round of score updates to every active instance's queue;
 ``routelearn.fan_out_registry``: the registry's outbox of changes, and the routing policy's,
-the same way; ``routelearn.fan_out_spend``: what each budgeted workspace has spent."""
+the same way; ``routelearn.fan_out_policy_inputs``: the spend and quality the routing policy
+reads."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ from typing import Any
 
 from celery import shared_task
 
-from routelearn.constants import FAN_OUT_REGISTRY_TASK, FAN_OUT_SCORES_TASK, FAN_OUT_SPEND_TASK
+from routelearn.constants import (
+    FAN_OUT_POLICY_INPUTS_TASK,
+    FAN_OUT_REGISTRY_TASK,
+    FAN_OUT_SCORES_TASK,
+)
 from routelearn.domain.registry import RegistryChange
 from routelearn.domain.routing_policy.change import PolicyChange
-from routelearn.domain.routing_policy.engine import budget_zones
+from routelearn.domain.routing_policy.engine import budget_zones, needs_quality
 from routelearn.domain.routing_policy.spend import SpendReport
 from routelearn.domain.score_update import InvalidScoreUpdate, ScoreUpdate
 from routelearn.messaging.fanout import fan_out
 from routelearn.observability import metrics
 from routelearn.observability.metrics import FanOutKind
 from routelearn.service.tasks.base import RouteLearnTask
-from routelearn.store import instances, policy, registry, usage
+from routelearn.store import instances, policy, quality, registry, usage
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +88,32 @@ def fan_out_registry(self: RouteLearnTask) -> dict[str, int]:
     return {"instances": len(targets or ()), "changes": sent, "policy": pieces}
 
 
-@shared_task(name=FAN_OUT_SPEND_TASK, bind=True, base=RouteLearnTask, on_transient="requeue")
-def fan_out_spend(self: RouteLearnTask) -> dict[str, int]:
-    """Send every budgeted workspace's spend per period to every instance, so their routers
-    enforce budgets fleet-wide (beat, every ROUTELEARN_SPEND_FANOUT_INTERVAL). Nothing is sent
-    while no workspace has a budget limit. Safe to repeat: an instance keeps the newest."""
+@shared_task(
+    name=FAN_OUT_POLICY_INPUTS_TASK, bind=True, base=RouteLearnTask, on_transient="requeue"
+)
+def fan_out_policy_inputs(self: RouteLearnTask) -> dict[str, int]:
+    """Send the routing policy's inputs that move with traffic to every instance, so their
+    routers decide as the API does (beat, every ROUTELEARN_POLICY_INPUTS_INTERVAL): each
+    budgeted workspace's spend per period, and, while some piece sets a quality or performance
+    floor, each model's recent success rate and latency (also kept in ``model_quality`` for
+    the API). Nothing is sent while no piece needs either. Safe to repeat: an instance keeps
+    the newest report."""
     app = self.rl_app
     now = datetime.now(UTC)
-    with app.engine.connect() as conn:
-        zones = budget_zones(policy.state_of(policy.current_changes(conn)))
-        if not zones:
-            return {"instances": 0, "workspaces": 0}
-        report = SpendReport(now, usage.spend(conn, zones, now))
+    inputs: dict[str, Any] = {}
+    with app.engine.begin() as conn:
+        state = policy.state_of(policy.current_changes(conn))
+        zones = budget_zones(state)
+        if zones:
+            inputs["spend"] = SpendReport(now, usage.spend(conn, zones, now)).to_message()
+        if needs_quality(state):
+            inputs["quality"] = quality.refresh(conn, now).to_message()
+    if not inputs:
+        return {"instances": 0, "workspaces": 0, "models": 0}
     targets = instances.active_ids(app.engine)
-    fan_out(app.settings, targets, [], spend=report.to_message())
-    return {"instances": len(targets), "workspaces": len(report.workspaces)}
+    fan_out(app.settings, targets, [], inputs=inputs)
+    return {
+        "instances": len(targets),
+        "workspaces": len(zones),
+        "models": len(inputs.get("quality", {}).get("models", {})),
+    }

@@ -78,6 +78,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("workspace_id", "hour"),
     )
     op.create_table(
+        "model_quality",
+        sa.Column("model_name", sa.Text, nullable=False),
+        sa.Column("complexity_level", sa.Text, nullable=False),
+        sa.Column("success_rate", sa.Float),
+        sa.Column("latency_ms", sa.Float),
+        sa.Column("samples", sa.BigInteger, nullable=False),
+        sa.Column("as_of", tz, nullable=False),
+        sa.PrimaryKeyConstraint("model_name", "complexity_level"),
+    )
+    op.create_table(
         "workspace_spend",
         sa.Column("workspace_id", sa.Text, nullable=False),
         sa.Column("quarter", tz, nullable=False),
@@ -89,6 +99,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("workspace_spend")
+    op.drop_table("model_quality")
     op.drop_table("workspace_rollups_hourly")
     op.drop_index("idx_routing_records_rule", table_name="routing_records")
     op.drop_table("usage_rollups_hourly")
