@@ -355,12 +355,7 @@ class CentralRouter:
         if not self.loaded:
             raise NotLoaded("the model catalog has not been read from the database yet")
         catalog, router = self._routing  # one read: a refresh may replace both meanwhile
-        prompt_tokens = router.tokens.count(prompt)
-        completion_tokens = router.expected_completion_tokens if max_tokens is None else max_tokens
-        given = complexity is not None
-        level = (
-            complexity if complexity is not None else estimate_complexity(prompt_tokens, max_tokens)
-        )
+        prompt_tokens, completion_tokens, level = size(router, prompt, complexity, max_tokens)
         decision = router.route(
             level,
             capabilities,
@@ -373,31 +368,66 @@ class CentralRouter:
             request_type=request_type,
             content_length=len(prompt),
         )
-        ranked = catalog.candidates(level, capabilities)
-        return Routed(
-            decision=decision,
-            complexity_given=given,
+        return describe(
+            catalog,
+            decision,
+            complexity_given=complexity is not None,
+            capabilities=capabilities,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             max_tokens=max_tokens,
-            candidates=len(ranked),
-            fallbacks=fallback_models(
-                ranked,
-                decision.model,
-                budget,
-                prompt_tokens,
-                completion_tokens,
-                verdict=decision.verdict,
-            ),
-            explanation=explain(
-                decision,
-                complexity_given=given,
-                prompt_tokens=prompt_tokens,
-                max_tokens=max_tokens,
-                candidates=len(ranked),
-                budget=budget,
-            ),
+            budget=budget,
         )
+
+
+def size(
+    router: ModelRouter, prompt: str, complexity: Complexity | None, max_tokens: int | None
+) -> tuple[int, int, Complexity]:
+    """A request's prompt and completion tokens, and its complexity (given, else estimated)."""
+    prompt_tokens = router.tokens.count(prompt)
+    completion_tokens = router.expected_completion_tokens if max_tokens is None else max_tokens
+    if complexity is None:
+        complexity = estimate_complexity(prompt_tokens, max_tokens)
+    return prompt_tokens, completion_tokens, complexity
+
+
+def describe(
+    catalog: ModelCatalog,
+    decision: Decision,
+    *,
+    complexity_given: bool,
+    capabilities: Sequence[str],
+    prompt_tokens: int,
+    completion_tokens: int,
+    max_tokens: int | None,
+    budget: float | None,
+) -> Routed:
+    """The decision with what the answer says about it: fallbacks and the explanation."""
+    ranked = catalog.candidates(decision.complexity, capabilities)
+    return Routed(
+        decision=decision,
+        complexity_given=complexity_given,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        max_tokens=max_tokens,
+        candidates=len(ranked),
+        fallbacks=fallback_models(
+            ranked,
+            decision.model,
+            budget,
+            prompt_tokens,
+            completion_tokens,
+            verdict=decision.verdict,
+        ),
+        explanation=explain(
+            decision,
+            complexity_given=complexity_given,
+            prompt_tokens=prompt_tokens,
+            max_tokens=max_tokens,
+            candidates=len(ranked),
+            budget=budget,
+        ),
+    )
 
 
 def _log_lost(events: list[Any], exc: BaseException) -> None:

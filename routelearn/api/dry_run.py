@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from routelearn.api.central import CentralRouter, NotLoaded, Routed, explain, fallback_models
-from routelearn.domain.complexity import estimate_complexity
+from routelearn.api.central import CentralRouter, NotLoaded, Routed, describe, size
 from routelearn.domain.event import Complexity, Prefer
 from routelearn.domain.routing_policy.engine import (
     BudgetExhausted,
@@ -76,10 +75,7 @@ def test(
     if not central.loaded:
         raise NotLoaded("the model catalog has not been read from the database yet")
     catalog, router = central.catalog, central.router
-    prompt_tokens = router.tokens.count(prompt)
-    completion_tokens = router.expected_completion_tokens if max_tokens is None else max_tokens
-    given = complexity is not None
-    level = complexity if complexity is not None else estimate_complexity(prompt_tokens, max_tokens)
+    prompt_tokens, completion_tokens, level = size(router, prompt, complexity, max_tokens)
     facts = RequestFacts(
         agent_type, workspace_id, request_type, len(prompt), frozenset(capabilities)
     )
@@ -105,25 +101,15 @@ def test(
         )
     except RouteLearnError as exc:  # no model, or none within the budget
         return DryRun(None, str(exc), rule, tiers, _left(verdict, catalog), status)
-    ranked = catalog.candidates(level, capabilities)
-    routed = Routed(
-        decision=decision,
-        complexity_given=given,
+    routed = describe(
+        catalog,
+        decision,
+        complexity_given=complexity is not None,
+        capabilities=capabilities,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         max_tokens=max_tokens,
-        candidates=len(ranked),
-        fallbacks=fallback_models(
-            ranked, decision.model, budget, prompt_tokens, completion_tokens, verdict=verdict
-        ),
-        explanation=explain(
-            decision,
-            complexity_given=given,
-            prompt_tokens=prompt_tokens,
-            max_tokens=max_tokens,
-            candidates=len(ranked),
-            budget=budget,
-        ),
+        budget=budget,
     )
     return DryRun(routed, None, rule, tiers, _left(verdict, catalog), status)
 

@@ -341,7 +341,7 @@ def measure_learner(engine: Engine, dsn: str, settings: Settings, ticks: int) ->
 
 def measure_queries(engine: Engine, settings: Settings, runs: int) -> list[Figure]:
     day, ever = Window.last_hours(24), Window.all_time()
-    week, month = Window.last_hours(24 * 7), Window.last_hours(24 * 30)
+    hour, week, month = Window.last_hours(1), Window.last_hours(24 * 7), Window.last_hours(24 * 30)
     with engine.connect() as conn:
         model = (
             conn.exec_driver_sql(
@@ -361,7 +361,14 @@ def measure_queries(engine: Engine, settings: Settings, runs: int) -> list[Figur
         ("stats health", lambda: stats.health_report(engine, settings)),
         (f"stats history {model}", lambda: stats.score_history(engine, model)),
         # Seed 004's analytics (issue 11), from the rollups.
-        ("GET /api/analytics/models?timeRange=24h", lambda: analytics.model_analytics(engine, day)),
+        (
+            "GET /api/analytics/models?timeRange=24h (20 busiest)",
+            lambda: analytics.model_analytics(engine, day),
+        ),
+        (
+            "GET /api/analytics/models?timeRange=24h&limit=1000",
+            lambda: analytics.model_analytics(engine, day, limit=1000),
+        ),
         (
             f"GET /api/analytics/models?timeRange=24h&modelId={model}",
             lambda: analytics.model_analytics(engine, day, model=model),
@@ -375,7 +382,11 @@ def measure_queries(engine: Engine, settings: Settings, runs: int) -> list[Figur
             lambda: analytics.workspace_analytics(engine, "ws-7", month),
         ),
         (
-            "GET /api/metrics/requests?limit=100",
+            "GET /api/metrics/requests?limit=100 (1h)",
+            lambda: analytics.request_metrics(engine, hour, limit=100),
+        ),
+        (
+            "GET /api/metrics/requests?limit=100&timeRange=24h",
             lambda: analytics.request_metrics(engine, day, limit=100),
         ),
     ]

@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from routelearn.domain.event import MAX_CAPABILITIES, Capability, ModelName, ProviderName
+from routelearn.domain.messages import AwareDatetime, first_error
 from routelearn.errors import RouteLearnError
 
 EVENT_TYPE = "model_registry_update"
@@ -275,11 +276,7 @@ class RegistryChange:
         try:
             parsed = _ChangeMessage.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidRegistryChange(
-                f"registry change: {where}: {first['msg']}, got {first.get('input')!r:.200}"
-            ) from None
+            raise InvalidRegistryChange(first_error("registry change", exc)) from None
         return cls(
             model=parsed.model,
             version=parsed.version,
@@ -300,7 +297,7 @@ class _ChangeMessage(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     event_type: str = EVENT_TYPE
-    timestamp: datetime
+    timestamp: AwareDatetime
     model: ModelName
     version: int = Field(ge=1, strict=True)
     status: str
@@ -326,13 +323,6 @@ class _ChangeMessage(BaseModel):
         allowed = [*ModelStatus, REMOVED]
         if value not in allowed:
             raise ValueError(f"must be one of {', '.join(allowed)}")
-        return value
-
-    @field_validator("timestamp")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone (e.g. Z)")
         return value
 
 

@@ -18,9 +18,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from routelearn.domain import latency
-from routelearn.stats.model import ModelLatency
 from routelearn.stats.percentiles import LatencySummary, summarize
-from routelearn.stats.queries import latency_by_model, pair_counts, reading
+from routelearn.stats.queries import reading
 from routelearn.stats.window import Window
 
 _RANGE = re.compile(r"^([1-9][0-9]{0,4})([hd])$")
@@ -51,7 +50,7 @@ class ModelAnalytics:
     requests: int
     successes: int
     failures: int
-    latency: ModelLatency | None  # None: no response time in the window
+    latency: LatencySummary
     usage: Usage
 
     @property
@@ -60,35 +59,73 @@ class ModelAnalytics:
         return self.successes / outcomes if outcomes else None
 
 
+# Counts per model over the window: sums, no histogram read.
+_MODEL_COUNTS = """
+SELECT model_name, sum(decisions)::bigint, sum(success_count)::bigint,
+    sum(failure_count)::bigint, sum(response_time_count)::bigint, sum(response_time_sum)
+FROM routing_rollups_hourly WHERE hour >= %(since)s {model}
+GROUP BY 1
+"""
+# The histograms of the models shown, summed bucket by bucket (only non-zero buckets kept):
+# the costly part (a 122-bucket array per rollup row), so it reads only those models' rows.
+_MODEL_HISTOGRAMS = """
+SELECT r.model_name, u.i, sum(u.c)::bigint
+FROM routing_rollups_hourly AS r
+CROSS JOIN LATERAL unnest(r.response_time_histogram) WITH ORDINALITY AS u(c, i)
+WHERE r.hour >= %(since)s AND r.model_name = ANY(%(models)s) AND r.response_time_count > 0
+    AND u.c > 0
+GROUP BY 1, 2
+"""
+
+
 def model_analytics(
-    engine: Engine, window: Window, *, model: str | None = None
-) -> list[ModelAnalytics]:
-    """Per model with decisions in the window, busiest first."""
-    latencies = {m.model: m for m in latency_by_model(engine, window, model=model)}
+    engine: Engine, window: Window, *, model: str | None = None, limit: int = 20
+) -> tuple[list[ModelAnalytics], int]:
+    """The ``limit`` busiest models with decisions in the window (or only ``model``), and how
+    many models had decisions."""
+    if window.is_all_time:
+        raise ValueError("model analytics need a time range")
+    params: dict[str, Any] = {"since": window.first_hour, "model": model}
     with reading(engine) as conn:
-        counts: dict[str, list[int]] = {}
-        for pair in pair_counts(conn, window, model):
-            summed = counts.setdefault(pair.model, [0, 0, 0])
-            summed[0] += pair.decisions
-            summed[1] += pair.successes
-            summed[2] += pair.failures
-        usage = _usage_by_model(conn, window, model)
+        filter_model = "AND model_name = %(model)s" if model is not None else ""
+        counts = [
+            (m, int(d), int(s), int(f), int(n), float(total or 0.0))
+            for m, d, s, f, n, total in conn.exec_driver_sql(
+                _MODEL_COUNTS.format(model=filter_model), params
+            )
+        ]
+        counts.sort(key=lambda c: (-c[1], c[0]))
+        shown = counts[:limit]
+        histograms: dict[str, list[int]] = {}
+        names = [c[0] for c in shown if c[4] > 0]
+        if names:
+            for name, position, count in conn.exec_driver_sql(
+                _MODEL_HISTOGRAMS, {**params, "models": names}
+            ):
+                histograms.setdefault(name, latency.empty())[position - 1] = count
+        usage = _usage_by_model(conn, window, [c[0] for c in shown])
     found = [
-        ModelAnalytics(name, r, s, f, latencies.get(name), usage.get(name, Usage()))
-        for name, (r, s, f) in counts.items()
+        ModelAnalytics(
+            name,
+            requests,
+            successes,
+            failures,
+            summarize(histograms.get(name, []), samples, total_ms),
+            usage.get(name, Usage()),
+        )
+        for name, requests, successes, failures, samples, total_ms in shown
     ]
-    found.sort(key=lambda a: (-a.requests, a.model))
-    return found
+    return found, len(counts)
 
 
-def _usage_by_model(conn: Any, window: Window, model: str | None) -> dict[str, Usage]:
-    conditions = [] if window.is_all_time else ["hour >= %(since)s"]
-    conditions += ["model_name = %(model)s"] if model is not None else []
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+def _usage_by_model(conn: Any, window: Window, models: list[str]) -> dict[str, Usage]:
+    if not models:
+        return {}
     rows = conn.exec_driver_sql(
         "SELECT model_name, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,"
-        f" sum(cost_usd) FROM usage_rollups_hourly {where} GROUP BY 1",
-        {"since": window.first_hour, "model": model},
+        " sum(cost_usd) FROM usage_rollups_hourly"
+        " WHERE hour >= %(since)s AND model_name = ANY(%(models)s) GROUP BY 1",
+        {"since": window.first_hour, "models": models},
     )
     return {m: Usage(int(p), int(c), float(cost)) for m, p, c, cost in rows}
 
@@ -201,38 +238,41 @@ FROM routing_records ORDER BY timestamp DESC LIMIT %(limit)s
 """
 
 
+_FLEET_TOTALS = """
+SELECT coalesce(sum(decisions), 0)::bigint, coalesce(sum(success_count), 0)::bigint,
+    coalesce(sum(failure_count), 0)::bigint, coalesce(sum(response_time_count), 0)::bigint,
+    coalesce(sum(response_time_sum), 0)
+FROM routing_rollups_hourly WHERE hour >= %(since)s
+"""
+
+
 def request_metrics(engine: Engine, window: Window, *, limit: int = 100) -> RequestMetrics:
     """The fleet's requests, outcomes and latency over the window (rollups), and the ``limit``
     newest events (the audit table, by its timestamp index)."""
+    if window.is_all_time:
+        raise ValueError("request metrics need a time range")
+    params = {"since": window.first_hour, "limit": limit}
     with reading(engine) as conn:
-        pairs = pair_counts(conn, window)
-        samples = sum(p.samples for p in pairs)
+        requests, successes, failures, samples, total_ms = conn.exec_driver_sql(
+            _FLEET_TOTALS, params
+        ).one()
         histogram = _fleet_histogram(conn, window) if samples else []
-        recent = tuple(
-            RecentRequest(*row) for row in conn.exec_driver_sql(_RECENT, {"limit": limit})
-        )
+        recent = tuple(RecentRequest(*row) for row in conn.exec_driver_sql(_RECENT, params))
     return RequestMetrics(
-        requests=sum(p.decisions for p in pairs),
-        successes=sum(p.successes for p in pairs),
-        failures=sum(p.failures for p in pairs),
-        latency=summarize(histogram, samples, sum(p.total_ms for p in pairs)),
+        requests=int(requests),
+        successes=int(successes),
+        failures=int(failures),
+        latency=summarize(histogram, int(samples), float(total_ms)),
         recent=recent,
     )
 
 
 def _fleet_histogram(conn: Any, window: Window) -> list[int]:
-    if window.is_all_time:
-        sql = (
-            "SELECT u.i, sum(u.c)::bigint FROM model_routing_metrics AS m"
-            " CROSS JOIN LATERAL unnest(m.response_time_histogram) WITH ORDINALITY AS u(c, i)"
-            " WHERE u.c > 0 GROUP BY 1"
-        )
-    else:
-        sql = (
-            "SELECT u.i, sum(u.c)::bigint FROM routing_rollups_hourly AS r"
-            " CROSS JOIN LATERAL unnest(r.response_time_histogram) WITH ORDINALITY AS u(c, i)"
-            " WHERE r.hour >= %(since)s AND r.response_time_count > 0 AND u.c > 0 GROUP BY 1"
-        )
+    sql = (
+        "SELECT u.i, sum(u.c)::bigint FROM routing_rollups_hourly AS r"
+        " CROSS JOIN LATERAL unnest(r.response_time_histogram) WITH ORDINALITY AS u(c, i)"
+        " WHERE r.hour >= %(since)s AND r.response_time_count > 0 AND u.c > 0 GROUP BY 1"
+    )
     histogram = latency.empty()
     for position, count in conn.exec_driver_sql(sql, {"since": window.first_hour}):
         histogram[position - 1] = count

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from routelearn.domain.routing_policy.change import PolicyChange, PolicyKind
@@ -28,6 +28,7 @@ from routelearn.domain.routing_policy.config import (
 )
 from routelearn.domain.routing_policy.engine import PolicyState
 from routelearn.errors import RouteLearnError
+from routelearn.store import outbox
 from routelearn.store.tables import models, policy_changes, policy_version_seq, routing_policy
 
 
@@ -227,22 +228,8 @@ def fingerprint(conn: Connection) -> int:
 
 
 def unsent_changes(conn: Connection, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
-    """The outbox's unsent rows (id, message), oldest first, locked for the caller's
-    transaction; SKIP LOCKED lets a second sender take the next ones meanwhile."""
-    rows = conn.execute(
-        select(policy_changes.c.id, policy_changes.c.payload)
-        .where(policy_changes.c.sent_at.is_(None))
-        .order_by(policy_changes.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    return [(row.id, row.payload) for row in rows]
+    return outbox.unsent(conn, policy_changes, limit)
 
 
 def mark_sent(conn: Connection, ids: Sequence[int]) -> None:
-    if ids:
-        conn.execute(
-            update(policy_changes)
-            .where(policy_changes.c.id.in_(list(ids)))
-            .values(sent_at=func.now())
-        )
+    outbox.mark_sent(conn, policy_changes, ids)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from routelearn.domain.registry import (
@@ -24,6 +24,7 @@ from routelearn.domain.registry import (
     RegistryChange,
     UnknownModels,
 )
+from routelearn.store import outbox
 from routelearn.store.tables import (
     model_endpoints,
     model_health_reports,
@@ -288,25 +289,11 @@ def current_changes(conn: Connection) -> list[RegistryChange]:
 
 
 def unsent_changes(conn: Connection, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
-    """The outbox's unsent rows (id, message), oldest first, locked for the caller's
-    transaction; SKIP LOCKED lets a second sender take the next ones meanwhile."""
-    rows = conn.execute(
-        select(registry_changes.c.id, registry_changes.c.payload)
-        .where(registry_changes.c.sent_at.is_(None))
-        .order_by(registry_changes.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    return [(row.id, row.payload) for row in rows]
+    return outbox.unsent(conn, registry_changes, limit)
 
 
 def mark_sent(conn: Connection, ids: Sequence[int]) -> None:
-    if ids:
-        conn.execute(
-            update(registry_changes)
-            .where(registry_changes.c.id.in_(list(ids)))
-            .values(sent_at=func.now())
-        )
+    outbox.mark_sent(conn, registry_changes, ids)
 
 
 # -- endpoints and health reports ---------------------------------------------------------------

@@ -476,7 +476,19 @@ usage_rollups_hourly = Table(
     Column("prompt_tokens", BigInteger, nullable=False),
     Column("completion_tokens", BigInteger, nullable=False),
     Column("cost_usd", Float, nullable=False),
-    Index("idx_usage_rollups_hourly_workspace", "workspace_id", "hour"),
+    # Covering: a workspace's top models and a model's tokens and cost read the index alone.
+    Index(
+        "idx_usage_rollups_hourly_workspace",
+        "workspace_id",
+        "hour",
+        postgresql_include=["model_name", "requests", "cost_usd"],
+    ),
+    Index(
+        "idx_usage_rollups_hourly_model",
+        "model_name",
+        "hour",
+        postgresql_include=["prompt_tokens", "completion_tokens", "cost_usd"],
+    ),
 )
 
 # One row per workspace and hour, with its latency histogram: a workspace's analytics read a

@@ -74,7 +74,7 @@ def test_models_workspaces_and_requests_from_the_rollups(
     empty = httpx.get(f"{api}/api/analytics/workspaces/nobody", headers=key).json()
     assert empty["requests"] == 0 and empty["latency"]["p50Ms"] is None
 
-    metrics = httpx.get(f"{api}/api/metrics/requests?limit=2", headers=key)
+    metrics = httpx.get(f"{api}/api/metrics/requests?limit=2&timeRange=24h", headers=key)
     assert metrics.status_code == 200, metrics.text
     m = metrics.json()
     assert (m["requests"], m["successes"], m["failures"]) == (5, 4, 1)

@@ -51,7 +51,7 @@ class ModelOut(_Camel):
     successes: int
     failures: int
     success_rate: float | None
-    latency: LatencyOut | None
+    latency: LatencyOut
     usage: UsageOut
 
 
@@ -59,6 +59,7 @@ class ModelsOut(_Camel):
     time_range: str
     since: datetime
     models: list[ModelOut]
+    total: int  # models with requests in the time range
 
 
 class TopModel(_Camel):
@@ -137,32 +138,30 @@ async def models_analytics(
     request: Request,
     time_range: TimeRange = "24h",
     model_id: Annotated[str | None, Query(alias="modelId", max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> ModelsOut:
-    """Per model, busiest first: requests, outcomes, success rate, latency p50/p95/p99, tokens
-    and cost over the time range."""
+    """The ``limit`` busiest models (or ``modelId``): requests, outcomes, success rate,
+    latency mean/p50/p95/p99, tokens and cost over the time range; ``total``: how many models
+    had requests."""
     window = _window(time_range)
-    found = await anyio.to_thread.run_sync(
-        lambda: analytics.model_analytics(request.app.state.engine, window, model=model_id)
+    engine = request.app.state.engine
+    found, total = await anyio.to_thread.run_sync(
+        lambda: analytics.model_analytics(engine, window, model=model_id, limit=limit)
     )
-    models = []
-    for a in found:
-        latency = None
-        if a.latency is not None:
-            m = a.latency
-            latency = _latency(LatencySummary(m.samples, m.mean_ms, m.p50_ms, m.p95_ms, m.p99_ms))
-        models.append(
-            ModelOut(
-                model_id=a.model,
-                requests=a.requests,
-                successes=a.successes,
-                failures=a.failures,
-                success_rate=a.success_rate,
-                latency=latency,
-                usage=_usage(a.usage),
-            )
+    models = [
+        ModelOut(
+            model_id=a.model,
+            requests=a.requests,
+            successes=a.successes,
+            failures=a.failures,
+            success_rate=a.success_rate,
+            latency=_latency(a.latency),
+            usage=_usage(a.usage),
         )
+        for a in found
+    ]
     assert window.first_hour is not None
-    return ModelsOut(time_range=time_range, since=window.first_hour, models=models)
+    return ModelsOut(time_range=time_range, since=window.first_hour, models=models, total=total)
 
 
 @router.get("/api/analytics/workspaces/{workspaceId}", response_model=WorkspaceOut)
@@ -269,10 +268,10 @@ async def splits_analytics(
 async def request_metrics(
     request: Request,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
-    time_range: TimeRange = "24h",
+    time_range: TimeRange = "1h",
 ) -> RequestsOut:
-    """The fleet's requests, outcomes, error rate and latency over the time range, and the
-    ``limit`` newest routing events."""
+    """The fleet's requests, outcomes, error rate and latency over the time range (the last
+    hour by default: what is happening now), and the ``limit`` newest routing events."""
     window = _window(time_range)
     m = await anyio.to_thread.run_sync(
         lambda: analytics.request_metrics(request.app.state.engine, window, limit=limit)

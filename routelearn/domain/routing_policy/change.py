@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from routelearn.domain.messages import AwareDatetime, first_error
 from routelearn.domain.routing_policy.config import (
     AgentPreferences,
     Key,
@@ -74,11 +75,7 @@ class PolicyChange:
             document = parsed.document
             piece = None if document is None else _PARSERS[parsed.kind].model_validate(document)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidPolicyChange(
-                f"policy change: {where}: {first['msg']}, got {first.get('input')!r:.200}"
-            ) from None
+            raise InvalidPolicyChange(first_error("policy change", exc)) from None
         return cls(parsed.kind, parsed.key, parsed.version, piece, parsed.timestamp)
 
 
@@ -86,7 +83,7 @@ class _ChangeMessage(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     event_type: str = EVENT_TYPE
-    timestamp: datetime
+    timestamp: AwareDatetime
     kind: PolicyKind
     key: Key
     version: int = Field(ge=1, strict=True)
@@ -97,11 +94,4 @@ class _ChangeMessage(BaseModel):
     def _event_type(cls, value: str) -> str:
         if value != EVENT_TYPE:
             raise ValueError(f"must be {EVENT_TYPE!r}")
-        return value
-
-    @field_validator("timestamp")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone (e.g. Z)")
         return value

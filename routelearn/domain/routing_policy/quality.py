@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from routelearn.domain.event import Complexity, ModelName
+from routelearn.domain.messages import AwareDatetime, first_error
 from routelearn.errors import RouteLearnError
 
 MIN_SAMPLES = 20
@@ -74,15 +75,8 @@ class _Entry(BaseModel):
 
 class _Report(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-    as_of: datetime
+    as_of: AwareDatetime
     models: dict[ModelName, dict[Complexity, _Entry]] = Field(max_length=MAX_MODELS)
-
-    @field_validator("as_of")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone (e.g. Z)")
-        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +102,7 @@ class QualityReport:
         try:
             parsed = _Report.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidQualityReport(
-                f"quality report: {where}: {first['msg']}, got {first.get('input')!r:.200}"
-            ) from None
+            raise InvalidQualityReport(first_error("quality report", exc)) from None
         return cls(
             parsed.as_of,
             {

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from routelearn.domain.messages import AwareDatetime, first_error
 from routelearn.domain.routing_policy.config import Key
 from routelearn.errors import RouteLearnError
 
@@ -32,15 +33,8 @@ class _Periods(BaseModel):
 
 class _Report(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-    as_of: datetime
+    as_of: AwareDatetime
     workspaces: dict[Key, _Periods] = Field(max_length=MAX_WORKSPACES)
-
-    @field_validator("as_of")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone (e.g. Z)")
-        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +53,5 @@ class SpendReport:
         try:
             parsed = _Report.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidSpendReport(
-                f"spend report: {where}: {first['msg']}, got {first.get('input')!r:.200}"
-            ) from None
+            raise InvalidSpendReport(first_error("spend report", exc)) from None
         return cls(parsed.as_of, {w: p.model_dump() for w, p in parsed.workspaces.items()})

@@ -59,8 +59,18 @@ def upgrade() -> None:
         sa.Column("cost_usd", sa.Float, nullable=False),
         sa.PrimaryKeyConstraint("hour", "model_name", "workspace_id", "agent_type", "instance_id"),
     )
+    # Covering: a workspace's top models and a model's tokens and cost read the index alone.
     op.create_index(
-        "idx_usage_rollups_hourly_workspace", "usage_rollups_hourly", ["workspace_id", "hour"]
+        "idx_usage_rollups_hourly_workspace",
+        "usage_rollups_hourly",
+        ["workspace_id", "hour"],
+        postgresql_include=["model_name", "requests", "cost_usd"],
+    )
+    op.create_index(
+        "idx_usage_rollups_hourly_model",
+        "usage_rollups_hourly",
+        ["model_name", "hour"],
+        postgresql_include=["prompt_tokens", "completion_tokens", "cost_usd"],
     )
     op.create_table(
         "workspace_rollups_hourly",
