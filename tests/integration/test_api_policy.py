@@ -354,3 +354,32 @@ def test_a_workspace_budget_moves_requests_to_cheaper_models_then_refuses(
     ).json()
     assert dry["decision"] is None and "has spent 0.0203 USD of its daily limit" in dry["refused"]
     assert chosen(api, instance, workspaceId="ws-idle")["modelId"] == "atlas"
+
+
+def test_workspace_configs_and_agent_preferences_are_read_replaced_and_removed(
+    api: str, fleet: dict[str, dict[str, str]], engine: Engine
+) -> None:
+    operator, reader = fleet["operator"], fleet["reader"]
+    url = f"{api}/api/workspaces/ws-x/config"
+    is_problem(httpx.get(url, headers=reader), 404)
+    first = httpx.post(url, json={"modelRestrictions": ["atlas"]}, headers=operator).json()
+    got = httpx.get(url, headers=reader).json()
+    assert got["modelRestrictions"]["allowedModels"] == ["atlas"]
+    assert (got["workspaceId"], got["version"]) == ("ws-x", first["version"])
+    replaced = httpx.post(url, json={"budgetLimits": {"daily": 3}}, headers=operator).json()
+    assert replaced["version"] > first["version"]
+    assert replaced["modelRestrictions"]["allowedModels"] == []  # replaced whole, not merged
+    is_problem(httpx.delete(url, headers=reader), 403)
+    assert httpx.delete(url, headers=operator).status_code == 204
+    is_problem(httpx.get(url, headers=reader), 404)
+
+    prefs = f"{api}/api/agents/coder/preferences"
+    httpx.post(prefs, json={"preferredModels": ["dune"]}, headers=operator).raise_for_status()
+    assert httpx.delete(prefs, headers=operator).status_code == 204
+    is_problem(httpx.delete(prefs, headers=operator), 404)
+    assert stored_pieces(engine) == 0
+    with engine.connect() as conn:  # every write and removal is in the outbox, versioned
+        versions = list(
+            conn.execute(text("SELECT version FROM policy_changes ORDER BY id")).scalars()
+        )
+    assert len(versions) == 5 and versions == sorted(set(versions))
