@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from routelearn.api.central import CentralRouter, NotLoaded, Routed, describe, size
+from routelearn.api.central import CentralRouter, NotLoaded
+from routelearn.api.explain import Routed, describe, size
 from routelearn.domain.event import Complexity, Prefer
 from routelearn.domain.routing_policy.engine import (
     BudgetExhausted,

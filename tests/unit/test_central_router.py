@@ -15,8 +15,8 @@ from routelearn.api.central import (
     CentralRouter,
     NotLoaded,
     catalog_document,
-    fallback_models,
 )
+from routelearn.api.explain import fallback_models
 from routelearn.domain.event import Complexity, Prefer
 from routelearn.domain.registry import REMOVED, RegistryChange
 from routelearn.instance.router import BudgetExceededError, NoModelAvailableError, Reason

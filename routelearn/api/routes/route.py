@@ -19,7 +19,8 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from routelearn.api.auth import require
-from routelearn.api.central import CentralRouter, NotLoaded, Routed
+from routelearn.api.central import CentralRouter, NotLoaded
+from routelearn.api.explain import Routed
 from routelearn.api.problems import FieldProblem, Problem, ProblemError
 from routelearn.domain.api_keys import Permission
 from routelearn.domain.event import MAX_CAPABILITIES, Capability, Complexity, Identifier, Prefer

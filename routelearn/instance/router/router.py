@@ -17,9 +17,9 @@ from dataclasses import replace
 from typing import Any
 
 from routelearn.domain.event import Complexity, Outcome, Prefer
-from routelearn.domain.routing_policy.engine import ModelFacts, RequestFacts, Verdict, evaluate
+from routelearn.domain.routing_policy.engine import RequestFacts, Verdict
 from routelearn.domain.routing_policy.quality import Quality
-from routelearn.instance.catalog.model import ModelCatalog, ModelEntry
+from routelearn.instance.catalog.model import ModelCatalog
 from routelearn.instance.router.breaker import CircuitBreaker, CircuitStatus
 from routelearn.instance.router.budget import BudgetLedger, Reservation, Scope, estimate_cost
 from routelearn.instance.router.cache import ResponseCache
@@ -29,6 +29,7 @@ from routelearn.instance.router.events import EventSink, decision_event, new_id,
 from routelearn.instance.router.execution import CallOutput, ExecutionResult, ProviderCall
 from routelearn.instance.router.executor import run
 from routelearn.instance.router.exploration import Explorer
+from routelearn.instance.router.policy import policy_verdict
 from routelearn.instance.router.request import Limit, Request, Tokens
 from routelearn.instance.router.selection import Choice, Selector
 from routelearn.instance.router.stats import CostErrors, CostErrorStats, Counters, RouterStats
@@ -193,18 +194,9 @@ class ModelRouter:
     def verdict(self, facts: RequestFacts, complexity: Complexity) -> Verdict | None:
         """The central routing policy's verdict for a request (None: no policy is set).
         Raises BudgetExhausted when the request's workspace has spent a period's limit."""
-        state = self.catalog.policy.state
-        if state.empty:
-            return None
-        level = complexity.value
-        models = [
-            model_facts(entry, self.quality(entry.name, level))
-            for entry, _ in self.catalog.candidates(complexity)
-        ]
-        spend = None
-        if facts.workspace_id is not None and self.spend is not None:
-            spend = self.spend(facts.workspace_id)
-        return evaluate(state, facts, models, spend=spend, draw=self._rng.random())
+        return policy_verdict(
+            self.catalog, facts, complexity, self.spend, self.quality, self._rng.random
+        )
 
     def report(
         self,
@@ -481,25 +473,6 @@ def _request(
         raise TypeError(f"capabilities must be a list of names, not the string {capabilities!r}")
     caps = tuple(capabilities) if capabilities else ()
     return Request(known, caps, frozenset(caps), _PREFER[prefer], user_model_request)
-
-
-def model_facts(entry: ModelEntry, quality: Quality | None = None) -> ModelFacts:
-    """What the routing policy reads of a catalog entry, and of its quality for the request's
-    complexity."""
-    prices = entry.prices
-    per_token = None
-    if prices is not None:
-        per_token = max(prices.input_per_1k, prices.output_per_1k) / 1000.0
-    return ModelFacts(
-        name=entry.name,
-        provider=entry.provider,
-        capabilities=entry.capabilities,
-        tags=entry.tags,
-        regions=entry.regions,
-        cost_per_token=per_token,
-        success_rate=None if quality is None else quality.success_rate,
-        latency_ms=None if quality is None else quality.latency_ms,
-    )
 
 
 def _or(value: int | None, default: int) -> int:
