@@ -77,16 +77,6 @@ def test(
         raise NotLoaded("the model catalog has not been read from the database yet")
     catalog, router = central.catalog, central.router
     prompt_tokens, completion_tokens, level = size(router, prompt, complexity, max_tokens)
-    facts = RequestFacts(
-        agent_type, workspace_id, request_type, len(prompt), frozenset(capabilities)
-    )
-    try:
-        verdict = router.verdict(facts, level)
-    except BudgetExhausted as exc:
-        return DryRun(None, str(exc), None, (), _left(None, catalog), exc.status)
-    rule = None if verdict is None else verdict.rule
-    tiers = () if verdict is None else verdict.tiers
-    status = None if verdict is None else verdict.budget
     try:
         decision = router.preview(
             level,
@@ -100,8 +90,16 @@ def test(
             request_type=request_type,
             content_length=len(prompt),
         )
-    except RouteLearnError as exc:  # no model, or none within the budget
-        return DryRun(None, str(exc), rule, tiers, _left(verdict, catalog), status)
+    except BudgetExhausted as exc:
+        return DryRun(None, str(exc), None, (), _left(None, catalog), exc.status)
+    except RouteLearnError as exc:  # no model, or none within the budget: say what was left
+        facts = RequestFacts(
+            agent_type, workspace_id, request_type, len(prompt), frozenset(capabilities)
+        )
+        left = router.verdict(facts, level)
+        return DryRun(None, str(exc), *_explained(left), _left(left, catalog), _budget(left))
+    # The verdict the decision was made under: one draw, so tiers and arm agree with it.
+    verdict = decision.verdict
     routed = describe(
         catalog,
         decision,
@@ -112,7 +110,15 @@ def test(
         max_tokens=max_tokens,
         budget=budget,
     )
-    return DryRun(routed, None, rule, tiers, _left(verdict, catalog), status)
+    return DryRun(routed, None, *_explained(verdict), _left(verdict, catalog), _budget(verdict))
+
+
+def _explained(verdict: Verdict | None) -> tuple[str | None, tuple[Tier, ...]]:
+    return (None, ()) if verdict is None else (verdict.rule, verdict.tiers)
+
+
+def _budget(verdict: Verdict | None) -> BudgetStatus | None:
+    return None if verdict is None else verdict.budget
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,7 +184,7 @@ _REST = [
     # Stats queries never read the audit table: analyse it, vacuum (hint bits, visibility) the rest.
     "ANALYZE routing_records",
     "VACUUM ANALYZE routing_decisions, routing_rollups_hourly, model_routing_metrics,"
-    " model_scores, instances, consumer_stats",
+    " model_scores, instances, consumer_stats, usage_rollups_hourly, workspace_rollups_hourly",
 ]
 # New evidence between learner ticks, as if a minute of traffic had been ingested.
 _BUMP = """

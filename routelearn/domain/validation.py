@@ -121,9 +121,10 @@ def validate_event(payload: Any, now: datetime | None = None) -> ValidEvent | Re
     d = event.routing_decision
     event_id = event.event_id or derive_event_id(
         _identity_content(event),
-        # The event's only floats: the fast encoding applies when both are spelled alike.
+        # The event's floats: the fast encoding applies when each is spelled alike.
         floats_spelled_alike=spelled_alike(d.complexity_score)
-        and (d.response_time_ms is None or spelled_alike(d.response_time_ms)),
+        and (d.response_time_ms is None or spelled_alike(d.response_time_ms))
+        and (event.usage is None or _cost_spelled_alike(event.usage.cost_usd)),
     )
     valid = ValidEvent(
         event_id=event_id,
@@ -167,6 +168,10 @@ def validate_event(payload: Any, now: datetime | None = None) -> ValidEvent | Re
 
 _ADDED = ("workspace_id", "agent_type", "request_type", "usage")
 _ADDED_TO_DECISION = ("rule_id", "split_arm")
+
+
+def _cost_spelled_alike(cost: float | None) -> bool:
+    return cost is None or spelled_alike(cost)
 
 
 def _identity_content(event: RoutingEvent) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from routelearn.domain.aggregate import CountedOutcome, MetricDelta, MetricKey, 
 from routelearn.domain.decisions import DecisionRow, fold_decisions
 from routelearn.domain.identity import counted_by_its_event, dead_letter_key
 from routelearn.domain.rollup import RollupKey, rollup_deltas
-from routelearn.domain.usage import spend_deltas, usage_deltas, workspace_deltas
+from routelearn.domain.usage import counted_events, spend_deltas, usage_deltas, workspace_deltas
 from routelearn.domain.validation import Rejection, ValidEvent
 
 # The rows are ValidEvent objects as JSON (msgspec writes the dataclasses themselves: no row
@@ -315,10 +315,17 @@ def _upsert_rollups(conn: Connection, deltas: dict[RollupKey, MetricDelta]) -> N
     conn.exec_driver_sql(_UPSERT_ROLLUPS, (_json(rows),))
 
 
-def _upsert_usage(conn: Connection, fresh: Sequence[ValidEvent]) -> None:
-    """Tokens and cost of the batch's new events that report them (most report none: then
-    nothing is written)."""
-    attributed = [e for e in fresh if e.attribution is not None]
+def _upsert_usage(
+    conn: Connection,
+    fresh: Sequence[ValidEvent],
+    new_decisions: Sequence[DecisionRow],
+    counted: Sequence[DecisionRow],
+) -> None:
+    """Requests, outcomes, tokens and cost of the batch's attributed events that count (most
+    events carry no attribution: then nothing is written)."""
+    if all(e.attribution is None for e in fresh):
+        return
+    attributed = counted_events(fresh, {r.key for r in new_decisions}, {r.key for r in counted})
     if not attributed:
         return
     usage = usage_deltas(attributed)
@@ -407,7 +414,7 @@ def ingest_batch(
             ),
         )
         _upsert_rollups(conn, rollup_deltas(new_decisions, counted))
-        _upsert_usage(conn, fresh)
+        _upsert_usage(conn, fresh, new_decisions, counted)
     insert_dead_letters(conn, rejections, source)
     touched = sorted({e.instance_id for e in fresh if e.instance_id not in recently_seen})
     if touched:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from routelearn.domain.routing_policy.change import PolicyChange, PolicyKind
@@ -98,8 +98,18 @@ def _check_references(
         raise UnknownReferences(missing)
 
 
+def _lock(conn: Connection, kind: PolicyKind, key: str) -> None:
+    """Writes of one piece in turn: each takes its version after the one before committed,
+    so a newer version is always the newer write (instances keep the newest)."""
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:piece, 0))"),
+        {"piece": f"routing_policy:{kind.value}:{key}"},
+    )
+
+
 def _put(conn: Connection, kind: PolicyKind, key: str, piece: Any) -> Stored:
     _check_references(conn, piece)
+    _lock(conn, kind, key)
     version = conn.execute(select(policy_version_seq.next_value())).scalar_one()
     document = piece.document()
     statement = pg_insert(routing_policy).values(
@@ -184,6 +194,7 @@ def list_kind(engine: Engine, kind: PolicyKind) -> list[Stored]:
 def remove(engine: Engine, kind: PolicyKind, key: str) -> None:
     """Delete one piece; instances are told it is gone. PolicyNotFound if there is none."""
     with engine.begin() as conn:
+        _lock(conn, kind, key)
         row = conn.execute(
             delete(routing_policy)
             .where(routing_policy.c.kind == kind.value, routing_policy.c.key == key)
@@ -219,12 +230,6 @@ def state_of(changes: Sequence[PolicyChange]) -> PolicyState:
     agents = {c.key: c.piece for c in changes if isinstance(c.piece, AgentPreferences)}
     workspaces = {c.key: c.piece for c in changes if isinstance(c.piece, WorkspaceConfig)}
     return PolicyState.of(rules, agents, workspaces)
-
-
-def fingerprint(conn: Connection) -> int:
-    """Moves when any piece is written or removed: every write adds an outbox row (the
-    primary key's index answers it without a scan)."""
-    return int(conn.execute(select(func.coalesce(func.max(policy_changes.c.id), 0))).scalar_one())
 
 
 def unsent_changes(conn: Connection, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:

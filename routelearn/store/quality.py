@@ -33,6 +33,8 @@ def refresh(conn: Connection, now: datetime) -> QualityReport:
         for m, c, s, f, n, total in conn.exec_driver_sql(_COUNTS, {"since": since})
     ]
     judged = judge(counts)
+    # One refresh at a time (two beat runs may overlap): the second waits, then replaces.
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtextextended('model_quality', 0))")
     conn.execute(delete(model_quality))
     if judged:
         conn.execute(

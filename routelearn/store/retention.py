@@ -141,6 +141,12 @@ def _maintain(
         DEFAULT_PARTITION: _prune(engine, DEFAULT_PARTITION, "timestamp", plan.cutoff),
         "routing_decisions": _prune(engine, "routing_decisions", "first_seen_at", plan.cutoff),
         "routing_rollups_hourly": _prune(engine, "routing_rollups_hourly", "hour", rollup_cutoff),
+        # The routing policy's rollups (usage, workspaces, spend) are kept as long.
+        "usage_rollups_hourly": _prune(engine, "usage_rollups_hourly", "hour", rollup_cutoff),
+        "workspace_rollups_hourly": _prune(
+            engine, "workspace_rollups_hourly", "hour", rollup_cutoff
+        ),
+        "workspace_spend": _prune(engine, "workspace_spend", "quarter", rollup_cutoff),
         "anomalies": _prune(engine, "anomalies", "closed_at", plan.cutoff),
         "anomaly_events": _prune(engine, "anomaly_events", "published_at", plan.cutoff),
     }

@@ -17,11 +17,12 @@ from routelearn.store.scores import current_scores
 # Every registry write takes a new version from one sequence, and every score change raises its
 # row's version: a change of either table changes these four numbers (a removed model lowers
 # the count; a model removed and another registered raise the newest version). Every policy
-# write adds a row to its outbox.
+# write adds a row to its outbox: the count moves even when an older id commits after a newer
+# one was read (max(id) alone would miss it).
 _FINGERPRINT = text(
     "SELECT (SELECT count(*) FROM models), (SELECT coalesce(max(version), 0) FROM models),"
     " (SELECT count(*) FROM model_scores), (SELECT coalesce(sum(version), 0) FROM model_scores),"
-    " (SELECT coalesce(max(id), 0) FROM policy_changes)"
+    " (SELECT count(*) FROM policy_changes)"
 )
 
 

@@ -42,6 +42,9 @@ def test_the_audit_row_and_the_rollups_add_usage_up_once(engine: Engine, clean: 
     ingestor = Ingestor(engine)
     ingestor.ingest(events, source="test")
     ingestor.ingest(events[:3], source="test")  # redelivered: counts nothing again
+    # Resent with another timestamp: the audit table takes it as new (its key is event_id and
+    # timestamp), but its decision and outcome were counted: no usage, no spend again.
+    ingestor.ingest([{**events[1], "timestamp": "2026-12-03T10:21:00Z"}], source="test")
     with engine.connect() as conn:
         row = (
             conn.execute(text("SELECT * FROM routing_records WHERE event_id = 'ev-1'"))

@@ -22,7 +22,7 @@ from routelearn.api.auth import require
 from routelearn.api.central import NotLoaded
 from routelearn.api.dry_run import DryRun, agent_models, test
 from routelearn.api.problems import FieldProblem, ProblemError
-from routelearn.api.routes.route import RouteDecision, RouteRequest, answer
+from routelearn.api.routes.route import RouteDecision, RouteRequest, answer, request_type
 from routelearn.domain.api_keys import Permission
 from routelearn.domain.routing_policy.change import PolicyKind
 from routelearn.domain.routing_policy.config import (
@@ -354,7 +354,7 @@ async def routing_test(body: RoutingTestRequest, request: Request) -> RoutingTes
             budget=body.budget,
             agent_type=body.agent_type,
             workspace_id=body.workspace_id,
-            request_type=body.request_type,
+            request_type=request_type(body),
         )
     except NotLoaded as exc:
         raise ProblemError(503, str(exc), headers={"Retry-After": "1"}) from None

@@ -52,9 +52,10 @@ class RouteRequest(_Camel):
     ``capabilites`` would otherwise route without the capability asked for."""
 
     id: Identifier | None = Field(default=None, description="the caller's request id")
-    agent_type: _Text | None = None
-    workspace_id: _Text | None = None
-    request_type: _Text | None = Field(
+    # What the routing policy reads, copied into the routed event: the event's limits.
+    agent_type: Identifier | None = None
+    workspace_id: Identifier | None = None
+    request_type: Identifier | None = Field(
         default=None, description="what routing rules match on; else metadata.requestType"
     )
     user_id: _Text | None = None
@@ -100,7 +101,9 @@ def request_type(body: RouteRequest) -> str | None:
     if body.request_type is not None:
         return body.request_type
     found = body.metadata.get("requestType")
-    return found if isinstance(found, str) and 0 < len(found) <= 200 else None
+    if isinstance(found, str) and 0 < len(found) <= 128 and found.isprintable():
+        return found
+    return None  # not an identifier the event could carry: no request type
 
 
 def answer(body: RouteRequest, routed: Routed) -> RouteDecision:

@@ -142,7 +142,8 @@ class Verdict:
     tiers: tuple[Tier, ...]
     required: frozenset[str]  # capabilities, the request's and the agent's
     rule: str | None = None  # the id of the rule that matched
-    arm: Arm | None = None  # the traffic split's arm that sent the request
+    pick: str | None = None  # the rule's target the draw picked (its first tier, if allowed)
+    arm: Arm | None = None  # the traffic split's arm of ``pick``
     budget: BudgetStatus | None = None
 
 
@@ -189,7 +190,7 @@ def evaluate(
     permitted = frozenset(allowed)
     tiers: list[Tier] = []
     rule = _matching_rule(state.rules, request)
-    arm = None
+    arm = first = None
     if rule is not None:
         first, arm = _pick(rule, draw)
         order = [first, *(t.model_id for t in rule.by_fallback_order() if t.model_id != first)]
@@ -208,6 +209,7 @@ def evaluate(
         tiers=tuple(tiers),
         required=required,
         rule=None if rule is None else rule.id,
+        pick=first,
         arm=arm,
         budget=budget,
     )

@@ -239,16 +239,23 @@ class ModelRouter:
         expected_completion_tokens: int | None = None,
         use_cache: bool = True,
         fallback_on_non_retryable: bool = False,
+        agent_type: str | None = None,
+        workspace_id: str | None = None,
+        request_type: str | None = None,
     ) -> ExecutionResult:
         """Route, call ``call(entry, prompt, params)``, report, and on failure fall back to the
-        next-best model, up to ``max_attempts`` calls. See docs/router.md for the rules."""
+        next-best model, up to ``max_attempts`` calls, under the central routing policy for
+        ``agent_type``, ``workspace_id`` and ``request_type`` (a fallback takes the policy's
+        tiers in order too). See docs/router.md for the rules."""
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        request = _request(complexity, capabilities, prefer, user_model_request)
+        facts = RequestFacts(agent_type, workspace_id, request_type, len(prompt), request.required)
         return run(
-            _Steps(self),
+            _Steps(self, self.verdict(facts, request.complexity), facts),
             prompt,
             call,
-            _request(complexity, capabilities, prefer, user_model_request),
+            request,
             Tokens(
                 self.tokens.count(prompt),
                 _or(expected_completion_tokens, self.expected_completion_tokens),
@@ -337,7 +344,14 @@ class ModelRouter:
             user_model_request=request.user_model_request,
             entry=entry,
             rule=None if verdict is None or choice.reason is not Reason.RULE else verdict.rule,
-            arm=None if verdict is None or choice.reason is not Reason.RULE else verdict.arm,
+            # The arm only when the split's own pick served: a fallback target is neither arm.
+            arm=(
+                verdict.arm
+                if verdict is not None
+                and choice.reason is Reason.RULE
+                and choice.entry.name == verdict.pick
+                else None
+            ),
             verdict=verdict,
             workspace_id=None if facts is None else facts.workspace_id,
             agent_type=None if facts is None else facts.agent_type,
@@ -405,9 +419,12 @@ class ModelRouter:
 class _Steps:
     """The router as ``executor.Steps``: the steps ``route`` and ``execute`` share."""
 
-    def __init__(self, router: ModelRouter) -> None:
+    def __init__(self, router: ModelRouter, verdict: Verdict | None, facts: RequestFacts) -> None:
         self._router = router
         self.cache = router.cache
+        # The policy's verdict for this request: every attempt is chosen under it.
+        self._verdict = verdict
+        self._facts = facts
 
     def select(
         self,
@@ -418,8 +435,10 @@ class _Steps:
         tried: set[str],
         fallback: bool,
     ) -> Choice:
-        limit = self._router._limit(budget, scope)
-        return self._router._selector.select(request, tokens, limit, tried, fallback=fallback)
+        limit = self._router._limit(budget, scope, self._verdict)
+        return self._router._selector.select(
+            request, tokens, limit, tried, fallback=fallback, verdict=self._verdict
+        )
 
     def book(self, choice: Choice, scope: Scope | None) -> tuple[bool, Reservation | None]:
         return self._router._book(choice, scope)
@@ -434,10 +453,10 @@ class _Steps:
         self._router._cost_errors.record(estimated, actual)
 
     def decision(self, choice: Choice, request: Request) -> Decision:
-        return self._router._decision(choice, request)
+        return self._router._decision(choice, request, self._verdict, self._facts)
 
     def open(self, choice: Choice, request: Request) -> Decision:
-        return self._router._open(choice, request)
+        return self._router._open(choice, request, self._verdict, self._facts)
 
     def close(
         self,
