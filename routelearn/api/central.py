@@ -128,6 +128,7 @@ class CentralRouter:
         self._document: dict[str, Any] = catalog_document((), {}, settings.default_score)
         self._policy: list[PolicyChange] = []
         self._spend: dict[str, dict[str, float]] = {}
+        self._statuses: dict[str, str] = {}  # each registered model's registry status
         self._quality: QualityReport | None = None
         self._routing = self._make(self._document)
         self._fingerprint: tuple[int, ...] | None = None
@@ -178,6 +179,10 @@ class CentralRouter:
         report = self._quality
         return None if report is None else report.of(model, complexity)
 
+    def status_of(self, model: str) -> str | None:
+        """The registry's status of a model (None: not registered)."""
+        return self._statuses.get(model)
+
     def spend_of(self, workspace_id: str) -> Mapping[str, float] | None:
         return self._spend.get(workspace_id)
 
@@ -193,6 +198,8 @@ class CentralRouter:
         lately (exploration). ``reload`` keeps a held score newer than the one given, as an
         instance must; here the database is the truth, so if it went back (restored, or its
         scores deleted) a new catalog and router replace the old ones instead."""
+        registry = list(registry)
+        self._statuses = {change.model: change.status for change in registry}
         document = catalog_document(registry, scores, self.catalog.default_score)
         if document != self._document:
             if _went_back(self.catalog, document):

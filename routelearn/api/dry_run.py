@@ -23,7 +23,6 @@ from routelearn.domain.routing_policy.engine import (
     Verdict,
 )
 from routelearn.errors import RouteLearnError
-from routelearn.instance.catalog import ModelCatalog
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +44,20 @@ class DryRun:
     budget: BudgetStatus | None
 
 
-def _inactive(catalog: ModelCatalog) -> list[Left]:
-    return [
-        Left(entry.name, "status", f"status {entry.status}: only active models are routed to")
-        for entry in catalog.models()
-        if not entry.enabled
-    ]
+def _inactive(central: CentralRouter) -> list[Left]:
+    """The registry's models that are not active (a model that is only scored, not
+    registered, is not the registry's to list)."""
+    found = []
+    for entry in central.catalog.models():
+        status = central.status_of(entry.name)
+        if status is not None and not entry.enabled:
+            found.append(Left(entry.name, "status", f"{status}: only active models are routed to"))
+    return found
 
 
-def _left(verdict: Verdict | None, catalog: ModelCatalog) -> tuple[Left, ...]:
+def _left(verdict: Verdict | None, central: CentralRouter) -> tuple[Left, ...]:
     found = [] if verdict is None else verdict.excluded
-    return tuple([Left(e.model, e.stage.value, e.detail) for e in found] + _inactive(catalog))
+    return tuple([Left(e.model, e.stage.value, e.detail) for e in found] + _inactive(central))
 
 
 def test(
@@ -91,13 +93,13 @@ def test(
             content_length=len(prompt),
         )
     except BudgetExhausted as exc:
-        return DryRun(None, str(exc), None, (), _left(None, catalog), exc.status)
+        return DryRun(None, str(exc), None, (), _left(None, central), exc.status)
     except RouteLearnError as exc:  # no model, or none within the budget: say what was left
         facts = RequestFacts(
             agent_type, workspace_id, request_type, len(prompt), frozenset(capabilities)
         )
         left = router.verdict(facts, level)
-        return DryRun(None, str(exc), *_explained(left), _left(left, catalog), _budget(left))
+        return DryRun(None, str(exc), *_explained(left), _left(left, central), _budget(left))
     # The verdict the decision was made under: one draw, so tiers and arm agree with it.
     verdict = decision.verdict
     routed = describe(
@@ -110,7 +112,7 @@ def test(
         max_tokens=max_tokens,
         budget=budget,
     )
-    return DryRun(routed, None, *_explained(verdict), _left(verdict, catalog), _budget(verdict))
+    return DryRun(routed, None, *_explained(verdict), _left(verdict, central), _budget(verdict))
 
 
 def _explained(verdict: Verdict | None) -> tuple[str | None, tuple[Tier, ...]]:
@@ -136,9 +138,9 @@ def agent_models(central: CentralRouter, agent_type: str) -> AgentModels:
     verdict = router.verdict(RequestFacts(agent_type=agent_type), Complexity.MEDIUM)
     if verdict is None:
         active = [e.name for e in catalog.models() if e.enabled]
-        return AgentModels(tuple((m, None) for m in active), _left(None, catalog))
+        return AgentModels(tuple((m, None) for m in active), _left(None, central))
     kinds = {m: tier.kind.value for tier in verdict.tiers for m in tier.models}
     qualifying = tuple(
         (e.name, kinds.get(e.name)) for e in catalog.models() if e.name in verdict.allowed
     )
-    return AgentModels(qualifying, _left(verdict, catalog))
+    return AgentModels(qualifying, _left(verdict, central))

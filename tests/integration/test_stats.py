@@ -415,18 +415,23 @@ def test_learning_bench_runs_small(settings: Settings, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     (path,) = tmp_path.glob("learning-*.json")
     report = json.loads(path.read_text())
-    assert report["fill"]["rows"] == {
-        "routing_records": 20000,
-        "routing_rollups_hourly": report["fill"]["rows"]["routing_rollups_hourly"],
-        "model_routing_metrics": 90,
+    rows = report["fill"]["rows"]
+    assert rows["routing_records"] == 20000 and rows["model_routing_metrics"] == 90
+    assert set(rows) == {
+        "routing_records",
+        "routing_rollups_hourly",
+        "model_routing_metrics",
+        "usage_rollups_hourly",
+        "workspace_rollups_hourly",
     }
+    assert rows["usage_rollups_hourly"] > 0 and rows["workspace_rollups_hourly"] > 0
     names = [f["name"] for f in report["figures"]]
     assert names[:3] == [
         "learner cycle, first tick (state created)",
         "learner cycle (steady)",
         "fan-out 100 updates x 1,000 queues",
     ]
-    assert names[3:-1] == [
+    assert names[3:12] == [
         "stats instances",
         "stats success",
         "stats success --all-time",
@@ -437,7 +442,17 @@ def test_learning_bench_runs_small(settings: Settings, tmp_path: Path) -> None:
         "stats top --all-time",
         "stats health",
     ]
-    assert names[-1].startswith("stats history model-")
+    assert names[12].startswith("stats history model-")
+    model = names[12].removeprefix("stats history ")
+    assert names[13:] == [
+        "GET /api/analytics/models?timeRange=24h (20 busiest)",
+        "GET /api/analytics/models?timeRange=24h&limit=1000",
+        f"GET /api/analytics/models?timeRange=24h&modelId={model}",
+        "GET /api/analytics/workspaces/ws-7?timeRange=7d",
+        "GET /api/analytics/workspaces/ws-7?timeRange=30d",
+        "GET /api/metrics/requests?limit=100 (1h)",
+        "GET /api/metrics/requests?limit=100&timeRange=24h",
+    ]
     for figure in report["figures"]:
         assert figure["median_s"] > 0
         assert any(line.startswith(figure["name"] + " ") for line in result.stdout.splitlines())
