@@ -157,11 +157,11 @@ class CentralRouter:
                 state = routing_state.read(self._engine)
                 self.load(state.registry, state.scores, state.policy)
                 self._fingerprint = fingerprint
-            self._read_spend()
+            self._read_policy_inputs()
             self.checked_at = time.monotonic()
             return changed
 
-    def _read_spend(self) -> None:
+    def _read_policy_inputs(self) -> None:
         """The spend of every workspace with a budget, in its periods, and the fleet's quality
         report while some piece judges quality (a query each, none when nothing needs them):
         the routing policy's inputs, as of this refresh."""

@@ -112,13 +112,7 @@ def _window(text: str) -> Window:
 
 
 def _latency(summary: LatencySummary) -> LatencyOut:
-    return LatencyOut(
-        samples=summary.samples,
-        mean_ms=summary.mean_ms,
-        p50_ms=summary.p50_ms,
-        p95_ms=summary.p95_ms,
-        p99_ms=summary.p99_ms,
-    )
+    return LatencyOut.model_validate(summary, from_attributes=True)
 
 
 def _usage(usage: analytics.Usage) -> UsageOut:
