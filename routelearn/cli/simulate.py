@@ -20,7 +20,20 @@ from routelearn.simulation.scenario import load_scenario
     show_default=True,
     help="The learner's score policy; 'both' runs the scenario once with each.",
 )
+@click.option(
+    "--explore",
+    type=click.Choice(["thompson", "ucb", "uniform"]),
+    help="Override the routers' exploration strategy (the scenario's, thompson by default).",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a score policy parameter for the run (repeatable), e.g. --param band_z=0.",
+)
 @click.option("--duration", type=float, help="Override the scenario's duration (seconds).")
+@click.option("--rps", type=float, help="Override the requests per second of each instance.")
 @click.option("--instances", type=int, help="Override the number of instances.")
 @click.option(
     "--out",
@@ -35,7 +48,10 @@ from routelearn.simulation.scenario import load_scenario
 def simulate_cmd(
     scenario_path: Path,
     policy: str,
+    explore: str | None,
+    params: tuple[str, ...],
     duration: float | None,
+    rps: float | None,
     instances: int | None,
     out_dir: Path,
     pg_base: str,
@@ -52,12 +68,22 @@ def simulate_cmd(
         update["duration"] = duration
     if instances is not None:
         update["instances"] = instances
+    if rps is not None:
+        update["requests_per_second"] = rps
+    if explore is not None:
+        update["exploration_strategy"] = explore
     if update:
         scenario = scenario.model_validate({**scenario.model_dump(), **update})
     policies = ["calibrated", "classic"] if policy == "both" else [policy]
     reports = [
         simulate(
-            scenario, p, pg_base=pg_base, broker_base=broker_base, out_dir=out_dir, echo=click.echo
+            scenario,
+            p,
+            pg_base=pg_base,
+            broker_base=broker_base,
+            out_dir=out_dir,
+            echo=click.echo,
+            params=_params(params),
         )
         for p in policies
     ]
@@ -65,10 +91,28 @@ def simulate_cmd(
         _print(report)
 
 
+def _params(pairs: tuple[str, ...]) -> dict[str, float]:
+    found = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            found[name.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"expected NAME=NUMBER, got {pair!r}", param_hint="--param"
+            ) from None
+    return found
+
+
 def _print(report: Report) -> None:
     s = report.summary
     click.echo("")
-    click.echo(f"== {report.scenario}, policy {report.policy}: {s.requests} requests")
+    click.echo(
+        f"== {report.scenario}, policy {report.policy}, exploration {report.strategy}: "
+        f"{s.requests} requests"
+    )
     click.echo(
         f"routed success {s.success_rate:.4f} observed, {s.expected_rate:.4f} true; "
         f"oracle {s.oracle_rate:.4f}; relative to the oracle {s.relative_to_oracle:.2%}"

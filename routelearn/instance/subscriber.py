@@ -29,6 +29,7 @@ from kombu.messaging import Consumer
 
 from routelearn.constants import SEND_SNAPSHOT_TASK
 from routelearn.domain.backoff import backoff_delay
+from routelearn.domain.estimates import EstimateReport, InvalidEstimateReport
 from routelearn.domain.registry import InvalidRegistryChange, RegistryChange
 from routelearn.domain.routing_policy.change import InvalidPolicyChange, PolicyChange
 from routelearn.domain.routing_policy.quality import InvalidQualityReport, QualityReport
@@ -356,8 +357,8 @@ class ScoreUpdateSubscriber:
         message.ack()
 
     def _apply_inputs(self, body: Mapping[str, Any]) -> int:
-        """The routing policy's inputs a round may carry (spend, quality); how many were
-        malformed (logged, skipped)."""
+        """The inputs a round may carry (the routing policy's spend and quality, the learner's
+        estimates); how many were malformed (logged, skipped)."""
         bad = 0
         book = self._catalog.policy
         spend, quality = body.get("spend"), body.get("quality")
@@ -373,6 +374,13 @@ class ScoreUpdateSubscriber:
         except InvalidQualityReport as exc:
             bad += 1
             log.error("malformed quality report skipped: %s", exc)
+        estimates = body.get("estimates")
+        try:
+            if estimates is not None:
+                self._catalog.estimates.apply(EstimateReport.from_message(estimates))
+        except InvalidEstimateReport as exc:
+            bad += 1
+            log.error("malformed estimate report skipped: %s", exc)
         return bad
 
     def _apply_policy(self, pieces: list[PolicyChange]) -> int:

@@ -86,7 +86,7 @@ def round_body(
     pieces = [change.to_message() for change in policy]
     if pieces:
         body["policy"] = pieces
-    if inputs:  # the routing policy's inputs: "spend", "quality"
+    if inputs:  # the routing policy's inputs ("spend", "quality"), the learner's "estimates"
         body.update(inputs)
     return body
 

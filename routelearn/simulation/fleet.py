@@ -64,6 +64,7 @@ class Fleet:
                 breaker.reset_seconds if breaker else 0.0,
             ),
             explore_share=self.scenario.exploration,
+            explore_strategy=self.scenario.exploration_strategy,
             # The scenario's clock runs in learner ticks: a score older than 6 ticks is stale.
             stale_after_s=6 * self.scenario.learner_interval,
         )

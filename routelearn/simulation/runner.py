@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +47,9 @@ LEAD_SHARE, LEAD_WINDOW = 0.5, 3.0
 @dataclass(frozen=True, slots=True)
 class Move:
     label: str
-    kind: str  # "away" (a degraded or failing model losing traffic) or "toward" (a new model)
+    # "away": a degraded or failing model losing traffic; "toward": a new, recovered or upgraded
+    # model winning it
+    kind: str
     model: str
     complexity: str
     at: float
@@ -64,6 +66,7 @@ class Report:
     moves: tuple[Move, ...]
     plot: Path
     data: Path
+    strategy: str = "thompson"
 
 
 def policy_params(policy: str, scenario: Scenario) -> dict[str, bool | int | float]:
@@ -81,14 +84,16 @@ def simulate(
     broker_base: str,
     out_dir: Path,
     echo: Callable[[str], None] = print,
+    params: Mapping[str, float] | None = None,
 ) -> Report:
+    """``params``: score policy parameters to set for the run, over `policy_params`."""
     world = World(scenario)
     logs = out_dir / "logs"
     overrides: dict[str, object] = {
         "learner_interval": scenario.learner_interval,
         "anomaly_interval": scenario.anomaly_interval,
         "score_policy": policy,
-        "score_policy_params": policy_params(policy, scenario),
+        "score_policy_params": {**policy_params(policy, scenario), **(params or {})},
         "default_score": scenario.default_score,
     }
     with scratch(pg_base, broker_base, overrides) as settings:
@@ -108,7 +113,8 @@ def simulate(
                 echo(
                     f"{scenario.name}: {scenario.instances} instances x "
                     f"{scenario.requests_per_second:g} req/s for {scenario.duration:g} s, "
-                    f"policy {policy}, learner tick {scenario.learner_interval:g} s"
+                    f"policy {policy}, exploration {scenario.exploration_strategy}, "
+                    f"learner tick {scenario.learner_interval:g} s"
                 )
                 fleet.start()
                 try:
@@ -123,10 +129,12 @@ def simulate(
     moves = tuple(_moves(scenario, world, buckets))
     tracked = [(m.complexity, m.model) for m in moves]
     points = curve(buckets, scenario.learner_interval, tracked)
-    stem = f"{scenario.name}-{policy}"
+    strategy = scenario.exploration_strategy
+    stem = f"{scenario.name}-{policy}" + ("" if strategy == "thompson" else f"-{strategy}")
     plot = write_plot(
         out_dir / f"{stem}.png",
-        f"{scenario.name} ({policy}): routed {summary.relative_to_oracle:.1%} of the oracle",
+        f"{scenario.name} ({policy}, {strategy}): routed {summary.relative_to_oracle:.1%} of "
+        "the oracle",
         points,
         [(e.at, e.label or e.kind) for e in scenario.events]
         + [
@@ -142,6 +150,7 @@ def simulate(
             {
                 "scenario": scenario.name,
                 "policy": policy,
+                "exploration_strategy": strategy,
                 "summary": asdict(summary),
                 "moves": [asdict(m) for m in moves],
                 "curve": [asdict(p) for p in points],
@@ -151,7 +160,7 @@ def simulate(
             default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v),
         )
     )
-    return Report(scenario.name, policy, summary, moves, plot, data)
+    return Report(scenario.name, policy, summary, moves, plot, data, strategy)
 
 
 def _score_history(engine: Engine, started_at: datetime) -> list[dict[str, object]]:
@@ -227,12 +236,22 @@ def _moves(scenario: Scenario, world: World, buckets: dict[int, Bucket]) -> list
         ticks = None if seconds is None else seconds / tick
         moves.append(Move(label, "away", model, complexity, at, seconds, ticks, led))
 
+    def toward(label: str, model: str, complexity: str, at: float) -> None:
+        seconds = time_to_win(buckets, complexity, model, at)
+        ticks = None if seconds is None else seconds / tick
+        moves.append(Move(label, "toward", model, complexity, at, seconds, ticks))
+
     for event in scenario.events:
         if isinstance(event, Change):
             for complexity, delta in event.truth.items():
                 before = world.behaviour(event.model, complexity, max(0.0, event.at - 1e-6))
                 if delta.success is not None and delta.success < before.success:
                     away(event.label or "degradation", event.model, complexity.value, event.at)
+                elif delta.success is not None and delta.success > before.success:
+                    # A recovery or an upgrade: measured where the model is now the best.
+                    best, _ = world.oracle(complexity, event.at, world.available_at(event.at))
+                    if best == event.model:
+                        toward(event.label or "recovery", event.model, complexity.value, event.at)
         elif isinstance(event, Outage):
             for name in world.models():
                 if world.provider(name) != event.provider:
@@ -249,16 +268,5 @@ def _moves(scenario: Scenario, world: World, buckets: dict[int, Bucket]) -> list
             others = [m.name for m in scenario.models if m.name != model.name]
             best, _ = world.oracle(complexity, model.available_from, [*others, model.name])
             if best == model.name:
-                seconds = time_to_win(buckets, complexity.value, model.name, model.available_from)
-                moves.append(
-                    Move(
-                        "new model",
-                        "toward",
-                        model.name,
-                        complexity.value,
-                        model.available_from,
-                        seconds,
-                        None if seconds is None else seconds / tick,
-                    )
-                )
+                toward("new model", model.name, complexity.value, model.available_from)
     return moves

@@ -102,6 +102,8 @@ class Scenario(_Strict):
     learner_interval: Annotated[float, Field(gt=0.0)] = 5.0
     anomaly_interval: Annotated[float, Field(gt=0.0)] = 5.0
     exploration: Probability = 0.05
+    # The routers' exploration strategy (routelearn.instance.router.exploration.Strategy).
+    exploration_strategy: Literal["thompson", "ucb", "uniform"] = "thompson"
     default_score: Annotated[float, Field(ge=0.0, le=5.0)] = 2.5
     # null: no breaker, so a run shows what the learned scores alone do (a breaker cuts a
     # failing model off at each instance within seconds, whatever the scores say).

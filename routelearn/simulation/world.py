@@ -59,6 +59,9 @@ class World:
     def available(self, model: str, t: float) -> bool:
         return model in self._provider and self._available_from[model] <= t
 
+    def available_at(self, t: float) -> list[str]:
+        return [name for name in self._provider if self.available(name, t)]
+
     def in_outage(self, provider: str, t: float) -> bool:
         return any(p == provider and start <= t < end for p, start, end in self._outages)
 

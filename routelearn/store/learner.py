@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, text
 
 from routelearn.domain import recency
+from routelearn.domain.estimates import EstimateReport
 from routelearn.domain.latency import NUM_BUCKETS
 from routelearn.domain.policy import EvidenceBatch, Policy, ScoreDecision
 from routelearn.domain.score_update import ScoreUpdate
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     import numpy as np
 
     from routelearn.domain.recency import Vector
+
+# The policy's change window covers the last three ticks: it starts at the newest snapshot at
+# least 2.5 learner intervals old, which beat's jitter cannot push to a fourth.
+CHANGE_WINDOW_TICKS = 2.5
 
 # pg_try_advisory_xact_lock key: "rlearn" in ASCII, so it is recognizable in pg_locks.
 LEARNER_LOCK = 0x726C6561726E
@@ -83,6 +88,18 @@ WHERE s.model_name = r->>0 AND s.complexity_level = r->>1 AND s.version = (r->>3
 RETURNING s.model_name, s.complexity_level, s.version
 """
 
+# The counters as the newest snapshot at least the change window old held them (the policy
+# compares the outcomes since then with the older evidence). The primary key starts with
+# taken_at, so both lookups are index scans.
+_WINDOW_BASE = """
+SELECT model_name, complexity_level, success_count, failure_count
+FROM metric_snapshots
+WHERE taken_at = (
+    SELECT max(taken_at) FROM metric_snapshots
+    WHERE taken_at <= now() - make_interval(secs => %s)
+)
+"""
+
 _HISTORY = """
 INSERT INTO score_history (model_name, complexity_level, version, old_score, new_score, reason,
     based_on_samples, confidence, policy)
@@ -130,6 +147,9 @@ class LearnerResult:
     considered: int = 0
     changes: tuple[ScoreChange, ...] = ()
     seconds: float = 0.0
+    # What the policy believes of every row (None: a policy without a posterior): the routers
+    # direct their exploration with it.
+    estimates: EstimateReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +244,35 @@ def _write_state(conn: Connection, read: _Read, state: recency.Rows, as_of: date
             copy.write(stream)
 
 
+def _window(conn: Connection, read: _Read, seconds: float | None) -> tuple[Vector, Vector] | None:
+    """Each row's successes and failures since the newest snapshot at least ``seconds`` old
+    (NaN: the row has none, or its counters went down since: reset by hand)."""
+    import numpy as np
+
+    if seconds is None:
+        return None
+    base = {
+        (m, c): (s, f) for m, c, s, f in conn.exec_driver_sql(_WINDOW_BASE, (seconds,)).fetchall()
+    }
+    ws = np.full(len(read.keys), np.nan)
+    wf = np.full(len(read.keys), np.nan)
+    for i, key in enumerate(read.keys):
+        then = base.get(key)
+        if then is not None and read.successes[i] >= then[0] and read.failures[i] >= then[1]:
+            ws[i] = read.successes[i] - then[0]
+            wf[i] = read.failures[i] - then[1]
+    return ws, wf
+
+
 def _decide(
-    read: _Read, state: recency.Rows, policy: Policy, default_score: float
-) -> tuple[list[list[object]], dict[tuple[str, str], tuple[int, ScoreDecision]]]:
-    """The rows first seen (to insert at the default score) and every decided change."""
+    read: _Read,
+    state: recency.Rows,
+    policy: Policy,
+    default_score: float,
+    window: tuple[Vector, Vector] | None,
+) -> tuple[list[list[object]], dict[tuple[str, str], tuple[int, ScoreDecision]], EvidenceBatch]:
+    """The rows first seen (to insert at the default score), every decided change, and the
+    batch they were decided on."""
     import numpy as np
 
     new_rows = [
@@ -246,11 +291,13 @@ def _decide(
         mean_response_ms=read.mean_ms,
         recent=state,
         outcomes_at_last_adjustment=[marker or 0 for marker in read.markers],
+        window_successes=None if window is None else window[0],
+        window_failures=None if window is None else window[1],
     )
     decided = {
         read.keys[i]: (read.versions[i] or 0, decision) for i, decision in policy.decide_all(batch)
     }
-    return new_rows, decided
+    return new_rows, decided, batch
 
 
 def run_learner(
@@ -259,9 +306,11 @@ def run_learner(
     *,
     default_score: float,
     keep_snapshots_seconds: float,
+    change_window_seconds: float | None = None,
 ) -> LearnerResult:
     """One tick. The counter snapshots it takes are kept ``keep_snapshots_seconds`` (the anomaly
-    sweep's window starts at one of them)."""
+    sweep's window starts at one of them, and the policy's change window at another:
+    ``change_window_seconds``, None for none)."""
     began = time.perf_counter()
     changes: list[ScoreChange] = []
     with (
@@ -275,7 +324,16 @@ def run_learner(
         started_at: datetime = conn.execute(text("SELECT now()")).scalar_one()
         read = _read(conn)
         state = recency.advance(read.current, read.seen, read.recent, read.elapsed, policy.decay)
-        new_rows, decided = _decide(read, state, policy, default_score)
+        window = _window(conn, read, change_window_seconds)
+        new_rows, decided, batch = _decide(read, state, policy, default_score, window)
+        estimated = policy.estimate_all(batch)
+        estimates = (
+            None
+            if estimated is None
+            else EstimateReport.of_rows(
+                started_at, policy.name, read.keys, estimated[0].tolist(), estimated[1].tolist()
+            )
+        )
         if new_rows:
             conn.exec_driver_sql(_NEW_SCORES, (json.dumps(new_rows),))
         if decided:
@@ -300,7 +358,7 @@ def run_learner(
                 "ms": seconds * 1000,
             },
         )
-    return LearnerResult(True, started_at, len(read.keys), tuple(changes), seconds)
+    return LearnerResult(True, started_at, len(read.keys), tuple(changes), seconds, estimates)
 
 
 def _store_changes(

@@ -165,3 +165,54 @@ def test_a_prompt_tick_barely_decays_a_late_one_decays_by_the_time_that_passed(
         conn.execute(text("UPDATE recent_outcomes SET as_of = as_of - interval '360 seconds'"))
     run(engine)  # two half-lives
     assert state(engine)["m"][2] == pytest.approx(successes / 4, rel=1e-3)
+
+
+def test_each_tick_estimates_every_row_for_the_routers(engine: Engine, clean: None) -> None:
+    ingest_model(engine, "good", 0.98, 300, 300.0)
+    ingest_model(engine, "thin", 0.9, 25, 300.0)
+    result = run(engine)
+    assert result.estimates is not None and result.estimates.policy == "calibrated"
+    good = result.estimates.of("good", "complex")
+    thin = result.estimates.of("thin", "complex")
+    assert good is not None and thin is not None
+    assert good.mean > 4.0 and thin.mean < good.mean
+    assert thin.spread > 2 * good.spread  # 25 outcomes say less than 300
+    assert run(engine, "classic").estimates is None  # no posterior, nothing to send
+
+
+def age_snapshots(engine: Engine, seconds: float) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE metric_snapshots SET taken_at = taken_at - make_interval(secs => :s)"),
+            {"s": seconds},
+        )
+
+
+def test_a_recovery_is_judged_on_the_outcomes_since_the_change_window(
+    engine: Engine, clean: None
+) -> None:
+    """A bad spell, then a snapshot older than the change window, then a run of successes: the
+    tick compares the outcomes since that snapshot with the older ones and follows them."""
+
+    def tick() -> Any:
+        return run_learner(
+            engine,
+            make_policy("calibrated"),
+            default_score=2.5,
+            keep_snapshots_seconds=600,
+            change_window_seconds=30,
+        )
+
+    ingest_model(engine, "m", 0.5, 60, 300.0)
+    tick()
+    low = scores(engine)["m"][0]
+    assert low < 1.5
+    age_snapshots(engine, 40)  # that tick's snapshot is now older than the window
+    events = []
+    for _ in range(30):
+        events += decision_pair("success", model="m", response_time_ms=300.0)
+    Ingestor(engine).ingest(events, "test")
+    result = tick()
+    (change,) = [c for c in result.changes if c.model == "m"]
+    assert "outcomes of the change window" in change.decision.reason
+    assert change.decision.new_score > 4.0

@@ -350,3 +350,57 @@ def test_a_quality_floor_leaves_a_failing_model_out_on_every_instance_and_the_ap
 
     wait_for(lambda: routed("ws-strict") == "second", 20, message="the API leaving best out")
     assert routed("ws-other") == "best"
+
+
+def test_every_learner_tick_sends_its_estimates_to_every_instance(
+    fleet: dict[str, Any], engine: Engine, celery_app: Any
+) -> None:
+    """The learner's estimate report rides its fan-out round to every instance, where the
+    routers' directed exploration reads it: here "second", with little evidence, is the one
+    explored, not "third", known to be poor."""
+    from routelearn.constants import LEARN_SCORES_TASK
+    from routelearn.service.ingestion import Ingestor
+    from tests.factories import make_event
+
+    plan = {"best": (400, 0.98), "second": (25, 0.9), "third": (400, 0.6)}
+    events = [
+        make_event(
+            "success" if n < rate * total else "failure",
+            model=model,
+            complexity="simple",
+            event_id=f"e-{model}-{n}",
+            response_time_ms=300.0,
+        )
+        for model, (total, rate) in plan.items()
+        for n in range(total)
+    ]
+    Ingestor(engine).ingest(events, source="test")
+    celery_app.send_task(LEARN_SCORES_TASK)
+
+    def held(router: ModelRouter) -> bool:
+        return router.catalog.estimates.of("third", "simple") is not None
+
+    wait_for(lambda: all(held(r) for r, _ in fleet.values()), 20, message="estimates everywhere")
+    reports = [r.catalog.estimates.report for r, _ in fleet.values()]
+    assert all(r == reports[0] for r in reports)  # one report, the same on every instance
+    report = reports[0]
+    assert report is not None
+    best, second, third = (report.of(m, "simple") for m in ("best", "second", "third"))
+    assert best is not None and second is not None and third is not None
+    assert best.mean > second.mean > third.mean
+    assert second.spread > max(best.spread, third.spread)
+    # An instance whose catalog ranks third above second explores second all the same.
+    catalog = ModelCatalog.from_config(
+        {
+            "version": 1,
+            "models": [
+                {"name": name, "provider": "p", "scores": {"simple": score}}
+                for name, score in (("best", 4.5), ("second", 3.0), ("third", 4.0))
+            ],
+        }
+    )
+    catalog.estimates.apply(report)
+    explorer = ModelRouter(
+        catalog, Sink(), instance_id="explorer", explore_share=1.0, explore_strategy="ucb"
+    )
+    assert {explorer.route("simple").model for _ in range(50)} == {"second"}

@@ -234,6 +234,102 @@ def test_a_model_that_turned_bad_is_not_carried_back_up_by_its_past() -> None:
     assert decide(turned).new_score < 3.0
 
 
+def test_a_new_models_first_few_dozen_successes_lift_it_in_one_tick() -> None:
+    # 30 outcomes, all successes, over two 5 s ticks, at the default score: the band (target
+    # within 2 spreads) rules 2.5 out, so the score goes to the target at once. With the
+    # bounded step alone (band_z=0) it would climb 0.5 * confidence a tick.
+    decay = Decay(15.0, 100.0)
+    ev = build([Window(15, 0, histogram(15, FAST))] * 2, 2.5, decay=decay, window_seconds=5.0)
+    a = assess(ev)
+    assert a.target > 4.5
+    assert a.target - 2 * a.spread > 2.5
+    jumped = decide(ev)
+    assert jumped.new_score == pytest.approx(a.target, abs=1e-6)
+    assert "outside the band" in jumped.reason
+    bounded = decide(ev, CalibratedParams(band_z=0.0))
+    assert bounded.new_score == pytest.approx(2.5 + 0.5 * a.confidence, abs=1e-6)
+
+
+def test_the_spread_narrows_with_evidence() -> None:
+    spreads = [assess(build([], old=window(n, 0.95))).spread for n in (0, 5, 20, 100, 1000)]
+    assert spreads == sorted(spreads, reverse=True)
+    assert spreads[0] > 1.0  # no evidence: the prior alone, wide
+    assert spreads[-1] < 0.3
+
+
+def test_weak_evidence_still_moves_by_bounded_steps() -> None:
+    # Three recent successes of a model at 1.0 (lots of history long ago): the target is far
+    # above, but three outcomes do not rule 1.0 out: the step stays bounded.
+    ev = build([Window(1, 0)] * 3, 1.0, old=window(40, 0.6), window_seconds=60.0)
+    a = assess(ev)
+    assert abs(a.target - 1.0) <= 2 * a.spread
+    d = decide(ev)
+    assert d.new_score - d.old_score <= 0.5 * a.confidence + 1e-9
+
+
+def test_a_recovery_is_judged_on_the_change_window() -> None:
+    # 40 weighted outcomes at 60% (a degraded spell), then the last three ticks: 25 of 25.
+    # Against the older 15 of 35, the window says the model changed: it is judged on the window
+    # alone, and the band sends the score up at once.
+    ev = build([Window(15, 20)], 1.5, window_seconds=60.0)
+    assert ev.recent is not None
+    recovered = replace(
+        ev,
+        successes=ev.successes + 25,
+        recent=Recent(ev.recent.successes + 25, ev.recent.failures, ev.recent.histogram),
+        window=(25, 0),
+    )
+    a = assess(recovered)
+    assert a.shifted
+    assert (a.successes, a.failures) == (25, 0)
+    assert a.target > 4.5
+    d = decide(recovered)
+    assert d.new_score == pytest.approx(a.target, abs=1e-6)
+    assert "outcomes of the change window" in d.reason
+    # Without the window (or with detection off) the old spell still weighs: a target near 3.
+    for unchanged in (replace(recovered, window=None), recovered):
+        params = CalibratedParams() if unchanged.window is None else CalibratedParams(shift_g=0)
+        b = assess(unchanged, params)
+        assert not b.shifted
+        assert b.target < 3.5
+
+
+@pytest.mark.parametrize(
+    ("window_counts", "older"),
+    [
+        ((9, 1), (90, 10)),  # the same rate: no change
+        ((3, 0), (15, 20)),  # too few outcomes in the window to tell
+        ((30, 0), (2, 2)),  # too little older evidence to disagree with
+    ],
+)
+def test_no_change_without_clear_evidence_of_one(
+    window_counts: tuple[int, int], older: tuple[int, int]
+) -> None:
+    ws, wf = window_counts
+    ev = build([Window(*older)], 3.0, window_seconds=60.0)
+    assert ev.recent is not None
+    ev = replace(
+        ev,
+        successes=ev.successes + ws,
+        failures=ev.failures + wf,
+        recent=Recent(ev.recent.successes + ws, ev.recent.failures + wf, ev.recent.histogram),
+        window=window_counts,
+    )
+    assert not assess(ev).shifted
+
+
+def test_the_policy_estimates_what_it_assesses() -> None:
+    rows = [steady(0.98), steady(0.7, per_minute=5), build([], 3.0)]
+    evidence = [replace(ev, model=f"m{i}") for i, ev in enumerate(rows)]
+    batch = batch_of(evidence)
+    means, spreads = CalibratedPolicy().estimate_all(batch)
+    for i, ev in enumerate(evidence):
+        a = assess(ev)
+        assert means[i] == pytest.approx(a.target)
+        assert spreads[i] == pytest.approx(a.spread)
+    assert ClassicPolicy().estimate_all(batch) is None
+
+
 def test_confidence_grows_with_the_samples() -> None:
     confidences = [assess(build([], old=window(n, 0.9))).confidence for n in (0, 1, 5, 20, 50)]
     assert confidences == sorted(confidences)
@@ -287,7 +383,11 @@ def test_random_evidence_keeps_scores_in_range_and_settles() -> None:
             assert 0.0 <= d.new_score <= 5.0
             assert 0.0 <= d.confidence <= 1.0
             assert d.changed == (d.new_score != d.old_score)
-            assert abs(d.new_score - d.old_score) <= params.max_step + 1e-6
+            if abs(d.new_score - d.old_score) > params.max_step + 1e-6:
+                # Only evidence that rules the score out moves it further: onto the target.
+                a = assess(ev, params)
+                assert abs(a.target - d.old_score) > params.band_z * a.spread
+                assert d.new_score == pytest.approx(min(max(a.target, 0.0), 5.0), abs=1e-5)
             if not d.changed:
                 break
             ev = replace(ev, current_score=d.new_score)
@@ -336,6 +436,8 @@ def batch_of(rows: list[Evidence]) -> EvidenceBatch:
             np.array([list(x.histogram) or [0.0] * latency.NUM_BUCKETS for x in recents]),
         ),
         outcomes_at_last_adjustment=[r.outcomes_at_last_adjustment for r in rows],
+        window_successes=np.array([np.nan if r.window is None else r.window[0] for r in rows]),
+        window_failures=np.array([np.nan if r.window is None else r.window[1] for r in rows]),
     )
 
 
@@ -351,6 +453,14 @@ def test_a_whole_tick_decides_exactly_as_row_by_row(policy: Policy) -> None:
         if i % 7 == 0:  # no response times recorded at all
             assert ev.recent is not None
             ev = replace(ev, histogram=(), recent=replace(ev.recent, histogram=()))
+        if i % 3:  # the last two windows as the change window, one in three unknown
+            ev = replace(
+                ev,
+                window=(
+                    add(windows[2], windows[3]).successes,
+                    add(windows[2], windows[3]).failures,
+                ),
+            )
         rows.append(replace(ev, model=f"m{i}", mean_response_ms=rng.uniform(50, 4000)))
     one_by_one = {i: d for i, r in enumerate(rows) if (d := policy.decide(r)).changed}
     assert 50 < len(one_by_one) < 390  # the sample holds both kinds

@@ -52,7 +52,8 @@ class Evidence:
     no such state (a policy that weighs recency then starts from the totals, as the learner
     does at first sight). ``outcomes_at_last_adjustment`` is ``samples`` as it was when this
     row's score last changed (the learner stores ``ScoreDecision.based_on_samples`` when
-    ``changed``).
+    ``changed``). ``window`` is (successes, failures) counted over the learner's last few
+    ticks (its change window), or None when not known (no counter snapshot that old yet).
     """
 
     model: str
@@ -64,6 +65,7 @@ class Evidence:
     mean_response_ms: float | None = None
     recent: Recent | None = None
     outcomes_at_last_adjustment: int = 0
+    window: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         # A score outside the range is a broken catalog row, not something to learn from.
@@ -79,6 +81,8 @@ class Evidence:
             raise ValueError(f"Evidence.mean_response_ms must be >= 0, got {self.mean_response_ms}")
         if self.outcomes_at_last_adjustment < 0:
             raise ValueError("Evidence.outcomes_at_last_adjustment must be >= 0")
+        if self.window is not None and min(self.window) < 0:
+            raise ValueError(f"Evidence.window counts must be >= 0, got {self.window}")
         recent = self.recent.histogram if self.recent is not None else ()
         if recent and len(recent) != latency.NUM_BUCKETS:
             raise ValueError(
@@ -135,6 +139,9 @@ class EvidenceBatch:
     mean_response_ms: Sequence[float | None]
     recent: Rows
     outcomes_at_last_adjustment: Sequence[int]
+    # Evidence.window as two columns; NaN where not known. None: not known for any row.
+    window_successes: Vector | None = None
+    window_failures: Vector | None = None
 
     def __post_init__(self) -> None:
         n = len(self.keys)
@@ -146,7 +153,10 @@ class EvidenceBatch:
             self.mean_response_ms,
             self.recent.successes,
             self.outcomes_at_last_adjustment,
+            *(w for w in (self.window_successes, self.window_failures) if w is not None),
         )
+        if (self.window_successes is None) != (self.window_failures is None):
+            raise ValueError("EvidenceBatch: window_successes and window_failures go together")
         if any(len(column) != n for column in columns):
             raise ValueError(f"EvidenceBatch: columns of different lengths for {n} keys")
         if n and self.histograms.shape[1] != latency.NUM_BUCKETS:
@@ -190,6 +200,12 @@ class EvidenceBatch:
         r = self.recent
         weights = np.column_stack([r.successes, r.failures, r.histograms])
         check((weights >= 0).all(axis=1), lambda i: "recent has a negative or NaN weight")
+        if self.window_successes is not None and self.window_failures is not None:
+            window = np.column_stack([self.window_successes, self.window_failures])
+            check(
+                np.isnan(window).all(axis=1) | (window >= 0).all(axis=1),
+                lambda i: "window counts must be >= 0 (or both NaN: not known)",
+            )
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -210,7 +226,14 @@ class EvidenceBatch:
                 self.recent.histograms[i].tolist(),
             ),
             outcomes_at_last_adjustment=self.outcomes_at_last_adjustment[i],
+            window=self.window_of(i),
         )
+
+    def window_of(self, i: int) -> tuple[int, int] | None:
+        if self.window_successes is None or self.window_failures is None:
+            return None
+        ws, wf = float(self.window_successes[i]), float(self.window_failures[i])
+        return None if math.isnan(ws) or math.isnan(wf) else (int(ws), int(wf))
 
 
 class Policy(Protocol):
@@ -229,6 +252,11 @@ class Policy(Protocol):
     def decide_all(self, batch: EvidenceBatch) -> Iterator[tuple[int, ScoreDecision]]:
         """The decisions that change a score, with their row in ``batch``; exactly those of
         `decide` on each row."""
+        ...
+
+    def estimate_all(self, batch: EvidenceBatch) -> tuple[Vector, Vector] | None:
+        """Each row's estimated score and its spread (`routelearn.domain.estimates`), for the
+        routers' exploration; None for a policy that has no posterior to offer."""
         ...
 
 

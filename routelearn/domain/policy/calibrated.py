@@ -13,6 +13,12 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    what exploration still sees of it, not carried back up by its good past; with no recent
    evidence at all, the prior (centred on its current score, step 2) holds the score where it
    is. Evidence without a recency state is taken as first seen.
+   A change cuts the memory short: when the outcomes of the learner's change window (its last
+   three ticks, counted from the counter snapshots it keeps) disagree with the older evidence
+   (a G-test at ``P.shift_g`` [6.63, p = 0.01], ``P.shift_min`` [5] outcomes on each side), the
+   row is judged on the window alone. A model that recovered, or was upgraded, while
+   exploration was all it got would otherwise stay judged on its bad past for several
+   half-lives (the recovery scenario: 9 ticks); a degradation shows as fast.
 2. Success: ``s`` and ``f`` = the weighted successes and failures, ``n_eff = s + f``. The prior
    is ``k`` = ``P.prior_successes + P.prior_failures`` [2] pseudo-outcomes at the success rate
    ``r0`` the current score stands for (``r0 = floor + (full - floor) * score / 5``, the inverse
@@ -36,9 +42,18 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    reliable model keeps at least 60% of its score. No response times: ``q_latency = 1``.
 4. ``target = 5 * q_success * q_latency``; ``confidence = n_eff / (n_eff + P.confidence_k)``
    [20]. ``new = current + clamp(target - current, -limit, +limit)`` with
-   ``limit = P.max_step * confidence`` [0.5 per tick]. The change is kept only if it exceeds
-   ``P.publish_threshold`` [0.1], so the score rests within 0.1 of the target and noise below
-   that never reaches the instances. Below ``P.min_samples`` [20] outcomes in all, no change.
+   ``limit = P.max_step * confidence`` [0.5 per tick], unless the score is more than
+   ``P.band_z`` [2] *spreads* from the target: then it moves to the target at once. The spread
+   is the posterior's standard deviation of the target (``sqrt(rate * (1 - rate) / (n_eff + k
+   + 1))`` mapped to score points): evidence that rules the current score out (a new model's
+   first few dozen successes, a degraded leader's failures, a recovered model's run of
+   successes) is followed in one tick, where the limit would spread the move over many;
+   evidence that does not (a handful of outcomes, noise around the target) still moves the
+   score by bounded steps. The change is kept only if it exceeds ``P.publish_threshold``
+   [0.1], so the score rests within 0.1 of the target and noise below that never reaches the
+   instances. Below ``P.min_samples`` [20] outcomes in all, no change.
+5. Each tick the learner also sends every row's target and spread to the instances
+   (`routelearn.domain.estimates`): their routers direct exploration with it.
 """
 
 from __future__ import annotations
@@ -61,7 +76,13 @@ from routelearn.domain.policy.base import (
 from routelearn.domain.recency import Decay
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy as np
+
     from routelearn.domain.recency import Vector
+
+    Flags = np.ndarray[Any, np.dtype[np.bool_]]
 
 NAME = "calibrated"
 # Rounding and clamping happen in `settle`; a candidate within this of the threshold is passed
@@ -89,6 +110,16 @@ class CalibratedParams:
     latency_weight: float = 0.4
     confidence_k: float = 20.0
     max_step: float = 0.5
+    # A score further than this many spreads (the posterior's standard deviation of the target)
+    # from the target moves straight to it: the evidence rules the current score out, so the
+    # step limit would only delay the move. 0: always the bounded step.
+    band_z: float = 2.0
+    # A change: the success rate over the learner's change window (its last few ticks) and
+    # the one of the older weighted evidence differ with a G statistic above shift_g [6.63,
+    # p = 0.01 for one degree of freedom], each side having at least shift_min outcomes. The
+    # row is then judged on the window alone. shift_g = 0: never.
+    shift_g: float = 6.63
+    shift_min: float = 5.0
     publish_threshold: float = 0.1
 
     def __post_init__(self) -> None:
@@ -126,7 +157,9 @@ class Assessment:
     p95_ms: float | None
     latency_factor: float
     target: float
+    spread: float  # the target's posterior standard deviation, in score points
     confidence: float
+    shifted: bool = False  # judged on the change window alone (step 1)
 
     @property
     def effective_samples(self) -> float:
@@ -144,7 +177,9 @@ class Assessments:
     p95_ms: Vector
     latency_factor: Vector
     target: Vector
+    spread: Vector
     confidence: Vector
+    shifted: Flags
 
     def row(self, i: int) -> Assessment:
         def ms(value: float) -> float | None:
@@ -158,7 +193,9 @@ class Assessments:
             p95_ms=ms(float(self.p95_ms[i])),
             latency_factor=float(self.latency_factor[i]),
             target=float(self.target[i]),
+            spread=float(self.spread[i]),
             confidence=float(self.confidence[i]),
+            shifted=bool(self.shifted[i]),
         )
 
 
@@ -171,14 +208,65 @@ def _badness(ms: Vector, good: float, bad: float) -> Vector:
     return np.clip(scaled, 0.0, 1.0)
 
 
+def _xlogx_over(observed: Vector, expected: Vector) -> Vector:
+    """``o * ln(o / e)``, 0 where ``o`` is 0 (its limit)."""
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(observed > 0, observed * np.log(observed / expected), 0.0)
+
+
+def shifted(
+    successes: Vector,
+    failures: Vector,
+    window_successes: Vector,
+    window_failures: Vector,
+    p: CalibratedParams,
+) -> Flags:
+    """Rows whose success rate over the change window disagrees with their older evidence: the
+    G-test of the 2x2 table (window, older) x (successes, failures). The older evidence is the
+    weighted sums less the window's counts, which undercounts it a little (the window's own
+    outcomes weigh a little under 1 in the sums): the test errs toward "no change". NaN
+    window: not known, no change."""
+    import numpy as np
+
+    ws = np.nan_to_num(window_successes, nan=0.0)
+    wf = np.nan_to_num(window_failures, nan=0.0)
+    known = ~(np.isnan(window_successes) | np.isnan(window_failures))
+    os_ = np.maximum(successes - ws, 0.0)
+    of = np.maximum(failures - wf, 0.0)
+    n_w, n_o = ws + wf, os_ + of
+    total = n_w + n_o
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = (ws + os_) / total
+        g = 2.0 * (
+            _xlogx_over(ws, n_w * rate)
+            + _xlogx_over(wf, n_w * (1.0 - rate))
+            + _xlogx_over(os_, n_o * rate)
+            + _xlogx_over(of, n_o * (1.0 - rate))
+        )
+    enough = known & (n_w >= p.shift_min) & (n_o >= p.shift_min)
+    return enough & (p.shift_g > 0) & (np.nan_to_num(g, nan=0.0) > p.shift_g)
+
+
 def assess_all(
-    current_scores: Vector, recent: recency.Rows, params: CalibratedParams | None = None
+    current_scores: Vector,
+    recent: recency.Rows,
+    params: CalibratedParams | None = None,
+    window: tuple[Vector, Vector] | None = None,
 ) -> Assessments:
-    """Steps 2-4 of the module doc for every row at once (numpy): the learner's form."""
+    """Steps 1-4 of the module doc for every row at once (numpy): the learner's form.
+    ``window``: the successes and failures over the change window (NaN: not known)."""
     import numpy as np  # here, not at the top: ingestion workers import this package
 
     p = params if params is not None else CalibratedParams()
     s, f = recent.successes, recent.failures
+    if window is None:
+        change = np.zeros(len(s), dtype=bool)
+    else:
+        change = shifted(s, f, window[0], window[1], p)
+        s = np.where(change, np.nan_to_num(window[0]), s)
+        f = np.where(change, np.nan_to_num(window[1]), f)
     strength = p.prior_successes + p.prior_failures
     if p.prior_from_score:
         # The rate the current score stands for (its latency factor taken as 1).
@@ -195,6 +283,11 @@ def assess_all(
     )
     q_latency = 1.0 - p.latency_weight * badness
     n = s + f
+    # The Beta posterior's standard deviation of the success rate, carried through the linear
+    # map to score points (the latency factor taken as known): wide for a model with little
+    # recent evidence, a few hundredths for a busy one.
+    rate_sd = np.sqrt(rate * (1.0 - rate) / (n + strength + 1.0))
+    spread = MAX_SCORE * q_latency * rate_sd / (p.success_full - p.success_floor)
     return Assessments(
         successes=s,
         failures=f,
@@ -203,7 +296,9 @@ def assess_all(
         p95_ms=p95,
         latency_factor=q_latency,
         target=MAX_SCORE * q_success * q_latency,
+        spread=spread,
         confidence=n / (n + p.confidence_k),  # base.confidence: 0 without evidence
+        shifted=change,
     )
 
 
@@ -219,7 +314,27 @@ def assess(evidence: Evidence, params: CalibratedParams | None = None) -> Assess
     rows = recency.Rows(
         np.array([recent.successes]), np.array([recent.failures]), np.array([histogram])
     )
-    return assess_all(np.array([evidence.current_score]), rows, p).row(0)
+    window = None
+    if evidence.window is not None:
+        window = (np.array([float(evidence.window[0])]), np.array([float(evidence.window[1])]))
+    return assess_all(np.array([evidence.current_score]), rows, p, window).row(0)
+
+
+def _window(batch: EvidenceBatch) -> tuple[Vector, Vector] | None:
+    if batch.window_successes is None or batch.window_failures is None:
+        return None
+    return batch.window_successes, batch.window_failures
+
+
+def _limits(distance: Vector, spread: Vector, confidence: Vector, p: CalibratedParams) -> Vector:
+    """Step 4's limit per row: ``max_step * confidence``, or none at all where the score is
+    more than ``band_z`` spreads from the target (the evidence rules it out)."""
+    import numpy as np
+
+    bounded = p.max_step * confidence
+    if p.band_z <= 0:
+        return bounded
+    return np.where(np.abs(distance) > p.band_z * spread, np.inf, bounded)
 
 
 def _ms(value: float | None) -> str:
@@ -233,13 +348,21 @@ def _decision(evidence: Evidence, a: Assessment, p: CalibratedParams) -> ScoreDe
         proposed = current
         why = f"{NAME}: {evidence.samples} outcomes, fewer than {p.min_samples}"
     else:
-        limit = p.max_step * a.confidence
-        step = clamp(a.target - current, -limit, limit)
+        import numpy as np
+
+        distance = a.target - current
+        limit = float(
+            _limits(np.array([distance]), np.array([a.spread]), np.array([a.confidence]), p)[0]
+        )
+        step = clamp(distance, -limit, limit)
         proposed = current + step
+        bound = "none: outside the band" if math.isinf(limit) else f"{limit:.2f}"
+        over = "outcomes of the change window" if a.shifted else "weighted outcomes"
         why = (
-            f"{NAME}: success {a.success_rate:.3f} over {a.effective_samples:.1f} weighted "
-            f"outcomes, p50 {_ms(a.p50_ms)}, p95 {_ms(a.p95_ms)}, latency factor "
-            f"{a.latency_factor:.2f}; target {a.target:.2f}, step {step:+.2f} (limit {limit:.2f})"
+            f"{NAME}: success {a.success_rate:.3f} over {a.effective_samples:.1f} {over}, "
+            f"p50 {_ms(a.p50_ms)}, p95 {_ms(a.p95_ms)}, latency factor {a.latency_factor:.2f}; "
+            f"target {a.target:.2f} ± {a.spread:.2f}, step {step:+.2f} "
+            f"(limit {bound})"
         )
     return settle(
         NAME, evidence, proposed, threshold=p.publish_threshold, reason=why, confidence=a.confidence
@@ -260,10 +383,10 @@ def decide_all(
     import numpy as np
 
     p = params if params is not None else CalibratedParams()
-    a = assess_all(batch.current_scores, batch.recent, p)
+    a = assess_all(batch.current_scores, batch.recent, p, _window(batch))
     current = batch.current_scores
     samples = np.asarray(batch.successes, dtype=np.float64) + np.asarray(batch.failures)
-    limit = p.max_step * a.confidence
+    limit = _limits(a.target - current, a.spread, a.confidence, p)
     proposed = np.where(
         samples < p.min_samples, current, current + np.clip(a.target - current, -limit, limit)
     )
@@ -294,3 +417,8 @@ class CalibratedPolicy:
 
     def decide_all(self, batch: EvidenceBatch) -> Iterator[tuple[int, ScoreDecision]]:
         return decide_all(batch, self.params)
+
+    def estimate_all(self, batch: EvidenceBatch) -> tuple[Vector, Vector]:
+        """The target and spread of every row (step 5 of the module doc)."""
+        a = assess_all(batch.current_scores, batch.recent, self.params, _window(batch))
+        return a.target, a.spread

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from routelearn.domain.policy.base import (
     Evidence,
@@ -32,6 +33,9 @@ from routelearn.domain.policy.base import (
     settle,
 )
 from routelearn.domain.recency import Decay
+
+if TYPE_CHECKING:
+    from routelearn.domain.recency import Vector
 
 NAME = "classic"
 
@@ -157,3 +161,8 @@ class ClassicPolicy:
 
     def decide_all(self, batch: EvidenceBatch) -> Iterator[tuple[int, ScoreDecision]]:
         return decide_each(self, batch)
+
+    def estimate_all(self, batch: EvidenceBatch) -> tuple[Vector, Vector] | None:
+        """Seed 000's rules step scores without a posterior: routers explore by their own
+        uncertainty and staleness weights."""
+        return None

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from routelearn.domain.event import Complexity, ModelName
 from routelearn.domain.registry import InvalidRegistryChange, RegistryChange
 from routelearn.errors import CatalogError
+from routelearn.instance.catalog.estimates import EstimateBook
 from routelearn.instance.catalog.file import (
     CatalogFile,
     ModelSpec,
@@ -139,6 +140,7 @@ class ModelCatalog:
         # The central routing policy (rules, agent preferences, workspace configs), kept by
         # the subscriber beside the scores and registry, read by the router.
         self.policy = PolicyBook()
+        self.estimates = EstimateBook()
         # Serialises save(): a save that read an older state must not replace a newer file.
         self._save_lock = threading.Lock()
         self._specs = {spec.name: spec for spec in config.models}

@@ -1,33 +1,53 @@
-"""Exploration: send a small share of traffic to models whose score the fleet knows least.
+"""Exploration: send a small share of traffic where the fleet may be wrong about a model.
 
 Scores only move with evidence, and a router that always takes the best score gives the others
-none: a model whose initial score was set too low would never get the traffic to prove it. So
-with probability ``share`` (default 0.05) a decision picks, at random, among the other models
-the request could go to (capable, circuit available, within budget), weighted by
+none: a model whose score is too low (never learned, or learned while it was worse than it is
+now) would never get the traffic to prove it. So with probability ``share`` (default 0.05) a
+decision explores: it takes another of the models the request could go to (capable, circuit
+available, within budget), chosen by the strategy:
 
-- ``UNCERTAIN_WEIGHT`` if its score for the complexity is *uncertain*: version 0, i.e. still
-  the operator's guess or ``default_score``, never learned by the fleet;
-- plus ``STALE_WEIGHT`` if it is *stale* here: this router has not chosen it for this complexity
-  in the last ``stale_after_s`` seconds (or ever).
+- ``thompson`` (the default) and ``ucb`` are *directed*, by the learner's estimates
+  (`routelearn.domain.estimates`, fanned out every tick): ``thompson`` draws each model's score
+  from its posterior (``mean + spread * N(0, 1)``) and takes the highest draw; ``ucb`` takes the
+  highest ``mean + UCB_Z * spread``. A model with little recent evidence has a wide spread, so
+  it is explored until the evidence says where it stands; a model the estimates do not list at
+  all (no evidence yet, such as one just added) goes first. The share goes to the models that
+  could be the best, instead of being spread over every model.
+- ``uniform``, and the directed strategies until an estimate report arrives (or under the
+  ``classic`` policy, which has none): a random pick weighted by ``UNCERTAIN_WEIGHT`` if the
+  model's score for the complexity is *uncertain* (version 0, i.e. still the operator's guess
+  or ``default_score``) plus ``STALE_WEIGHT`` if this router has not chosen it for the
+  complexity in the last ``stale_after_s`` seconds; weight 0 is not explored.
 
-A model neither uncertain nor stale has weight 0 and is not explored; when no model has weight,
-the decision is an ordinary one. The random draws come from an injectable ``random.Random``, so
-a seeded router makes the same choices every run.
+The random draws come from an injectable ``random.Random``, so a seeded router makes the same
+choices every run.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 
+from routelearn.domain.estimates import EstimateReport
 from routelearn.domain.event import Complexity
+from routelearn.instance.catalog.estimates import EstimateBook
 from routelearn.instance.catalog.model import ModelEntry
 
 UNCERTAIN_WEIGHT = 2.0
 STALE_WEIGHT = 1.0
 MAX_WEIGHT = UNCERTAIN_WEIGHT + STALE_WEIGHT
-# Uniform draws tried before weighing every eligible model (see Explorer.pick).
+# Uniform draws tried before weighing every eligible model (see Explorer._weighted).
 _PROPOSALS = 16
+# ucb's optimism: about the 98th percentile of the posterior.
+UCB_Z = 2.0
+
+
+class Strategy(StrEnum):
+    THOMPSON = "thompson"
+    UCB = "ucb"
+    UNIFORM = "uniform"
 
 
 class Explorer:
@@ -39,13 +59,23 @@ class Explorer:
         stale_after_s: float,
         rng: random.Random,
         clock: Callable[[], float],
+        strategy: Strategy | str = Strategy.THOMPSON,
+        estimates: EstimateBook | None = None,
     ) -> None:
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"explore_share must be within 0.0-1.0, got {share!r}")
         if stale_after_s < 0:
             raise ValueError(f"stale_after_s must be >= 0, got {stale_after_s!r}")
+        try:
+            self.strategy = Strategy(strategy)
+        except ValueError:
+            choices = ", ".join(s.value for s in Strategy)
+            raise ValueError(
+                f"explore_strategy must be one of {choices}, got {strategy!r}"
+            ) from None
         self.share = share
         self.stale_after_s = stale_after_s
+        self._estimates = estimates if estimates is not None else EstimateBook()
         self._rng = rng
         self._clock = clock
         # When this router last chose each model, per complexity. Written without a lock: a
@@ -66,6 +96,52 @@ class Explorer:
         return weight
 
     def pick(
+        self,
+        ranked: Sequence[tuple[ModelEntry, float]],
+        complexity: Complexity,
+        eligible: Callable[[ModelEntry], bool],
+    ) -> ModelEntry | None:
+        """The model to explore among the ``eligible`` ones (None: none to explore)."""
+        if self.strategy is not Strategy.UNIFORM:
+            report = self._estimates.report
+            if report is not None:
+                return self._directed(ranked, complexity, eligible, report)
+        return self._weighted(ranked, complexity, eligible)
+
+    def _directed(
+        self,
+        ranked: Sequence[tuple[ModelEntry, float]],
+        complexity: Complexity,
+        eligible: Callable[[ModelEntry], bool],
+        report: EstimateReport,
+    ) -> ModelEntry | None:
+        """The eligible model of highest draw (thompson) or bound (ucb); one the report does
+        not list comes first. Ties go to a random one of them."""
+        rng = self._rng
+        thompson = self.strategy is Strategy.THOMPSON
+        level = complexity.value
+        best: ModelEntry | None = None
+        best_value = -math.inf
+        tied = 0
+        for entry, _ in ranked:
+            if not eligible(entry):
+                continue
+            estimate = report.of(entry.name, level)
+            if estimate is None:
+                value = math.inf
+            elif thompson:
+                value = estimate.sample(rng)
+            else:
+                value = estimate.upper(UCB_Z)
+            if value > best_value:
+                best, best_value, tied = entry, value, 1
+            elif value == best_value:
+                tied += 1
+                if rng.random() * tied < 1.0:  # each of the tied kept with chance 1/tied
+                    best = entry
+        return best
+
+    def _weighted(
         self,
         ranked: Sequence[tuple[ModelEntry, float]],
         complexity: Complexity,

@@ -28,7 +28,7 @@ from routelearn.instance.router.errors import BudgetExceededError
 from routelearn.instance.router.events import EventSink, decision_event, new_id, usage_of
 from routelearn.instance.router.execution import CallOutput, ExecutionResult, ProviderCall
 from routelearn.instance.router.executor import run
-from routelearn.instance.router.exploration import Explorer
+from routelearn.instance.router.exploration import Explorer, Strategy
 from routelearn.instance.router.policy import policy_verdict
 from routelearn.instance.router.request import Limit, Request, Tokens
 from routelearn.instance.router.selection import Choice, Selector
@@ -67,6 +67,7 @@ class ModelRouter:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         explore_share: float = 0.05,
+        explore_strategy: Strategy | str = Strategy.THOMPSON,
         stale_after_s: float = 600.0,
         tie_margin: float = 0.2,
         expected_completion_tokens: int = 256,
@@ -97,7 +98,9 @@ class ModelRouter:
         # The fleet's recent success rate and latency of a (model, complexity), which quality
         # floors judge (None: not known, not judged). Default: the fan-out's last report.
         self.quality: Callable[[str, str], Quality | None] = catalog.policy.quality_of
-        self._explorer = Explorer(explore_share, stale_after_s, rng, clock)
+        self._explorer = Explorer(
+            explore_share, stale_after_s, rng, clock, explore_strategy, catalog.estimates
+        )
         self._selector = Selector(catalog, self.breaker, self._explorer, rng, tie_margin)
         self._counters = Counters()
         self._cost_errors = CostErrors()

@@ -17,6 +17,7 @@ from routelearn.constants import (
     FAN_OUT_REGISTRY_TASK,
     FAN_OUT_SCORES_TASK,
 )
+from routelearn.domain.estimates import EstimateReport, InvalidEstimateReport
 from routelearn.domain.registry import RegistryChange
 from routelearn.domain.routing_policy.change import PolicyChange
 from routelearn.domain.routing_policy.engine import budget_zones, needs_quality
@@ -32,8 +33,11 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(name=FAN_OUT_SCORES_TASK, bind=True, base=RouteLearnTask, on_transient="requeue")
-def fan_out_scores(self: RouteLearnTask, updates: list[Any]) -> dict[str, int]:
-    """Safe to run twice: instances ignore a version they already hold."""
+def fan_out_scores(
+    self: RouteLearnTask, updates: list[Any], estimates: dict[str, Any] | None = None
+) -> dict[str, int]:
+    """Safe to run twice: instances ignore a version they already hold, and an estimate report
+    older than theirs."""
     app = self.rl_app
     parsed = []
     for message in updates:
@@ -41,10 +45,16 @@ def fan_out_scores(self: RouteLearnTask, updates: list[Any]) -> dict[str, int]:
             parsed.append(ScoreUpdate.from_message(message))
         except InvalidScoreUpdate as exc:  # a bad message is dropped, the rest still goes out
             log.error("score update not sent: %s", exc)
-    if not parsed:
+    inputs = None
+    if estimates is not None:
+        try:
+            inputs = {"estimates": EstimateReport.from_message(estimates).to_message()}
+        except InvalidEstimateReport as exc:
+            log.error("estimate report not sent: %s", exc)
+    if not parsed and inputs is None:
         return {"instances": 0, "updates": 0}
     targets = instances.active_ids(app.engine)
-    report = fan_out(app.settings, targets, parsed)
+    report = fan_out(app.settings, targets, parsed, inputs=inputs)
     if report.messages:
         metrics.observe_fanout(FanOutKind.SCORES, report.seconds)
     if report.trimmed_queues:

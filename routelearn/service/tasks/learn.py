@@ -11,7 +11,7 @@ from celery import shared_task
 from routelearn.constants import FAN_OUT_SCORES_TASK, LEARN_SCORES_TASK
 from routelearn.observability import metrics
 from routelearn.service.tasks.base import RouteLearnTask
-from routelearn.store.learner import run_learner
+from routelearn.store.learner import CHANGE_WINDOW_TICKS, run_learner
 
 log = logging.getLogger(__name__)
 
@@ -19,23 +19,28 @@ log = logging.getLogger(__name__)
 @shared_task(name=LEARN_SCORES_TASK, bind=True, base=RouteLearnTask)
 def learn_scores(self: RouteLearnTask) -> dict[str, object]:
     settings = self.rl_app.settings
+    change_window = CHANGE_WINDOW_TICKS * settings.learner_interval
     result = run_learner(
         self.rl_app.engine,
         settings.policy(),
         default_score=settings.default_score,
         # The sweep's window starts at a snapshot at least anomaly_window old.
-        keep_snapshots_seconds=settings.anomaly_window + 2 * settings.learner_interval,
+        keep_snapshots_seconds=max(settings.anomaly_window, change_window)
+        + 2 * settings.learner_interval,
+        change_window_seconds=change_window,
     )
     if not result.ran:
         log.info("learner tick skipped: another tick holds the lock")
         return {"ran": False}
     metrics.observe_learner_tick(result.seconds, len(result.changes))
-    if result.changes:
+    if result.changes or result.estimates is not None:
         # The round goes out as its own task: the scores are committed whatever the broker does,
-        # and a fan-out that fails is retried without re-running the learner.
+        # and a fan-out that fails is retried without re-running the learner. The estimates go
+        # every tick (the routers explore by them), changes or not.
         when = result.started_at or datetime.now(UTC)
         updates = [change.to_update(when).to_message() for change in result.changes]
-        self.app.send_task(FAN_OUT_SCORES_TASK, args=[updates])
+        estimates = None if result.estimates is None else result.estimates.to_message()
+        self.app.send_task(FAN_OUT_SCORES_TASK, args=[updates], kwargs={"estimates": estimates})
     for change in result.changes:
         d = change.decision
         log.info(

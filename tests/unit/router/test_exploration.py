@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
 
-from routelearn.instance.router import Reason
+import pytest
+
+from routelearn.domain.estimates import Estimate, EstimateReport
+from routelearn.instance.catalog.model import ModelCatalog
+from routelearn.instance.router import ModelRouter, Reason
 from tests.unit.router.fakes import catalog, make_router, model, validate
 
 
@@ -103,3 +109,80 @@ def test_the_exploratory_flag_is_published_only_when_enabled() -> None:
     assert not any("exploratory" in e["routing_decision"] for e in published_off.events)
     for event in published_on.events + published_off.events:
         validate(event)
+
+
+def report(**rows: tuple[float, float]) -> EstimateReport:
+    """The learner's estimates for ``simple``: model -> (mean, spread)."""
+    return EstimateReport(
+        datetime(2026, 12, 4, tzinfo=UTC),
+        "calibrated",
+        {(name, "simple"): Estimate(mean, spread) for name, (mean, spread) in rows.items()},
+    )
+
+
+def directed(strategy: str) -> tuple[ModelRouter, ModelCatalog]:
+    cat = catalog(*five())
+    router, _, _ = make_router(cat, explore_share=1.0, explore_strategy=strategy)
+    return router, cat
+
+
+def test_thompson_explores_each_model_as_often_as_its_draw_is_the_highest() -> None:
+    router, cat = directed("thompson")
+    # m3's draw beats m2's (a narrow 4.0) with P(N(3.5, 1) > 4.0) = 0.31; m5's never does.
+    cat.estimates.apply(
+        report(best=(4.8, 0.02), m2=(4.0, 0.01), m3=(3.5, 1.0), m4=(3.0, 0.01), m5=(2.0, 0.05))
+    )
+    counts = Counter(router.route("simple").model for _ in range(4000))
+    assert set(counts) <= {"m2", "m3", "m4"}
+    assert 0.27 <= counts["m3"] / 4000 <= 0.35, counts  # sd 0.007
+    assert counts["m4"] == 0  # 3.0 +- 0.01 never beats 4.0
+    assert counts["m2"] > counts["m3"]
+
+
+def test_ucb_explores_the_highest_optimistic_bound() -> None:
+    router, cat = directed("ucb")
+    cat.estimates.apply(
+        report(best=(4.8, 0.02), m2=(4.0, 0.05), m3=(3.5, 1.0), m4=(3.0, 0.01), m5=(2.0, 0.05))
+    )
+    assert {router.route("simple").model for _ in range(300)} == {"m3"}  # 5.5 > 4.1
+    # Evidence narrows m3's spread: the bound falls below m2's, and m2 takes the share.
+    cat.estimates.apply(
+        replace(
+            report(best=(4.8, 0.02), m2=(4.0, 0.05), m3=(3.5, 0.1), m4=(3.0, 0.01)),
+            as_of=datetime(2026, 12, 4, 0, 1, tzinfo=UTC),
+        )
+    )
+    # m5 is not in the newer report: no evidence on it at all, so it goes first.
+    assert {router.route("simple").model for _ in range(300)} == {"m5"}
+
+
+def test_models_without_estimates_share_the_exploration_first() -> None:
+    router, cat = directed("thompson")
+    cat.estimates.apply(report(best=(4.8, 0.02), m2=(4.0, 0.05), m3=(3.5, 0.5)))
+    counts = Counter(router.route("simple").model for _ in range(2000))
+    assert set(counts) == {"m4", "m5"}
+    assert 0.45 <= counts["m4"] / 2000 <= 0.55  # ties are broken at random
+    # Directed exploration still takes only what could take the request.
+    for _ in range(3):
+        router.breaker.record_failure("m5")
+    assert {router.route("simple").model for _ in range(200)} == {"m4"}
+    assert {router.route("simple", ["vision"]).model for _ in range(20)} == {"m4"}
+
+
+def test_uniform_and_the_absence_of_a_report_use_the_weights() -> None:
+    uniform, cat = directed("uniform")
+    cat.estimates.apply(report(best=(4.8, 0.02), m2=(4.0, 0.05), m3=(3.5, 1.0)))
+    # Every model is version 0 (uncertain) and stale: equal weights, m4 and m5 included.
+    assert set(Counter(uniform.route("simple").model for _ in range(2000))) == {
+        "m2",
+        "m3",
+        "m4",
+        "m5",
+    }
+    waiting, _ = directed("thompson")  # no report received yet
+    assert len({waiting.route("simple").model for _ in range(2000)}) == 4
+
+
+def test_an_unknown_strategy_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="explore_strategy must be one of thompson, ucb, uniform"):
+        directed("greedy")
