@@ -57,6 +57,7 @@ TABLES = (
     "workspace_rollups_hourly",
     "workspace_spend",
     "model_quality",
+    "learner_estimates",
 )
 
 

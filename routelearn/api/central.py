@@ -10,7 +10,8 @@ within about that interval. With the database away the process keeps routing on 
 
 The choice is the instance side's own ``ModelRouter`` (``routelearn.instance.router``): the
 best score among the capable active models, ``prefer`` breaking near-ties, ``budget`` leaving
-out what it cannot pay, and a share (``ROUTELEARN_API_ROUTE_EXPLORE_SHARE``) of exploration.
+out what it cannot pay, and a share (``ROUTELEARN_API_ROUTE_EXPLORE_SHARE``) of exploration,
+directed by the learner's latest estimates (``learner_estimates``) as an instance's is.
 Its ``routed`` event, with the ``decision_id`` the caller's outcome event joins, goes through an
 ``EventPublisher``: buffered and sent to the workers in batches by a background thread, never
 one broker message per request on the request's path.
@@ -31,6 +32,7 @@ import anyio
 from sqlalchemy import Engine
 
 from routelearn.api.explain import Routed, describe, size
+from routelearn.domain.estimates import EstimateReport
 from routelearn.domain.event import Complexity, Prefer
 from routelearn.domain.registry import REMOVED, RegistryChange
 from routelearn.domain.routing_policy.change import PolicyChange
@@ -41,7 +43,7 @@ from routelearn.instance.catalog import ModelCatalog
 from routelearn.instance.publisher import EventPublisher
 from routelearn.instance.router import EventSink, ModelRouter
 from routelearn.settings import Settings
-from routelearn.store import quality, routing_state, usage
+from routelearn.store import estimates, quality, routing_state, usage
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +160,21 @@ class CentralRouter:
                 self.load(state.registry, state.scores, state.policy)
                 self._fingerprint = fingerprint
             self._read_policy_inputs()
+            self._read_estimates()
             self.checked_at = time.monotonic()
             return changed
+
+    def _read_estimates(self) -> None:
+        """The learner's latest estimate report, for directed exploration as on the instances:
+        its time each refresh, the report itself only when newer than the one held."""
+        held = self.catalog.estimates.report
+        with self._engine.connect() as conn:
+            made = estimates.as_of(conn)
+            if made is None or (held is not None and made <= held.as_of):
+                return
+            report = estimates.read(conn)
+        if report is not None:
+            self.catalog.estimates.apply(report)
 
     def _read_policy_inputs(self) -> None:
         """The spend of every workspace with a budget, in its periods, and the fleet's quality
@@ -203,7 +218,7 @@ class CentralRouter:
         document = catalog_document(registry, scores, self.catalog.default_score)
         if document != self._document:
             if _went_back(self.catalog, document):
-                self._routing = self._make(document)
+                self._routing = self._make(document, self.catalog.estimates.report)
             else:
                 self.catalog.reload(document)
             self._document = document
@@ -211,9 +226,13 @@ class CentralRouter:
         self.catalog.policy.replace(self._policy)
         self.checked_at = time.monotonic()
 
-    def _make(self, document: Mapping[str, Any]) -> tuple[ModelCatalog, ModelRouter]:
+    def _make(
+        self, document: Mapping[str, Any], estimated: EstimateReport | None = None
+    ) -> tuple[ModelCatalog, ModelRouter]:
         catalog = ModelCatalog.from_config(document)
         catalog.policy.replace(self._policy)
+        if estimated is not None:
+            catalog.estimates.apply(estimated)
         router = ModelRouter(
             catalog,
             self._sink,

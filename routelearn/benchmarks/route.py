@@ -11,8 +11,10 @@ import argparse
 import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from routelearn.domain.estimates import EstimateReport
 from routelearn.instance.catalog import ModelCatalog
 from routelearn.instance.router import ModelRouter
 
@@ -42,6 +44,19 @@ def catalog_config(models: int, seed: int = 7) -> dict[str, Any]:
             }
         )
     return {"version": 1, "default_score": 2.5, "models": entries}
+
+
+def estimate_report(catalog: ModelCatalog, seed: int = 7) -> EstimateReport:
+    """An estimate for every model and complexity, as the learner would send."""
+    rng = random.Random(seed)
+    keys = [(e.name, c) for e in catalog.models() for c in ("simple", "medium", "complex")]
+    return EstimateReport.of_rows(
+        datetime.now(UTC),
+        "calibrated",
+        keys,
+        [rng.uniform(1.0, 5.0) for _ in keys],
+        [rng.uniform(0.02, 1.5) for _ in keys],
+    )
 
 
 def time_calls(label: str, calls: int, route: Callable[[], object]) -> float:
@@ -94,6 +109,27 @@ def main() -> None:
     )
     stats = router.stats()
     print(f"exploratory share: {stats.exploratory / stats.decisions:.4f}")
+    # The learner's estimates held (every tick's fan-out brings them): exploration is directed,
+    # one draw per candidate model.
+    directed = ModelCatalog.from_config(catalog_config(args.models))
+    directed.estimates.apply(estimate_report(directed))
+    for strategy in ("thompson", "ucb"):
+        for share in (0.05, 1.0):
+            explorer = ModelRouter(
+                directed,
+                NoOpPublisher(),
+                instance_id="bench",
+                rng=random.Random(1),
+                explore_share=share,
+                explore_strategy=strategy,
+            )
+            per_call = time_calls(
+                f"route('medium'), estimates held, {strategy}, share {share:g}",
+                args.calls,
+                lambda r=explorer: r.route("medium"),  # type: ignore[misc]
+            )
+            if share < 1.0:  # every decision exploring is shown, not the target's case
+                results.append(per_call)
     print(f"worst: {max(results):.2f} us/call (target < 50)")
 
 

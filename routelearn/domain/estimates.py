@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -61,6 +61,18 @@ class EstimateReport:
     as_of: datetime
     policy: str  # the score policy that made it
     estimates: Mapping[tuple[str, str], Estimate]  # (model, complexity) -> estimate
+    # complexity -> model -> estimate: what a router reads per candidate, without a tuple key
+    levels: Mapping[str, Mapping[str, Estimate]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        levels: dict[str, dict[str, Estimate]] = {}
+        for (model, complexity), estimate in self.estimates.items():
+            levels.setdefault(complexity, {})[model] = estimate
+        object.__setattr__(self, "levels", levels)
+
+    def at(self, complexity: str) -> Mapping[str, Estimate]:
+        """Every model's estimate for ``complexity``."""
+        return self.levels.get(complexity, {})
 
     @classmethod
     def of_rows(

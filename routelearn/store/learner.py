@@ -22,6 +22,7 @@ from routelearn.domain.estimates import EstimateReport
 from routelearn.domain.latency import NUM_BUCKETS
 from routelearn.domain.policy import EvidenceBatch, Policy, ScoreDecision
 from routelearn.domain.score_update import ScoreUpdate
+from routelearn.store import estimates as stored_estimates
 from routelearn.store import pgbinary
 
 if TYPE_CHECKING:
@@ -338,6 +339,8 @@ def run_learner(
             conn.exec_driver_sql(_NEW_SCORES, (json.dumps(new_rows),))
         if decided:
             changes = _store_changes(conn, decided, policy.name)
+        if estimates is not None:
+            stored_estimates.write(conn, estimates)
         _write_state(conn, read, state, started_at)
         conn.execute(text(_SNAPSHOT))
         conn.execute(

@@ -21,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Sequence,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -521,6 +522,17 @@ model_quality = Table(
     Column("latency_ms", Float),
     Column("samples", BigInteger, nullable=False),
     Column("as_of", DateTime(timezone=True), nullable=False),
+)
+
+# The learner's latest estimate report (routelearn.domain.estimates), for the API's central
+# router, which gets no fan-out: one row, rewritten by every tick.
+learner_estimates = Table(
+    "learner_estimates",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, server_default="1"),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("report", JSONB, nullable=False),
+    CheckConstraint("id = 1", name="learner_estimates_one_row"),
 )
 
 workspace_spend = Table(

@@ -216,3 +216,30 @@ def test_a_recovery_is_judged_on_the_outcomes_since_the_change_window(
     (change,) = [c for c in result.changes if c.model == "m"]
     assert "outcomes of the change window" in change.decision.reason
     assert change.decision.new_score > 4.0
+
+
+def test_the_api_router_explores_by_the_estimates_the_learner_stored(
+    engine: Engine, clean: None, settings: Any
+) -> None:
+    """The central router behind POST /api/route gets no fan-out: it reads the learner's latest
+    report from learner_estimates on its refresh, and keeps it across a catalog rebuild."""
+    from routelearn.api.central import CentralRouter
+    from routelearn.store import estimates
+
+    ingest_model(engine, "good", 0.98, 300, 300.0)
+    result = run(engine)
+    with engine.connect() as conn:
+        stored = estimates.read(conn)
+    assert stored is not None and stored == result.estimates
+
+    class Sink:
+        def publish(self, event: dict[str, Any]) -> bool:
+            return True
+
+    central = CentralRouter(settings, engine, Sink())
+    central.refresh()
+    assert central.catalog.estimates.report == stored
+    run(engine)  # a newer report replaces the one held at the next refresh
+    central.refresh()
+    newer = central.catalog.estimates.report
+    assert newer is not None and newer.as_of > stored.as_of

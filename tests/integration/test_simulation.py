@@ -10,7 +10,7 @@ import pytest
 
 from routelearn.settings import Settings
 from routelearn.simulation.runner import simulate
-from routelearn.simulation.scenario import Scenario
+from routelearn.simulation.scenario import Change, Scenario
 from tests.services import BROKER_BASE, PG_BASE, run_cli_process
 
 pytestmark = pytest.mark.integration
@@ -84,6 +84,80 @@ def test_learned_scores_move_traffic_away_from_a_degraded_model(tmp_path: Path) 
     assert final[("lead", "complex")] < final.get(("second", "complex"), 3.6)
     assert report.plot.stat().st_size > 10_000  # a PNG was drawn
     assert 0.9 < report.summary.relative_to_oracle <= 1.0
+
+
+def short(name: str, models: list[dict[str, object]], events: list[dict[str, object]]) -> Scenario:
+    """A scenario of the same shape as the test above, sized for CI: complex work only,
+    3 instances x 25 requests/s, a 2 s learner tick, no breaker."""
+    return Scenario.model_validate(
+        {
+            "name": name,
+            "duration": 40,
+            "instances": 3,
+            "requests_per_second": 25,
+            "mix": {"simple": 0.0, "medium": 0.0, "complex": 1.0},
+            "learner_interval": 2,
+            "anomaly_interval": 2,
+            "circuit_breaker": None,
+            "models": models,
+            "events": events,
+        }
+    )
+
+
+RECOVERY = short(
+    "test-recover",
+    [
+        {"name": "lead", "provider": "a", "catalog": {"scores": {"complex": 4.8}},
+         "truth": behaviour(0.99)},
+        {"name": "second", "provider": "b", "catalog": {"scores": {"complex": 4.0}},
+         "truth": behaviour(0.92)},
+    ],
+    [
+        {"at": 8, "kind": "change", "model": "lead", "label": "lead degrades",
+         "truth": {"complex": {"success": 0.5}}},
+        {"at": 22, "kind": "change", "model": "lead", "label": "lead recovers",
+         "truth": {"complex": {"success": 0.99}}},
+    ],
+)  # fmt: skip
+
+UPGRADE = short(
+    "test-upgrade",
+    [
+        {"name": "lead", "provider": "a", "catalog": {"scores": {"complex": 4.5}},
+         "truth": behaviour(0.95)},
+        {"name": "weak", "provider": "b", "catalog": {"scores": {"complex": 2.5}},
+         "truth": behaviour(0.7)},
+    ],
+    [
+        {"at": 14, "kind": "change", "model": "weak", "label": "weak upgraded",
+         "truth": {"complex": {"success": 0.995}}},
+    ],
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("scenario", [RECOVERY, UPGRADE], ids=lambda s: s.name)
+def test_traffic_moves_to_a_model_that_became_the_best_within_five_ticks(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """Short versions of scenarios/model-recovers.yaml and model-upgraded.yaml: a known model,
+    learned low (a degraded leader; a weak model), becomes the best; the routers' directed
+    exploration and the learner's change window bring its traffic to it within 5 ticks."""
+    report = simulate(
+        scenario,
+        "calibrated",
+        pg_base=PG_BASE,
+        broker_base=BROKER_BASE,
+        out_dir=tmp_path,
+        echo=lambda line: None,
+    )
+    (toward,) = [m for m in report.moves if m.kind == "toward"]
+    winner = scenario.events[-1]
+    assert isinstance(winner, Change)
+    assert (toward.model, toward.complexity, toward.at) == (winner.model, "complex", winner.at)
+    assert toward.ticks is not None, f"traffic never moved to {toward.model}"
+    assert toward.ticks <= 5, toward
+    assert report.summary.exploratory_share <= 0.06
 
 
 def test_simulate_command_names_a_bad_scenario(settings: Settings, tmp_path: Path) -> None:

@@ -330,6 +330,27 @@ def test_the_policy_estimates_what_it_assesses() -> None:
     assert ClassicPolicy().estimate_all(batch) is None
 
 
+def test_a_model_better_in_its_last_ticks_is_estimated_by_them() -> None:
+    # A weak record (30 weighted outcomes at 70%), then 8 successes in the change window: too
+    # few for the change test, but exploration should ask whether it is the best now.
+    ev = build([Window(21, 9)], 2.5, window_seconds=60.0)
+    assert ev.recent is not None
+    better = replace(
+        ev,
+        successes=ev.successes + 8,
+        recent=Recent(ev.recent.successes + 8, ev.recent.failures, ev.recent.histogram),
+        window=(8, 0),
+    )
+    worse = replace(better, window=(4, 4))
+    assert not assess(better).shifted
+    means, spreads = CalibratedPolicy().estimate_all(batch_of([better, worse]))
+    whole = assess(better)
+    assert means[0] > whole.target + 1.0
+    assert spreads[0] == pytest.approx(assess(replace(better, recent=Recent(8, 0, []))).spread)
+    # The window pointing lower changes nothing: the whole evidence stands.
+    assert means[1] == pytest.approx(assess(worse).target)
+
+
 def test_confidence_grows_with_the_samples() -> None:
     confidences = [assess(build([], old=window(n, 0.9))).confidence for n in (0, 1, 5, 20, 50)]
     assert confidences == sorted(confidences)

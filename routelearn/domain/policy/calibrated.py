@@ -53,7 +53,8 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    [0.1], so the score rests within 0.1 of the target and noise below that never reaches the
    instances. Below ``P.min_samples`` [20] outcomes in all, no change.
 5. Each tick the learner also sends every row's target and spread to the instances
-   (`routelearn.domain.estimates`): their routers direct exploration with it.
+   (`routelearn.domain.estimates`): their routers direct exploration with it. Where the change
+   window alone points higher, its target and spread are sent (`estimate_all`).
 """
 
 from __future__ import annotations
@@ -398,6 +399,29 @@ def decide_all(
             yield i, decision
 
 
+def estimate_all(
+    batch: EvidenceBatch, params: CalibratedParams | None = None
+) -> tuple[Vector, Vector]:
+    """Step 5: each row's target and spread, for the routers' exploration. Where the change
+    window alone (at least ``shift_min`` outcomes) points higher than the whole evidence, the
+    window's: exploration asks whether a model could be the best *now*, and a model that got
+    better while only exploration reached it shows it in its last ticks well before the
+    change test (step 1) can be sure of it."""
+    import numpy as np
+
+    p = params if params is not None else CalibratedParams()
+    window = _window(batch)
+    whole = assess_all(batch.current_scores, batch.recent, p, window)
+    if window is None:
+        return whole.target, whole.spread
+    ws, wf = np.nan_to_num(window[0]), np.nan_to_num(window[1])
+    known = ~(np.isnan(window[0]) | np.isnan(window[1])) & (ws + wf >= p.shift_min)
+    recent = recency.Rows(ws, wf, batch.recent.histograms)
+    last = assess_all(batch.current_scores, recent, p)
+    use = known & (last.target > whole.target)
+    return np.where(use, last.target, whole.target), np.where(use, last.spread, whole.spread)
+
+
 @dataclass(frozen=True, slots=True)
 class CalibratedPolicy:
     """`decide` bound to its parameters, satisfying the `Policy` protocol."""
@@ -420,5 +444,4 @@ class CalibratedPolicy:
 
     def estimate_all(self, batch: EvidenceBatch) -> tuple[Vector, Vector]:
         """The target and spread of every row (step 5 of the module doc)."""
-        a = assess_all(batch.current_scores, batch.recent, self.params, _window(batch))
-        return a.target, a.spread
+        return estimate_all(batch, self.params)

@@ -42,6 +42,8 @@ MAX_WEIGHT = UNCERTAIN_WEIGHT + STALE_WEIGHT
 _PROPOSALS = 16
 # ucb's optimism: about the 98th percentile of the posterior.
 UCB_Z = 2.0
+# thompson: a candidate whose mean + _REACH_Z spreads is below the best draw so far is not drawn.
+_REACH_Z = 4.0
 
 
 class Strategy(StrEnum):
@@ -119,23 +121,26 @@ class Explorer:
         not list comes first. Ties go to a random one of them."""
         rng = self._rng
         thompson = self.strategy is Strategy.THOMPSON
-        level = complexity.value
+        table = report.at(complexity.value)
         best: ModelEntry | None = None
         best_value = -math.inf
         tied = 0
         for entry, _ in ranked:
-            if not eligible(entry):
-                continue
-            estimate = report.of(entry.name, level)
+            estimate = table.get(entry.name)
             if estimate is None:
                 value = math.inf
-            elif thompson:
-                value = estimate.sample(rng)
             else:
-                value = estimate.upper(UCB_Z)
+                # A model whose draw cannot beat the best so far is passed over before any
+                # draw: 4 spreads above the mean is a 1-in-30,000 draw, an exact bound for ucb.
+                reach = estimate.upper(_REACH_Z if thompson else UCB_Z)
+                if reach < best_value:
+                    continue
+                value = estimate.sample(rng) if thompson else reach
+            if value < best_value or not eligible(entry):
+                continue
             if value > best_value:
                 best, best_value, tied = entry, value, 1
-            elif value == best_value:
+            else:
                 tied += 1
                 if rng.random() * tied < 1.0:  # each of the tied kept with chance 1/tied
                     best = entry

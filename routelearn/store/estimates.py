@@ -1,0 +1,35 @@
+"""The learner's latest estimate report, kept in ``learner_estimates`` (one row) for the API's
+central router: the instances get it with every tick's fan-out, the API reads it here."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+
+from routelearn.domain.estimates import EstimateReport
+
+_WRITE = """
+INSERT INTO learner_estimates (id, as_of, report) VALUES (1, %s, %s::jsonb)
+ON CONFLICT (id) DO UPDATE SET as_of = EXCLUDED.as_of, report = EXCLUDED.report
+"""
+
+
+def write(conn: Connection, report: EstimateReport) -> None:
+    conn.exec_driver_sql(_WRITE, (report.as_of, json.dumps(report.to_message())))
+
+
+def as_of(conn: Connection) -> datetime | None:
+    """When the report held was made (None: none yet): cheap, for a reader that holds one."""
+    value: datetime | None = conn.execute(
+        text("SELECT as_of FROM learner_estimates WHERE id = 1")
+    ).scalar_one_or_none()
+    return value
+
+
+def read(conn: Connection) -> EstimateReport | None:
+    raw = conn.execute(
+        text("SELECT report FROM learner_estimates WHERE id = 1")
+    ).scalar_one_or_none()
+    return None if raw is None else EstimateReport.from_message(raw)
