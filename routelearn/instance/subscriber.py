@@ -300,10 +300,11 @@ class ScoreUpdateSubscriber:
             if isinstance(body, Mapping) and "snapshot" in body:
                 self._apply_snapshot(body["snapshot"])
                 applied_pieces = self._apply_policy(_parse_policy(body.get("policy", []))[0])
+                bad = self._apply_inputs(body)
                 with self._lock:
                     self._policy_applied += applied_pieces
-                with self._lock:
                     self._messages += 1
+                    self._malformed += bad
                 message.ack()
                 return
             updates, changes, bad = _parse_round(body)

@@ -141,15 +141,22 @@ class FanOut:
         return FanOutReport(len(ids), len(ids), len(updates), trimmed, declared, seconds)
 
     def send_snapshot(
-        self, instance_id: str, snapshot: dict[str, Any], policy: Sequence[PolicyChange] = ()
+        self,
+        instance_id: str,
+        snapshot: dict[str, Any],
+        policy: Sequence[PolicyChange] = (),
+        inputs: Mapping[str, Any] | None = None,
     ) -> None:
         """Put a full score snapshot (``ModelCatalog.apply_snapshot``'s input) on one instance's
         queue, behind the rounds already there: the subscriber applies only what is newer. The
-        routing policy rides beside it, under ``policy``, where a subscriber that predates it
-        does not look."""
+        routing policy rides beside it, under ``policy``, and the learner's latest estimates
+        under ``estimates`` (``inputs``), where a subscriber that predates them does not
+        look."""
         message: dict[str, Any] = {"snapshot": snapshot}
         if policy:
             message["policy"] = [change.to_message() for change in policy]
+        if inputs:
+            message.update(inputs)
         body = json.dumps(message, separators=(",", ":"))
         self._deliver([instance_id], body, "score snapshot")
 
@@ -256,9 +263,10 @@ def send_snapshot(
     instance_id: str,
     snapshot: dict[str, Any],
     policy: Sequence[PolicyChange] = (),
+    inputs: Mapping[str, Any] | None = None,
 ) -> None:
     """One full snapshot to one instance's queue; raises TransientError like ``fan_out``."""
-    _fanout_for(settings).send_snapshot(instance_id, snapshot, policy)
+    _fanout_for(settings).send_snapshot(instance_id, snapshot, policy, inputs)
 
 
 def close_all() -> None:

@@ -353,7 +353,7 @@ def test_a_quality_floor_leaves_a_failing_model_out_on_every_instance_and_the_ap
 
 
 def test_every_learner_tick_sends_its_estimates_to_every_instance(
-    fleet: dict[str, Any], engine: Engine, celery_app: Any
+    fleet: dict[str, Any], engine: Engine, celery_app: Any, settings: Settings
 ) -> None:
     """The learner's estimate report rides its fan-out round to every instance, where the
     routers' directed exploration reads it: here "second", with little evidence, is the one
@@ -404,3 +404,12 @@ def test_every_learner_tick_sends_its_estimates_to_every_instance(
         catalog, Sink(), instance_id="explorer", explore_share=1.0, explore_strategy="ucb"
     )
     assert {explorer.route("simple").model for _ in range(50)} == {"second"}
+    # An instance that starts now has them from its snapshot, not only from the next tick.
+    late = ModelCatalog.from_config(CATALOG)
+    subscriber = ScoreUpdateSubscriber(settings, "late", late, request_snapshot=True)
+    subscriber.start()
+    try:
+        assert subscriber.wait_until_current(20)
+    finally:
+        assert subscriber.stop(10)
+    assert late.estimates.report == report

@@ -267,18 +267,26 @@ def test_weak_evidence_still_moves_by_bounded_steps() -> None:
     assert d.new_score - d.old_score <= 0.5 * a.confidence + 1e-9
 
 
+def then_window(older: Window, score: float, successes: int, failures: int) -> Evidence:
+    """``older`` outcomes (a tick a minute ago), then the change window's: in the totals and the
+    recency sums at full weight, and as ``window``, as the learner hands them over."""
+    ev = build([older], score, window_seconds=60.0)
+    assert ev.recent is not None
+    r = ev.recent
+    return replace(
+        ev,
+        successes=ev.successes + successes,
+        failures=ev.failures + failures,
+        recent=Recent(r.successes + successes, r.failures + failures, r.histogram),
+        window=(successes, failures),
+    )
+
+
 def test_a_recovery_is_judged_on_the_change_window() -> None:
     # 40 weighted outcomes at 60% (a degraded spell), then the last three ticks: 25 of 25.
     # Against the older 15 of 35, the window says the model changed: it is judged on the window
     # alone, and the band sends the score up at once.
-    ev = build([Window(15, 20)], 1.5, window_seconds=60.0)
-    assert ev.recent is not None
-    recovered = replace(
-        ev,
-        successes=ev.successes + 25,
-        recent=Recent(ev.recent.successes + 25, ev.recent.failures, ev.recent.histogram),
-        window=(25, 0),
-    )
+    recovered = then_window(Window(15, 20), 1.5, 25, 0)
     a = assess(recovered)
     assert a.shifted
     assert (a.successes, a.failures) == (25, 0)
@@ -305,17 +313,7 @@ def test_a_recovery_is_judged_on_the_change_window() -> None:
 def test_no_change_without_clear_evidence_of_one(
     window_counts: tuple[int, int], older: tuple[int, int]
 ) -> None:
-    ws, wf = window_counts
-    ev = build([Window(*older)], 3.0, window_seconds=60.0)
-    assert ev.recent is not None
-    ev = replace(
-        ev,
-        successes=ev.successes + ws,
-        failures=ev.failures + wf,
-        recent=Recent(ev.recent.successes + ws, ev.recent.failures + wf, ev.recent.histogram),
-        window=window_counts,
-    )
-    assert not assess(ev).shifted
+    assert not assess(then_window(Window(*older), 3.0, *window_counts)).shifted
 
 
 def test_the_policy_estimates_what_it_assesses() -> None:
@@ -333,15 +331,8 @@ def test_the_policy_estimates_what_it_assesses() -> None:
 def test_a_model_better_in_its_last_ticks_is_estimated_by_them() -> None:
     # A weak record (30 weighted outcomes at 70%), then 8 successes in the change window: too
     # few for the change test, but exploration should ask whether it is the best now.
-    ev = build([Window(21, 9)], 2.5, window_seconds=60.0)
-    assert ev.recent is not None
-    better = replace(
-        ev,
-        successes=ev.successes + 8,
-        recent=Recent(ev.recent.successes + 8, ev.recent.failures, ev.recent.histogram),
-        window=(8, 0),
-    )
-    worse = replace(better, window=(4, 4))
+    better = then_window(Window(21, 9), 2.5, 8, 0)
+    worse = then_window(Window(21, 9), 2.5, 4, 4)
     assert not assess(better).shifted
     means, spreads = CalibratedPolicy().estimate_all(batch_of([better, worse]))
     whole = assess(better)

@@ -11,7 +11,7 @@ from celery import shared_task
 from routelearn.constants import SEND_SNAPSHOT_TASK
 from routelearn.messaging.fanout import send_snapshot as send
 from routelearn.service.tasks.base import RouteLearnTask
-from routelearn.store import policy
+from routelearn.store import estimates, policy
 from routelearn.store.scores import score_snapshot
 
 
@@ -24,5 +24,9 @@ def send_snapshot(self: RouteLearnTask, instance_id: str) -> dict[str, object]:
     snapshot = score_snapshot(app.engine, app.settings.default_score)
     with app.engine.connect() as conn:
         pieces = policy.current_changes(conn)
-    send(app.settings, instance_id, snapshot, pieces)
+        report = estimates.read(conn)
+    # The learner's latest estimates too: a starting router directs its exploration from its
+    # first request, not from the next tick's round.
+    inputs = None if report is None else {"estimates": report.to_message()}
+    send(app.settings, instance_id, snapshot, pieces, inputs)
     return {"instance_id": instance_id, "models": len(snapshot["models"])}
