@@ -403,10 +403,11 @@ def estimate_all(
     batch: EvidenceBatch, params: CalibratedParams | None = None
 ) -> tuple[Vector, Vector]:
     """Step 5: each row's target and spread, for the routers' exploration. Where the change
-    window alone (at least ``shift_min`` outcomes) points higher than the whole evidence, the
-    window's: exploration asks whether a model could be the best *now*, and a model that got
-    better while only exploration reached it shows it in its last ticks well before the
-    change test (step 1) can be sure of it."""
+    window alone points higher than the whole evidence, the window's: exploration asks whether
+    a model could be the best *now*, and a model that got better while only exploration
+    reached it shows it in its last ticks well before the change test (step 1) can be sure of
+    it. A window of a few outcomes leans on the prior (centred on the score) and is wide, so it
+    weighs as little as it says."""
     import numpy as np
 
     p = params if params is not None else CalibratedParams()
@@ -415,7 +416,7 @@ def estimate_all(
     if window is None:
         return whole.target, whole.spread
     ws, wf = np.nan_to_num(window[0]), np.nan_to_num(window[1])
-    known = ~(np.isnan(window[0]) | np.isnan(window[1])) & (ws + wf >= p.shift_min)
+    known = ~(np.isnan(window[0]) | np.isnan(window[1])) & (ws + wf > 0)
     recent = recency.Rows(ws, wf, batch.recent.histograms)
     last = assess_all(batch.current_scores, recent, p)
     use = known & (last.target > whole.target)
