@@ -232,6 +232,40 @@ def quality_report() -> dict[str, Any]:
     }
 
 
+def estimate_report() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": (
+            "The learner's estimate of each model's score per complexity and its spread (the "
+            "posterior's standard deviation), sent with every tick's round "
+            "(routelearn.domain.estimates.EstimateReport): keep the newest; routers direct "
+            "their exploration by it; a model not listed has no evidence yet."
+        ),
+        "properties": {
+            "as_of": {"type": "string", "format": "date-time"},
+            "policy": {"type": "string"},
+            "models": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "propertyNames": {"enum": [c.value for c in Complexity]},
+                    "additionalProperties": {
+                        "type": "array",
+                        "description": "[mean, spread]",
+                        "prefixItems": [
+                            {"type": "number", "minimum": 0, "maximum": 5},
+                            {"type": "number", "minimum": 0},
+                        ],
+                        "minItems": 2,
+                        "maxItems": 2,
+                    },
+                },
+            },
+        },
+        "required": ["as_of", "policy", "models"],
+    }
+
+
 def score_message() -> dict[str, Any]:
     change = policy_change()
     documents = change.pop("$defs")  # referenced from the root, as "#/$defs/RoutingRule"
@@ -252,6 +286,7 @@ def score_message() -> dict[str, Any]:
                     "policy": {"type": "array", "items": {"$ref": "#/$defs/policy_change"}},
                     "spend": {"$ref": "#/$defs/spend_report"},
                     "quality": {"$ref": "#/$defs/quality_report"},
+                    "estimates": {"$ref": "#/$defs/estimate_report"},
                 },
                 "required": ["updates"],
             },
@@ -264,6 +299,7 @@ def score_message() -> dict[str, Any]:
                         "description": "every current piece of the routing policy",
                         "items": {"$ref": "#/$defs/policy_change"},
                     },
+                    "estimates": {"$ref": "#/$defs/estimate_report"},
                 },
                 "required": ["snapshot"],
             },
@@ -274,6 +310,7 @@ def score_message() -> dict[str, Any]:
             "policy_change": change,
             "spend_report": spend_report(),
             "quality_report": quality_report(),
+            "estimate_report": estimate_report(),
             **documents,
             "snapshot": {
                 "type": "object",

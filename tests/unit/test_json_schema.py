@@ -121,3 +121,24 @@ def test_policy_changes_and_spend_reports_match_what_the_subscriber_reads() -> N
     broken = {**quality, "models": {"m": {"complex": {**quality["models"]["m"]["complex"],
                                                       "success_rate": 1.5}}}}  # fmt: skip
     assert not messages.is_valid({"updates": [], "quality": broken})
+
+
+def test_estimate_reports_match_what_the_subscriber_reads() -> None:
+    from datetime import UTC, datetime
+
+    from routelearn.domain.estimates import Estimate, EstimateReport
+
+    messages = validator("score-message.schema.json")
+    report = EstimateReport(
+        datetime(2026, 12, 4, tzinfo=UTC),
+        "calibrated",
+        {("m", "complex"): Estimate(4.2, 0.31), ("m", "simple"): Estimate(0.0, 1.5)},
+    ).to_message()
+    assert messages.is_valid({"updates": [], "estimates": report})
+    assert messages.is_valid({"snapshot": {"models": {}}, "estimates": report})
+    assert EstimateReport.from_message(report).to_message() == report
+    for bad in ([5.5, 0.1], [4.0, -0.1], [4.0], "4.0"):
+        broken = {**report, "models": {"m": {"complex": bad}}}
+        assert not messages.is_valid({"updates": [], "estimates": broken}), bad
+        with pytest.raises(ValueError, match=r"estimate report: models\.m\.complex"):
+            EstimateReport.from_message(broken)
