@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     # explore an uncertain or stale model instead of the best (as the instance-side router).
     api_route_refresh_ms: float = Field(default=1000.0, ge=10, le=600_000)
     api_route_explore_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    # Which model an exploring decision takes (routelearn.instance.router.exploration.Strategy).
+    api_route_explore_strategy: Literal["thompson", "ucb", "uniform"] = "thompson"
     # One log line per request (never a key: keys travel in a header). Off, uvicorn spends a
     # tenth less per request.
     api_access_log: bool = True

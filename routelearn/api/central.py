@@ -238,6 +238,7 @@ class CentralRouter:
             self._sink,
             instance_id=API_INSTANCE_ID,
             explore_share=self._settings.api_route_explore_share,
+            explore_strategy=self._settings.api_route_explore_strategy,
             rng=self._rng,
         )
         router.spend = self.spend_of

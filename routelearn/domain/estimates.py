@@ -41,8 +41,10 @@ class Estimate:
         return self.mean + z * self.spread
 
     def sample(self, rng: random.Random) -> float:
-        """A draw from the normal approximation of the posterior (Thompson sampling)."""
-        return self.mean + self.spread * rng.gauss(0.0, 1.0)
+        """A draw from the normal approximation of the posterior (Thompson sampling).
+        ``normalvariate``, not ``gauss``: a router's threads share one ``Random``, and
+        ``gauss`` keeps a second draw between calls without a lock."""
+        return self.mean + self.spread * rng.normalvariate(0.0, 1.0)
 
 
 Score = Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)]

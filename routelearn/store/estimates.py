@@ -4,11 +4,14 @@ central router: the instances get it with every tick's fan-out, the API reads it
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from routelearn.domain.estimates import EstimateReport
+from routelearn.domain.estimates import EstimateReport, InvalidEstimateReport
+
+log = logging.getLogger(__name__)
 
 _WRITE = """
 INSERT INTO learner_estimates (id, as_of, report) VALUES (1, %s, %s::jsonb)
@@ -29,7 +32,15 @@ def as_of(conn: Connection) -> datetime | None:
 
 
 def read(conn: Connection) -> EstimateReport | None:
+    """The report held (None: none, or one that does not validate: logged, so that a snapshot
+    or an API refresh goes on without estimates rather than failing)."""
     raw = conn.execute(
         text("SELECT report FROM learner_estimates WHERE id = 1")
     ).scalar_one_or_none()
-    return None if raw is None else EstimateReport.from_message(raw)
+    if raw is None:
+        return None
+    try:
+        return EstimateReport.from_message(raw)
+    except InvalidEstimateReport as exc:
+        log.error("stored estimate report skipped: %s", exc)
+        return None

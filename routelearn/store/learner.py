@@ -148,8 +148,8 @@ class LearnerResult:
     considered: int = 0
     changes: tuple[ScoreChange, ...] = ()
     seconds: float = 0.0
-    # What the policy believes of every row (None: a policy without a posterior): the routers
-    # direct their exploration with it.
+    # What the policy believes of every row (empty: a policy without a posterior): the routers
+    # direct their exploration with it. None: the tick did not run.
     estimates: EstimateReport | None = None
 
 
@@ -328,8 +328,11 @@ def run_learner(
         window = _window(conn, read, change_window_seconds)
         new_rows, decided, batch = _decide(read, state, policy, default_score, window)
         estimated = policy.estimate_all(batch)
+        # A policy without a posterior sends an empty report: it replaces whatever an earlier
+        # policy left with the instances and in learner_estimates, and routers fall back on
+        # their own weights.
         estimates = (
-            None
+            EstimateReport(started_at, policy.name, {})
             if estimated is None
             else EstimateReport.of_rows(
                 started_at, policy.name, read.keys, estimated[0].tolist(), estimated[1].tolist()
@@ -339,8 +342,7 @@ def run_learner(
             conn.exec_driver_sql(_NEW_SCORES, (json.dumps(new_rows),))
         if decided:
             changes = _store_changes(conn, decided, policy.name)
-        if estimates is not None:
-            stored_estimates.write(conn, estimates)
+        stored_estimates.write(conn, estimates)
         _write_state(conn, read, state, started_at)
         conn.execute(text(_SNAPSHOT))
         conn.execute(

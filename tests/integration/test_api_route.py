@@ -73,11 +73,13 @@ def models(engine: Engine, clean: None) -> None:
     but inactive: for complexity ``complex``."""
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE models, registry_changes CASCADE"))
+    # Scores first: an API refresh between the two would otherwise route to atlas at the
+    # default score, and the test would read that.
+    for model, score in (("atlas", 4.0), ("boreal", 3.0), ("cirrus", 4.9)):
+        set_score(engine, model, "complex", score, 1)
     registry.register(engine, record("atlas", ["vision", "json"], ModelStatus.ACTIVE, 0.01))
     registry.register(engine, record("boreal", ["json"], ModelStatus.ACTIVE, 0.001))
     registry.register(engine, record("cirrus", ["vision", "json"], ModelStatus.INACTIVE, 0.0))
-    for model, score in (("atlas", 4.0), ("boreal", 3.0), ("cirrus", 4.9)):
-        set_score(engine, model, "complex", score, 1)
 
 
 @pytest.fixture

@@ -69,7 +69,8 @@ def test_beat_drives_learner_and_fan_out_to_two_instances(
     # The offline instance starts after the fan-outs: its durable queue kept every round, one
     # per tick (each carries the tick's estimates, and its score changes if any).
     offline = ScoreUpdateSubscriber(settings, "offline", offline_catalog)
-    assert offline.drain(timeout=10) == _learner_runs(engine)
+    # (At least: a fan-out requeued after a broker error may send its round twice.)
+    assert offline.drain(timeout=10) >= _learner_runs(engine)
     assert offline_catalog.score("steady", "complex") == score
     assert offline_catalog.version("steady", "complex") == version
 

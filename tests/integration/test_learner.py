@@ -168,6 +168,8 @@ def test_a_prompt_tick_barely_decays_a_late_one_decays_by_the_time_that_passed(
 
 
 def test_each_tick_estimates_every_row_for_the_routers(engine: Engine, clean: None) -> None:
+    from routelearn.store import estimates
+
     ingest_model(engine, "good", 0.98, 300, 300.0)
     ingest_model(engine, "thin", 0.9, 25, 300.0)
     result = run(engine)
@@ -177,7 +179,11 @@ def test_each_tick_estimates_every_row_for_the_routers(engine: Engine, clean: No
     assert good is not None and thin is not None
     assert good.mean > 4.0 and thin.mean < good.mean
     assert thin.spread > 2 * good.spread  # 25 outcomes say less than 300
-    assert run(engine, "classic").estimates is None  # no posterior, nothing to send
+    # classic has no posterior: an empty report, stored too, replaces the calibrated one.
+    empty = run(engine, "classic").estimates
+    assert empty is not None and empty.policy == "classic" and not empty.estimates
+    with engine.connect() as conn:
+        assert estimates.read(conn) == empty
 
 
 def age_snapshots(engine: Engine, seconds: float) -> None:
@@ -222,7 +228,8 @@ def test_the_api_router_explores_by_the_estimates_the_learner_stored(
     engine: Engine, clean: None, settings: Any
 ) -> None:
     """The central router behind POST /api/route gets no fan-out: it reads the learner's latest
-    report from learner_estimates on its refresh, and keeps it across a catalog rebuild."""
+    report from learner_estimates on its refresh; a stored report that does not validate is
+    skipped (logged), not a failed refresh."""
     from routelearn.api.central import CentralRouter
     from routelearn.store import estimates
 
@@ -243,3 +250,12 @@ def test_the_api_router_explores_by_the_estimates_the_learner_stored(
     central.refresh()
     newer = central.catalog.estimates.report
     assert newer is not None and newer.as_of > stored.as_of
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE learner_estimates SET as_of = as_of + interval '1 minute',"
+                " report = jsonb_set(report, '{models}', '{\"m\": {\"complex\": [9, 0]}}')"
+            )
+        )
+    assert central.refresh() is False  # no registry or score change; the refresh still ran
+    assert central.catalog.estimates.report == newer

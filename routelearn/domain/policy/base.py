@@ -202,9 +202,10 @@ class EvidenceBatch:
         check((weights >= 0).all(axis=1), lambda i: "recent has a negative or NaN weight")
         if self.window_successes is not None and self.window_failures is not None:
             window = np.column_stack([self.window_successes, self.window_failures])
+            whole = np.isfinite(window) & (window >= 0) & (np.floor(window) == window)
             check(
-                np.isnan(window).all(axis=1) | (window >= 0).all(axis=1),
-                lambda i: "window counts must be >= 0 (or both NaN: not known)",
+                np.isnan(window).all(axis=1) | whole.all(axis=1),
+                lambda i: "window counts must be whole numbers >= 0 (or both NaN: not known)",
             )
 
     def __len__(self) -> int:

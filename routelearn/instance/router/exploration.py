@@ -106,7 +106,7 @@ class Explorer:
         """The model to explore among the ``eligible`` ones (None: none to explore)."""
         if self.strategy is not Strategy.UNIFORM:
             report = self._estimates.report
-            if report is not None:
+            if report is not None and report.estimates:  # empty: a policy without any
                 return self._directed(ranked, complexity, eligible, report)
         return self._weighted(ranked, complexity, eligible)
 

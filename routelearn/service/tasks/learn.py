@@ -33,7 +33,7 @@ def learn_scores(self: RouteLearnTask) -> dict[str, object]:
         log.info("learner tick skipped: another tick holds the lock")
         return {"ran": False}
     metrics.observe_learner_tick(result.seconds, len(result.changes))
-    if result.changes or result.estimates is not None:
+    if result.changes or result.estimates is not None:  # estimates: every tick that ran
         # The round goes out as its own task: the scores are committed whatever the broker does,
         # and a fan-out that fails is retried without re-running the learner. The estimates go
         # every tick (the routers explore by them), changes or not.

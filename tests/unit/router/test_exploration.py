@@ -169,18 +169,26 @@ def test_models_without_estimates_share_the_exploration_first() -> None:
     assert {router.route("simple", ["vision"]).model for _ in range(20)} == {"m4"}
 
 
-def test_uniform_and_the_absence_of_a_report_use_the_weights() -> None:
-    uniform, cat = directed("uniform")
-    cat.estimates.apply(report(best=(4.8, 0.02), m2=(4.0, 0.05), m3=(3.5, 1.0)))
-    # Every model is version 0 (uncertain) and stale: equal weights, m4 and m5 included.
-    assert set(Counter(uniform.route("simple").model for _ in range(2000))) == {
-        "m2",
-        "m3",
-        "m4",
-        "m5",
-    }
-    waiting, _ = directed("thompson")  # no report received yet
-    assert len({waiting.route("simple").model for _ in range(2000)}) == 4
+def test_uniform_no_report_and_an_empty_one_use_the_weights() -> None:
+    """The weights, not the estimates: m2 has a learned score (version 3) and was chosen just
+    now, so it weighs 0 and is never explored; directed exploration would favour it."""
+
+    def explored(strategy: str, held: EstimateReport | None) -> set[str]:
+        router, cat = directed(strategy)
+        assert cat.apply_update("m2", "simple", 4.0, 3)
+        assert router.route("simple", user_model_request="m2").model == "m2"
+        if held is not None:
+            cat.estimates.apply(held)
+        return {router.route("simple").model for _ in range(2000)}
+
+    favour_m2 = report(
+        best=(4.8, 0.02), m2=(4.7, 0.5), m3=(1.0, 0.01), m4=(1.0, 0.01), m5=(1.0, 0.01)
+    )
+    assert explored("thompson", favour_m2) == {"m2"}  # directed
+    assert explored("uniform", favour_m2) == {"m3", "m4", "m5"}
+    assert explored("thompson", None) == {"m3", "m4", "m5"}  # no report received yet
+    empty = EstimateReport(datetime(2026, 12, 4, tzinfo=UTC), "classic", {})
+    assert explored("thompson", empty) == {"m3", "m4", "m5"}
 
 
 def test_an_unknown_strategy_is_refused_by_name() -> None:
