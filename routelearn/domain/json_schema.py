@@ -194,6 +194,18 @@ def spend_report() -> dict[str, Any]:
     }
 
 
+def _per_model_and_complexity(value: dict[str, Any]) -> dict[str, Any]:
+    """model -> complexity -> ``value``: the shape of the reports' ``models``."""
+    return {
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "propertyNames": {"enum": [c.value for c in Complexity]},
+            "additionalProperties": value,
+        },
+    }
+
+
 def quality_report() -> dict[str, Any]:
     nullable = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "null"}]}
     return {
@@ -205,28 +217,23 @@ def quality_report() -> dict[str, Any]:
         ),
         "properties": {
             "as_of": {"type": "string", "format": "date-time"},
-            "models": {
-                "type": "object",
-                "additionalProperties": {
+            "models": _per_model_and_complexity(
+                {
                     "type": "object",
-                    "propertyNames": {"enum": [c.value for c in Complexity]},
-                    "additionalProperties": {
-                        "type": "object",
-                        "properties": {
-                            "success_rate": {
-                                "anyOf": [
-                                    {"type": "number", "minimum": 0, "maximum": 1},
-                                    {"type": "null"},
-                                ]
-                            },
-                            "latency_ms": nullable,
-                            "samples": {"type": "integer", "minimum": 0},
+                    "properties": {
+                        "success_rate": {
+                            "anyOf": [
+                                {"type": "number", "minimum": 0, "maximum": 1},
+                                {"type": "null"},
+                            ]
                         },
-                        "required": ["success_rate", "latency_ms", "samples"],
-                        "additionalProperties": False,
+                        "latency_ms": nullable,
+                        "samples": {"type": "integer", "minimum": 0},
                     },
-                },
-            },
+                    "required": ["success_rate", "latency_ms", "samples"],
+                    "additionalProperties": False,
+                }
+            ),
         },
         "required": ["as_of", "models"],
     }
@@ -244,23 +251,18 @@ def estimate_report() -> dict[str, Any]:
         "properties": {
             "as_of": {"type": "string", "format": "date-time"},
             "policy": {"type": "string"},
-            "models": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "propertyNames": {"enum": [c.value for c in Complexity]},
-                    "additionalProperties": {
-                        "type": "array",
-                        "description": "[mean, spread]",
-                        "prefixItems": [
-                            {"type": "number", "minimum": 0, "maximum": 5},
-                            {"type": "number", "minimum": 0},
-                        ],
-                        "minItems": 2,
-                        "maxItems": 2,
-                    },
-                },
-            },
+            "models": _per_model_and_complexity(
+                {
+                    "type": "array",
+                    "description": "[mean, spread]",
+                    "prefixItems": [
+                        {"type": "number", "minimum": 0, "maximum": 5},
+                        {"type": "number", "minimum": 0},
+                    ],
+                    "minItems": 2,
+                    "maxItems": 2,
+                }
+            ),
         },
         "required": ["as_of", "policy", "models"],
     }
