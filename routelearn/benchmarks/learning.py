@@ -39,7 +39,7 @@ from routelearn.store.engine import (
     libpq_dsn,
     make_engine,
 )
-from routelearn.store.learner import CHANGE_WINDOW_TICKS, run_learner
+from routelearn.store.learner import run_learner, snapshot_windows
 
 Log = Callable[[str], None]
 COMPLEXITIES = ["simple", "medium", "complex"]
@@ -312,8 +312,7 @@ def measure_learner(engine: Engine, dsn: str, settings: Settings, ticks: int) ->
             engine,
             policy,
             default_score=settings.default_score,
-            keep_snapshots_seconds=settings.anomaly_window + 2 * settings.learner_interval,
-            change_window_seconds=CHANGE_WINDOW_TICKS * settings.learner_interval,
+            **snapshot_windows(settings.learner_interval, settings.anomaly_window),
         )
         elapsed = time.perf_counter() - began
         for statement in age:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,8 +32,24 @@ if TYPE_CHECKING:
     from routelearn.domain.recency import Vector
 
 # The policy's change window covers the last three ticks: it starts at the newest snapshot at
-# least 2.5 learner intervals old, which beat's jitter cannot push to a fourth.
+# least 2.5 learner intervals old, which beat's jitter cannot push to a fourth. The segment
+# before it (the policy compares the two) starts at the newest snapshot at least 8.5 intervals
+# old: the six ticks before the window.
 CHANGE_WINDOW_TICKS = 2.5
+BEFORE_WINDOW_TICKS = 8.5
+
+
+def snapshot_windows(interval: float, anomaly_window: float) -> dict[str, float]:
+    """`run_learner`'s snapshot arguments for a learner ticking every ``interval`` seconds:
+    the change window, the segment before it, and how long snapshots are kept (the anomaly
+    sweep's window also starts at one at least ``anomaly_window`` old)."""
+    before = BEFORE_WINDOW_TICKS * interval
+    return {
+        "change_window_seconds": CHANGE_WINDOW_TICKS * interval,
+        "before_window_seconds": before,
+        "keep_snapshots_seconds": max(anomaly_window, before) + 2 * interval,
+    }
+
 
 # pg_try_advisory_xact_lock key: "rlearn" in ASCII, so it is recognizable in pg_locks.
 LEARNER_LOCK = 0x726C6561726E
@@ -245,24 +262,48 @@ def _write_state(conn: Connection, read: _Read, state: recency.Rows, as_of: date
             copy.write(stream)
 
 
-def _window(conn: Connection, read: _Read, seconds: float | None) -> tuple[Vector, Vector] | None:
-    """Each row's successes and failures since the newest snapshot at least ``seconds`` old
-    (NaN: the row has none, or its counters went down since: reset by hand)."""
-    import numpy as np
-
-    if seconds is None:
-        return None
-    base = {
+def _snapshot_counts(conn: Connection, seconds: float) -> dict[tuple[str, str], tuple[int, int]]:
+    """Each row's counters as the newest snapshot at least ``seconds`` old held them."""
+    return {
         (m, c): (s, f) for m, c, s, f in conn.exec_driver_sql(_WINDOW_BASE, (seconds,)).fetchall()
     }
-    ws = np.full(len(read.keys), np.nan)
-    wf = np.full(len(read.keys), np.nan)
-    for i, key in enumerate(read.keys):
-        then = base.get(key)
-        if then is not None and read.successes[i] >= then[0] and read.failures[i] >= then[1]:
-            ws[i] = read.successes[i] - then[0]
-            wf[i] = read.failures[i] - then[1]
-    return ws, wf
+
+
+def _between(
+    keys: Sequence[tuple[str, str]],
+    later: Callable[[int], tuple[int, int] | None],
+    earlier: dict[tuple[str, str], tuple[int, int]],
+) -> tuple[Vector, Vector]:
+    """Each row's successes and failures between two counter readings (NaN: a reading is
+    missing, or the counters went down between them: reset by hand)."""
+    import numpy as np
+
+    ss = np.full(len(keys), np.nan)
+    fs = np.full(len(keys), np.nan)
+    for i, key in enumerate(keys):
+        then, now = earlier.get(key), later(i)
+        if then is not None and now is not None and now[0] >= then[0] and now[1] >= then[1]:
+            ss[i] = now[0] - then[0]
+            fs[i] = now[1] - then[1]
+    return ss, fs
+
+
+def _segments(
+    conn: Connection, read: _Read, window_seconds: float | None, before_seconds: float | None
+) -> tuple[tuple[Vector, Vector] | None, tuple[Vector, Vector] | None]:
+    """Each row's successes and failures over the change window (since the newest snapshot at
+    least ``window_seconds`` old) and over the segment before it (from the newest snapshot at
+    least ``before_seconds`` old to the window's start)."""
+    if window_seconds is None:
+        return None, None
+    start = _snapshot_counts(conn, window_seconds)
+    window = _between(read.keys, lambda i: (read.successes[i], read.failures[i]), start)
+    if before_seconds is None:
+        return window, None
+    before = _between(
+        read.keys, lambda i: start.get(read.keys[i]), _snapshot_counts(conn, before_seconds)
+    )
+    return window, before
 
 
 def _decide(
@@ -271,6 +312,7 @@ def _decide(
     policy: Policy,
     default_score: float,
     window: tuple[Vector, Vector] | None,
+    before: tuple[Vector, Vector] | None,
 ) -> tuple[list[list[object]], dict[tuple[str, str], tuple[int, ScoreDecision]], EvidenceBatch]:
     """The rows first seen (to insert at the default score), every decided change, and the
     batch they were decided on."""
@@ -294,6 +336,8 @@ def _decide(
         outcomes_at_last_adjustment=[marker or 0 for marker in read.markers],
         window_successes=None if window is None else window[0],
         window_failures=None if window is None else window[1],
+        before_successes=None if before is None else before[0],
+        before_failures=None if before is None else before[1],
     )
     decided = {
         read.keys[i]: (read.versions[i] or 0, decision) for i, decision in policy.decide_all(batch)
@@ -308,10 +352,12 @@ def run_learner(
     default_score: float,
     keep_snapshots_seconds: float,
     change_window_seconds: float | None = None,
+    before_window_seconds: float | None = None,
 ) -> LearnerResult:
     """One tick. The counter snapshots it takes are kept ``keep_snapshots_seconds`` (the anomaly
     sweep's window starts at one of them, and the policy's change window at another:
-    ``change_window_seconds``, None for none)."""
+    ``change_window_seconds``, None for none; the segment before the window at a third:
+    ``before_window_seconds``, None for none)."""
     began = time.perf_counter()
     changes: list[ScoreChange] = []
     with (
@@ -325,8 +371,8 @@ def run_learner(
         started_at: datetime = conn.execute(text("SELECT now()")).scalar_one()
         read = _read(conn)
         state = recency.advance(read.current, read.seen, read.recent, read.elapsed, policy.decay)
-        window = _window(conn, read, change_window_seconds)
-        new_rows, decided, batch = _decide(read, state, policy, default_score, window)
+        window, before = _segments(conn, read, change_window_seconds, before_window_seconds)
+        new_rows, decided, batch = _decide(read, state, policy, default_score, window, before)
         estimated = policy.estimate_all(batch)
         # A policy without a posterior sends an empty report: it replaces whatever an earlier
         # policy left with the instances and in learner_estimates, and routers fall back on

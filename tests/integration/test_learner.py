@@ -224,6 +224,46 @@ def test_a_recovery_is_judged_on_the_outcomes_since_the_change_window(
     assert change.decision.new_score > 4.0
 
 
+@pytest.mark.parametrize("before_window", [None, 90.0])
+def test_a_recovery_after_a_good_past_is_found_against_the_segment_before_the_window(
+    engine: Engine, clean: None, before_window: float | None
+) -> None:
+    """A good record, a bad spell, then a short run of successes: against the whole older
+    evidence the run is too short to tell, against the bad spell (the counters between the
+    snapshot older than the segment before the window and the one older than the window) it is
+    a change back."""
+
+    def tick() -> Any:
+        return run_learner(
+            engine,
+            make_policy("calibrated"),
+            default_score=2.5,
+            keep_snapshots_seconds=600,
+            change_window_seconds=30,
+            before_window_seconds=before_window,
+        )
+
+    ingest_model(engine, "m", 0.97, 300, 300.0)
+    tick()
+    age_snapshots(engine, 100)  # older than the segment before the window
+    spell = []  # 25 of 40
+    for outcome in ["success"] * 25 + ["failure"] * 15:
+        spell += decision_pair(outcome, model="m", response_time_ms=300.0)
+    Ingestor(engine).ingest(spell, "test")
+    tick()
+    age_snapshots(engine, 40)  # that tick's snapshot: older than the window, not than before
+    events = []
+    for _ in range(12):
+        events += decision_pair("success", model="m", response_time_ms=300.0)
+    Ingestor(engine).ingest(events, "test")
+    (change,) = [c for c in tick().changes if c.model == "m"]
+    if before_window is None:
+        assert "weighted outcomes" in change.decision.reason
+    else:
+        assert "success 0.9" in change.decision.reason
+        assert "outcomes of the change window" in change.decision.reason
+
+
 def test_the_api_router_explores_by_the_estimates_the_learner_stored(
     engine: Engine, clean: None, settings: Any
 ) -> None:

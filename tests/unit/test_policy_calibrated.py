@@ -302,6 +302,24 @@ def test_a_recovery_is_judged_on_the_change_window() -> None:
         assert b.target < 3.5
 
 
+def test_a_recovery_after_a_good_past_is_found_against_the_bad_spell_before_it() -> None:
+    # A long good record (300 of 315) and a bad spell (25 of 40): weighted together, 325 of
+    # 355 (0.92). Then 12 of 12 in the change window: against all the older evidence too few
+    # to tell, against the spell just before the window a clear change back.
+    recovered = then_window(Window(325, 30), 2.0, 12, 0)
+    assert not assess(recovered).shifted
+    back = replace(recovered, before=(25, 15))
+    a = assess(back)
+    assert a.shifted
+    assert (a.successes, a.failures) == (12, 0)
+    assert a.target > 4.5 > assess(recovered).target  # 4.57 (12 outcomes, prior on 2.0), 4.17
+    assert decide(back).new_score == pytest.approx(a.target, abs=1e-6)
+    # A segment before that agrees with the window, or holds too few outcomes, changes nothing.
+    for before in ((38, 2), (2, 2)):
+        assert not assess(replace(recovered, before=before)).shifted
+    assert not assess(back, CalibratedParams(shift_g=0)).shifted
+
+
 @pytest.mark.parametrize(
     ("window_counts", "older"),
     [
@@ -450,6 +468,8 @@ def batch_of(rows: list[Evidence]) -> EvidenceBatch:
         outcomes_at_last_adjustment=[r.outcomes_at_last_adjustment for r in rows],
         window_successes=np.array([np.nan if r.window is None else r.window[0] for r in rows]),
         window_failures=np.array([np.nan if r.window is None else r.window[1] for r in rows]),
+        before_successes=np.array([np.nan if r.before is None else r.before[0] for r in rows]),
+        before_failures=np.array([np.nan if r.before is None else r.before[1] for r in rows]),
     )
 
 
@@ -471,6 +491,13 @@ def test_a_whole_tick_decides_exactly_as_row_by_row(policy: Policy) -> None:
                 window=(
                     add(windows[2], windows[3]).successes,
                     add(windows[2], windows[3]).failures,
+                ),
+                # and the two before as the segment before it, one in five unknown
+                before=None
+                if i % 5 == 0
+                else (
+                    add(windows[0], windows[1]).successes,
+                    add(windows[0], windows[1]).failures,
                 ),
             )
         rows.append(replace(ev, model=f"m{i}", mean_response_ms=rng.uniform(50, 4000)))
@@ -519,3 +546,9 @@ def test_a_batch_refuses_what_evidence_refuses() -> None:
         replace(broken, recent=nan_recent)
     with pytest.raises(ValueError, match=r"recent\.histogram has 3 buckets"):
         replace(good, recent=Recent(1.0, 0.0, [1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match=r"before counts must be whole numbers >= 0 .* for m1"):
+        replace(broken, before_successes=np.array([1.0, -2.0]), before_failures=np.zeros(2))
+    with pytest.raises(ValueError, match="before_successes and before_failures go together"):
+        replace(broken, before_successes=np.zeros(2), before_failures=None)
+    with pytest.raises(ValueError, match=r"Evidence\.before counts must be >= 0, got \(1, -1\)"):
+        replace(good, before=(1, -1))

@@ -53,7 +53,8 @@ class Evidence:
     does at first sight). ``outcomes_at_last_adjustment`` is ``samples`` as it was when this
     row's score last changed (the learner stores ``ScoreDecision.based_on_samples`` when
     ``changed``). ``window`` is (successes, failures) counted over the learner's last few
-    ticks (its change window), or None when not known (no counter snapshot that old yet).
+    ticks (its change window), or None when not known (no counter snapshot that old yet);
+    ``before`` the same over the few ticks before the window.
     """
 
     model: str
@@ -66,6 +67,7 @@ class Evidence:
     recent: Recent | None = None
     outcomes_at_last_adjustment: int = 0
     window: tuple[int, int] | None = None
+    before: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         # A score outside the range is a broken catalog row, not something to learn from.
@@ -81,8 +83,10 @@ class Evidence:
             raise ValueError(f"Evidence.mean_response_ms must be >= 0, got {self.mean_response_ms}")
         if self.outcomes_at_last_adjustment < 0:
             raise ValueError("Evidence.outcomes_at_last_adjustment must be >= 0")
-        if self.window is not None and min(self.window) < 0:
-            raise ValueError(f"Evidence.window counts must be >= 0, got {self.window}")
+        for name in ("window", "before"):
+            counts = getattr(self, name)
+            if counts is not None and min(counts) < 0:
+                raise ValueError(f"Evidence.{name} counts must be >= 0, got {counts}")
         recent = self.recent.histogram if self.recent is not None else ()
         if recent and len(recent) != latency.NUM_BUCKETS:
             raise ValueError(
@@ -142,6 +146,9 @@ class EvidenceBatch:
     # Evidence.window as two columns; NaN where not known. None: not known for any row.
     window_successes: Vector | None = None
     window_failures: Vector | None = None
+    # Evidence.before, likewise.
+    before_successes: Vector | None = None
+    before_failures: Vector | None = None
 
     def __post_init__(self) -> None:
         n = len(self.keys)
@@ -153,10 +160,13 @@ class EvidenceBatch:
             self.mean_response_ms,
             self.recent.successes,
             self.outcomes_at_last_adjustment,
-            *(w for w in (self.window_successes, self.window_failures) if w is not None),
+            *(c for c in self._segment_columns() if c is not None),
         )
-        if (self.window_successes is None) != (self.window_failures is None):
-            raise ValueError("EvidenceBatch: window_successes and window_failures go together")
+        for name in ("window", "before"):
+            if (getattr(self, f"{name}_successes") is None) != (
+                getattr(self, f"{name}_failures") is None
+            ):
+                raise ValueError(f"EvidenceBatch: {name}_successes and {name}_failures go together")
         if any(len(column) != n for column in columns):
             raise ValueError(f"EvidenceBatch: columns of different lengths for {n} keys")
         if n and self.histograms.shape[1] != latency.NUM_BUCKETS:
@@ -200,13 +210,27 @@ class EvidenceBatch:
         r = self.recent
         weights = np.column_stack([r.successes, r.failures, r.histograms])
         check((weights >= 0).all(axis=1), lambda i: "recent has a negative or NaN weight")
-        if self.window_successes is not None and self.window_failures is not None:
-            window = np.column_stack([self.window_successes, self.window_failures])
-            whole = np.isfinite(window) & (window >= 0) & (np.floor(window) == window)
+
+        def check_segment(name: str, successes: Vector | None, failures: Vector | None) -> None:
+            if successes is None or failures is None:
+                return
+            segment = np.column_stack([successes, failures])
+            whole = np.isfinite(segment) & (segment >= 0) & (np.floor(segment) == segment)
             check(
-                np.isnan(window).all(axis=1) | whole.all(axis=1),
-                lambda i: "window counts must be whole numbers >= 0 (or both NaN: not known)",
+                np.isnan(segment).all(axis=1) | whole.all(axis=1),
+                lambda i: f"{name} counts must be whole numbers >= 0 (or both NaN: not known)",
             )
+
+        check_segment("window", self.window_successes, self.window_failures)
+        check_segment("before", self.before_successes, self.before_failures)
+
+    def _segment_columns(self) -> tuple[Vector | None, ...]:
+        return (
+            self.window_successes,
+            self.window_failures,
+            self.before_successes,
+            self.before_failures,
+        )
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -227,14 +251,16 @@ class EvidenceBatch:
                 self.recent.histograms[i].tolist(),
             ),
             outcomes_at_last_adjustment=self.outcomes_at_last_adjustment[i],
-            window=self.window_of(i),
+            window=_counts(self.window_successes, self.window_failures, i),
+            before=_counts(self.before_successes, self.before_failures, i),
         )
 
-    def window_of(self, i: int) -> tuple[int, int] | None:
-        if self.window_successes is None or self.window_failures is None:
-            return None
-        ws, wf = float(self.window_successes[i]), float(self.window_failures[i])
-        return None if math.isnan(ws) or math.isnan(wf) else (int(ws), int(wf))
+
+def _counts(successes: Vector | None, failures: Vector | None, i: int) -> tuple[int, int] | None:
+    if successes is None or failures is None:
+        return None
+    s, f = float(successes[i]), float(failures[i])
+    return None if math.isnan(s) or math.isnan(f) else (int(s), int(f))
 
 
 class Policy(Protocol):

@@ -16,9 +16,13 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    A change cuts the memory short: when the outcomes of the learner's change window (its last
    three ticks, counted from the counter snapshots it keeps) disagree with the older evidence
    (a G-test at ``P.shift_g`` [6.63, p = 0.01], ``P.shift_min`` [5] outcomes on each side), the
-   row is judged on the window alone. A model that recovered, or was upgraded, while
-   exploration was all it got would otherwise stay judged on its bad past for several
-   half-lives (the recovery scenario: 9 ticks); a degradation shows as fast.
+   row is judged on the window alone. The window is also compared, the same way, with the
+   segment just before it (the six ticks before, ``Evidence.before``): a leader that recovers
+   after a bad spell has a good past, and its older evidence as a whole (good past and bad
+   spell) may not differ clearly from the few outcomes exploration gives it, but the spell does.
+   A model that recovered, or was upgraded, while exploration was all it got would otherwise
+   stay judged on its bad past for several half-lives (the recovery scenario: 9 ticks); a
+   degradation shows as fast.
 2. Success: ``s`` and ``f`` = the weighted successes and failures, ``n_eff = s + f``. The prior
    is ``k`` = ``P.prior_successes + P.prior_failures`` [2] pseudo-outcomes at the success rate
    ``r0`` the current score stands for (``r0 = floor + (full - floor) * score / 5``, the inverse
@@ -217,37 +221,60 @@ def _xlogx_over(observed: Vector, expected: Vector) -> Vector:
         return np.where(observed > 0, observed * np.log(observed / expected), 0.0)
 
 
+def _g_statistic(s1: Vector, f1: Vector, s2: Vector, f2: Vector) -> Vector:
+    """The G statistic of the 2x2 table (side 1, side 2) x (successes, failures); 0 where a
+    side is empty."""
+    import numpy as np
+
+    n1, n2 = s1 + f1, s2 + f2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = (s1 + s2) / (n1 + n2)
+        g = 2.0 * (
+            _xlogx_over(s1, n1 * rate)
+            + _xlogx_over(f1, n1 * (1.0 - rate))
+            + _xlogx_over(s2, n2 * rate)
+            + _xlogx_over(f2, n2 * (1.0 - rate))
+        )
+    return np.nan_to_num(g, nan=0.0)
+
+
 def shifted(
     successes: Vector,
     failures: Vector,
     window_successes: Vector,
     window_failures: Vector,
     p: CalibratedParams,
+    before: tuple[Vector, Vector] | None = None,
 ) -> Flags:
-    """Rows whose success rate over the change window disagrees with their older evidence: the
-    G-test of the 2x2 table (window, older) x (successes, failures). The older evidence is the
+    """Rows whose success rate over the change window disagrees with their older evidence, or
+    with the ticks just before the window (``before``: its successes and failures): a G-test
+    of each 2x2 table (window, other) x (successes, failures). The older evidence is the
     weighted sums less the window's counts, which undercounts it a little (the window's own
     outcomes weigh a little under 1 in the sums): the test errs toward "no change". NaN
-    window: not known, no change."""
+    counts: not known, no change.
+
+    The second comparison finds a change back: a model that recovers after a bad spell has a
+    good past, and its older evidence (good past and bad spell) may not differ clearly from a
+    window of exploration's few outcomes, but the bad spell just before the window does."""
     import numpy as np
 
     ws = np.nan_to_num(window_successes, nan=0.0)
     wf = np.nan_to_num(window_failures, nan=0.0)
-    known = ~(np.isnan(window_successes) | np.isnan(window_failures))
+    window_known = ~(np.isnan(window_successes) | np.isnan(window_failures))
+    window_enough = window_known & (ws + wf >= p.shift_min)
     os_ = np.maximum(successes - ws, 0.0)
     of = np.maximum(failures - wf, 0.0)
-    n_w, n_o = ws + wf, os_ + of
-    total = n_w + n_o
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = (ws + os_) / total
-        g = 2.0 * (
-            _xlogx_over(ws, n_w * rate)
-            + _xlogx_over(wf, n_w * (1.0 - rate))
-            + _xlogx_over(os_, n_o * rate)
-            + _xlogx_over(of, n_o * (1.0 - rate))
+    change = window_enough & (os_ + of >= p.shift_min) & (_g_statistic(ws, wf, os_, of) > p.shift_g)
+    if before is not None:
+        bs, bf = np.nan_to_num(before[0], nan=0.0), np.nan_to_num(before[1], nan=0.0)
+        before_known = ~(np.isnan(before[0]) | np.isnan(before[1]))
+        change |= (
+            window_enough
+            & before_known
+            & (bs + bf >= p.shift_min)
+            & (_g_statistic(ws, wf, bs, bf) > p.shift_g)
         )
-    enough = known & (n_w >= p.shift_min) & (n_o >= p.shift_min)
-    return enough & (p.shift_g > 0) & (np.nan_to_num(g, nan=0.0) > p.shift_g)
+    return change & (p.shift_g > 0)
 
 
 def assess_all(
@@ -255,9 +282,11 @@ def assess_all(
     recent: recency.Rows,
     params: CalibratedParams | None = None,
     window: tuple[Vector, Vector] | None = None,
+    before: tuple[Vector, Vector] | None = None,
 ) -> Assessments:
     """Steps 1-4 of the module doc for every row at once (numpy): the learner's form.
-    ``window``: the successes and failures over the change window (NaN: not known)."""
+    ``window``: the successes and failures over the change window, ``before`` over the ticks
+    before it (NaN: not known)."""
     import numpy as np  # here, not at the top: ingestion workers import this package
 
     p = params if params is not None else CalibratedParams()
@@ -265,7 +294,7 @@ def assess_all(
     if window is None:
         change = np.zeros(len(s), dtype=bool)
     else:
-        change = shifted(s, f, window[0], window[1], p)
+        change = shifted(s, f, window[0], window[1], p, before)
         s = np.where(change, np.nan_to_num(window[0]), s)
         f = np.where(change, np.nan_to_num(window[1]), f)
     strength = p.prior_successes + p.prior_failures
@@ -315,16 +344,26 @@ def assess(evidence: Evidence, params: CalibratedParams | None = None) -> Assess
     rows = recency.Rows(
         np.array([recent.successes]), np.array([recent.failures]), np.array([histogram])
     )
-    window = None
-    if evidence.window is not None:
-        window = (np.array([float(evidence.window[0])]), np.array([float(evidence.window[1])]))
-    return assess_all(np.array([evidence.current_score]), rows, p, window).row(0)
+
+    def column(counts: tuple[int, int] | None) -> tuple[Vector, Vector] | None:
+        if counts is None:
+            return None
+        return np.array([float(counts[0])]), np.array([float(counts[1])])
+
+    current = np.array([evidence.current_score])
+    return assess_all(current, rows, p, column(evidence.window), column(evidence.before)).row(0)
 
 
 def _window(batch: EvidenceBatch) -> tuple[Vector, Vector] | None:
     if batch.window_successes is None or batch.window_failures is None:
         return None
     return batch.window_successes, batch.window_failures
+
+
+def _before(batch: EvidenceBatch) -> tuple[Vector, Vector] | None:
+    if batch.before_successes is None or batch.before_failures is None:
+        return None
+    return batch.before_successes, batch.before_failures
 
 
 def _limits(distance: Vector, spread: Vector, confidence: Vector, p: CalibratedParams) -> Vector:
@@ -384,7 +423,7 @@ def decide_all(
     import numpy as np
 
     p = params if params is not None else CalibratedParams()
-    a = assess_all(batch.current_scores, batch.recent, p, _window(batch))
+    a = assess_all(batch.current_scores, batch.recent, p, _window(batch), _before(batch))
     current = batch.current_scores
     samples = np.asarray(batch.successes, dtype=np.float64) + np.asarray(batch.failures)
     limit = _limits(a.target - current, a.spread, a.confidence, p)
@@ -412,7 +451,7 @@ def estimate_all(
 
     p = params if params is not None else CalibratedParams()
     window = _window(batch)
-    whole = assess_all(batch.current_scores, batch.recent, p, window)
+    whole = assess_all(batch.current_scores, batch.recent, p, window, _before(batch))
     if window is None:
         return whole.target, whole.spread
     ws, wf = np.nan_to_num(window[0]), np.nan_to_num(window[1])

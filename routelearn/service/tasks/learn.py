@@ -11,7 +11,7 @@ from celery import shared_task
 from routelearn.constants import FAN_OUT_SCORES_TASK, LEARN_SCORES_TASK
 from routelearn.observability import metrics
 from routelearn.service.tasks.base import RouteLearnTask
-from routelearn.store.learner import CHANGE_WINDOW_TICKS, run_learner
+from routelearn.store.learner import run_learner, snapshot_windows
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +19,11 @@ log = logging.getLogger(__name__)
 @shared_task(name=LEARN_SCORES_TASK, bind=True, base=RouteLearnTask)
 def learn_scores(self: RouteLearnTask) -> dict[str, object]:
     settings = self.rl_app.settings
-    change_window = CHANGE_WINDOW_TICKS * settings.learner_interval
     result = run_learner(
         self.rl_app.engine,
         settings.policy(),
         default_score=settings.default_score,
-        # The sweep's window starts at a snapshot at least anomaly_window old.
-        keep_snapshots_seconds=max(settings.anomaly_window, change_window)
-        + 2 * settings.learner_interval,
-        change_window_seconds=change_window,
+        **snapshot_windows(settings.learner_interval, settings.anomaly_window),
     )
     if not result.ran:
         log.info("learner tick skipped: another tick holds the lock")
