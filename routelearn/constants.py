@@ -12,6 +12,7 @@ SWEEP_ANOMALIES_TASK = "routelearn.sweep_anomalies"
 SEND_SNAPSHOT_TASK = "routelearn.send_snapshot"
 MAINTAIN_PARTITIONS_TASK = "routelearn.maintain_partitions"
 DELIVER_ALERTS_TASK = "routelearn.deliver_alerts"
+CONSUME_PGMQ_TASK = "routelearn.consume_pgmq"
 
 # Queues by kind, so ingestion workers scale out without starving the periodic tasks.
 INGEST_QUEUE = "routelearn.ingest"

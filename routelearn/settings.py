@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     # some workspace has a budget limit): how stale an instance's view of the spend may be.
     policy_inputs_interval: float = Field(default=10.0, gt=0)
 
+    # The pgmq bridge (docs/pgmq.md): seed instances' pgmq.send('model_routing_decisions', ...)
+    # in, every learned score change out to model_score_updates (and per-instance queues).
+    pgmq_enabled: bool = False
+    pgmq_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    # How long a batch read stays hidden from other consumers should the transaction that
+    # reads it outlive its connection; a batch taken and rolled back is visible at once.
+    pgmq_visibility_timeout: int = Field(default=30, ge=1, le=3600)
+    pgmq_poll_interval: float = Field(default=1.0, gt=0, le=600)
+
     # The HTTP API (`routelearn serve`): where it listens (loopback unless configured), and the
     # bounds of one POST /api/events body (checked before it is parsed).
     api_host: str = "127.0.0.1"

@@ -19,6 +19,8 @@ Task (queue): what it does.
   (beat, and after a sweep)
 - ``routelearn.send_snapshot`` (``routelearn.learn``): every current score to one instance's queue
 - ``routelearn.maintain_partitions`` (``routelearn.maintenance``): partitions, retention (beat)
+- ``routelearn.consume_pgmq`` (``routelearn.ingest``): seed instances' decisions from pgmq's
+  ``model_routing_decisions``, drained (beat, while ``ROUTELEARN_PGMQ_ENABLED``)
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from routelearn.service.tasks.fanout import fan_out_policy_inputs, fan_out_regis
 from routelearn.service.tasks.ingest import ingest_event, ingest_events
 from routelearn.service.tasks.learn import learn_scores
 from routelearn.service.tasks.maintenance import maintain_partitions
+from routelearn.service.tasks.pgmq import consume_pgmq
 from routelearn.service.tasks.snapshot import send_snapshot
 from routelearn.service.tasks.sweep import sweep_anomalies
 
 __all__ = [
+    "consume_pgmq",
     "deliver_alerts",
     "fan_out_policy_inputs",
     "fan_out_registry",

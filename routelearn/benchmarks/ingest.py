@@ -39,7 +39,8 @@ import psycopg
 from routelearn import harness
 from routelearn.benchmarks.corpus import Corpus, realistic
 from routelearn.benchmarks.naive_app import NAIVE_QUEUE, NAIVE_TASK, SEED_DDL
-from routelearn.constants import INGEST_QUEUE
+from routelearn.constants import CONSUME_PGMQ_TASK, INGEST_QUEUE
+from routelearn.domain.pgmq_queues import DECISIONS_QUEUE
 from routelearn.domain.validation import ValidEvent, validate_event
 from routelearn.instance.publisher import EventPublisher
 from routelearn.service.app import producer_app
@@ -321,6 +322,76 @@ def end_to_end(
     return RunResult(len(corpus.lines), seconds, len(corpus.lines) / seconds, peak, tree), latency
 
 
+def pgmq_send(settings: Settings, corpus: Corpus) -> RunResult:
+    """What seed instances do, in bulk: pgmq installed, then every JSON line of the corpus sent
+    to ``model_routing_decisions`` (``pgmq.send_batch``, a thousand a statement; a line that
+    is not JSON cannot be a jsonb message and is left out, as a seed instance's own send would
+    fail on it). Lines/s of the send."""
+    from routelearn.store import pgmq
+    from routelearn.store.engine import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            pgmq.install(conn)
+    finally:
+        engine.dispose()
+    messages = []
+    for line in corpus.lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            continue
+        messages.append(line)
+    started = time.monotonic()
+    with psycopg.connect(libpq_dsn(settings.database_url)) as conn:
+        for start in range(0, len(messages), 1000):
+            conn.execute(
+                "SELECT pgmq.send_batch(%s, %s::jsonb[])",
+                (DECISIONS_QUEUE, messages[start : start + 1000]),
+            )
+        conn.commit()
+    seconds = time.monotonic() - started
+    return RunResult(len(messages), seconds, len(messages) / seconds)
+
+
+def through_pgmq(
+    settings: Settings,
+    corpus: Corpus,
+    workers: int,
+    concurrency: int,
+    batch_size: int,
+    log_dir: Path,
+) -> RunResult:
+    """The bridge draining the corpus ``pgmq_send`` queued: ``workers`` workers, sent
+    ``routelearn.consume_pgmq`` as beat does (every ROUTELEARN_PGMQ_POLL_INTERVAL), until
+    exactly everything is counted: events/s from the first consume message."""
+    dsn = libpq_dsn(settings.database_url)
+    bridge = settings.model_copy(update={"pgmq_enabled": True, "pgmq_batch_size": batch_size})
+    sent = pgmq_send(bridge, corpus).events
+    with harness.workers(bridge, INGEST_QUEUE, workers, concurrency, log_dir) as procs:
+        harness.wait_for_workers(bridge, workers)
+        app = producer_app(bridge)
+        with CountPoller(dsn, COUNTED) as poller:
+            started = time.monotonic()
+
+            def counted() -> bool:
+                if poller.latest() >= corpus.counted:
+                    return True
+                # What beat sends: one per poll interval; each run drains until the queue is
+                # empty, so a second one keeps the other pool process busy too.
+                app.send_task(CONSUME_PGMQ_TASK, queue=INGEST_QUEUE)
+                time.sleep(bridge.pgmq_poll_interval)
+                return poller.latest() >= corpus.counted
+
+            harness.wait_until(counted, 600, "every pgmq event counted", 0.0)
+            seconds = poller.reached([corpus.counted])[0] - started
+        app.close()
+        _check_exact(bridge, corpus)
+        peak, tree = _memory(procs)
+    return RunResult(sent, seconds, sent / seconds, peak, tree)
+
+
 def _paced(
     settings: Settings, dsn: str, base: int, batch_size: int, corpus: Corpus, rate: float
 ) -> LatencyResult:
@@ -405,6 +476,7 @@ def main(
     latency_events: int = 50_000,
     runs: int = 3,
     log: Any = print,
+    source: str = "broker",
 ) -> dict[str, Any]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = out_dir / f"ingest-{stamp}"
@@ -424,12 +496,19 @@ def main(
             "latency_rate": latency_rate,
             "latency_events": len(paced.lines),
             "runs": runs,
+            "source": source,
         },
     }
     with harness.scratch(pg_base, broker_base) as settings:
         copy = raw_copy(settings, corpus)
     report["raw_copy"] = asdict(copy)
     log(f"raw COPY: {copy.events_per_s:,.0f} rows/s")
+    if source == "pgmq":
+        report["end_to_end"] = _pgmq_runs(
+            corpus, workers, concurrency, batch_size, pg_base, broker_base, log_dir, runs, log
+        )
+        (out_dir / f"ingest-{stamp}.json").write_text(json.dumps(report, indent=2))
+        return report
     with harness.scratch(pg_base, broker_base) as settings:
         alone = publisher_alone(settings, path, batch_size)
     report["publisher"] = asdict(alone)
@@ -469,6 +548,37 @@ def main(
     return report
 
 
+def _pgmq_runs(
+    corpus: Corpus,
+    workers: tuple[int, ...],
+    concurrency: int,
+    batch_size: int,
+    pg_base: str,
+    broker_base: str,
+    log_dir: Path,
+    runs: int,
+    log: Any,
+) -> dict[str, Any]:
+    """``--source pgmq``: each worker count's median run through the bridge."""
+    found: dict[str, Any] = {}
+    for n in workers:
+        results: list[RunResult] = []
+        for attempt in range(runs):
+            with harness.scratch(pg_base, broker_base) as settings:
+                run = through_pgmq(
+                    settings,
+                    corpus,
+                    n,
+                    concurrency,
+                    batch_size,
+                    log_dir / f"pgmq-workers-{n}-run-{attempt + 1}",
+                )
+            results.append(run)
+            log(f"through pgmq, {n} worker(s), run {attempt + 1}: {run.events_per_s:,.0f} events/s")
+        found[str(n)] = median_run(results)
+    return found
+
+
 def median_run(results: list[RunResult]) -> dict[str, Any]:
     """The run of median rate (the lower middle one of an even count) with every run's rate,
     and the largest memory any run reached. The raw COPY is the best of its runs, a ceiling;
@@ -494,10 +604,18 @@ def summary(report: dict[str, Any]) -> str:
     lines = [
         f"corpus: {config['events']:,} lines (realistic mix), {config['counted']:,} counted",
         line("raw COPY into routing_records", copy, "rows/s"),
-        line(
-            "publisher alone (routelearn publish)", report["publisher"]["events_per_s"], "lines/s"
-        ),
     ]
+    through = "end to end"
+    if config.get("source") == "pgmq":
+        through = "through pgmq"  # pgmq.send_batch of the JSON lines, then the bridge drains
+    else:
+        lines.append(
+            line(
+                "publisher alone (routelearn publish)",
+                report["publisher"]["events_per_s"],
+                "lines/s",
+            )
+        )
     for n, run in report["end_to_end"].items():
         rates = run.get("runs_events_per_s", [run["events_per_s"]])
         spread = (
@@ -507,7 +625,7 @@ def summary(report: dict[str, Any]) -> str:
         )
         lines.append(
             line(
-                f"end to end, {n} worker(s) x {config['concurrency']}",
+                f"{through}, {n} worker(s) x {config['concurrency']}",
                 run["events_per_s"],
                 extra=f"{spread}; worker RSS {run['worker_peak_rss_mb']:.0f} MB per process",
             )

@@ -62,6 +62,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "serve": ("serve",),
     "flower": ("flower",),
     "metrics": ("metrics",),
+    "pgmq": ("pgmq",),
 }
 
 

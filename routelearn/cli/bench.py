@@ -70,7 +70,16 @@ def out_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     type=click.IntRange(1, 20),
     help="End-to-end runs of each worker count; the median is reported (raw COPY: best of 3).",
 )
+@click.option(
+    "--source",
+    type=click.Choice(["broker", "pgmq"]),
+    default="broker",
+    show_default=True,
+    help="broker: routelearn publish into the workers; pgmq: the corpus sent with "
+    "pgmq.send_batch, drained by the pgmq bridge (docs/pgmq.md).",
+)
 def ingest(
+    source: str,
     events: int,
     naive_events: int,
     workers: str,
@@ -106,6 +115,7 @@ def ingest(
         latency_events=latency_events,
         runs=runs,
         log=click.echo,
+        source=source,
     )
     click.echo(summary(report))
     click.echo(f"report: {out_dir}/ingest-{report['when']}.json")

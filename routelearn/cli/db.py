@@ -6,9 +6,10 @@ import click
 from sqlalchemy.engine import make_url
 
 from routelearn.cli.database import database
+from routelearn.cli.pgmq import install_pgmq
 from routelearn.domain.partitions import bounds, partition_name
 from routelearn.settings import get_settings
-from routelearn.stats.checks import check_broker, check_database
+from routelearn.stats.checks import check_broker, check_database, check_pgmq
 from routelearn.stats.table import print_table
 from routelearn.store import migrate
 from routelearn.store.engine import create_database_if_missing
@@ -22,7 +23,13 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
-def upgrade(revision: str) -> None:
+@click.option(
+    "--with-pgmq",
+    is_flag=True,
+    help="Also install pgmq and the seed instances' queues (docs/pgmq.md); implied by "
+    "ROUTELEARN_PGMQ_ENABLED.",
+)
+def upgrade(revision: str, with_pgmq: bool) -> None:
     """Create the database if missing and migrate the schema to REVISION."""
     url = get_settings().database_url
     created = create_database_if_missing(url)
@@ -30,6 +37,8 @@ def upgrade(revision: str) -> None:
     click.echo(f"database {name!r} {'created' if created else 'exists'}")
     migrate.upgrade(url, revision)
     click.echo(f"schema at revision {migrate.current_revision(url)}")
+    if with_pgmq or get_settings().pgmq_enabled:
+        install_pgmq()
 
 
 @db_group.command("maintain")
@@ -71,6 +80,8 @@ def doctor() -> None:
     """Check that the broker and database answer and the schema is current."""
     database, schema = check_database(get_settings())
     checks = [check_broker(get_settings()), database] + ([schema] if database.ok else [])
+    if schema.ok:
+        checks += check_pgmq(get_settings())
     for check in checks:
         click.echo(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
     if not all(c.ok for c in checks):

@@ -17,6 +17,7 @@ from kombu.entity import Exchange, Queue
 
 from routelearn.constants import (
     ALL_QUEUES,
+    CONSUME_PGMQ_TASK,
     DELIVER_ALERTS_TASK,
     FAN_OUT_POLICY_INPUTS_TASK,
     FAN_OUT_REGISTRY_TASK,
@@ -54,6 +55,7 @@ TASK_ROUTES = {
     DELIVER_ALERTS_TASK: {"queue": LEARN_QUEUE},
     SEND_SNAPSHOT_TASK: {"queue": LEARN_QUEUE},
     MAINTAIN_PARTITIONS_TASK: {"queue": MAINTENANCE_QUEUE},
+    CONSUME_PGMQ_TASK: {"queue": INGEST_QUEUE},
 }
 
 

@@ -37,7 +37,8 @@ SOURCE_HEADER = "routelearn_source"
 SENT_AT_HEADER = "routelearn_sent_at"
 SOURCE_BROKER = "broker"  # EventPublisher, `routelearn publish`
 SOURCE_HTTP = "http"  # the API's POST /api/events
-EVENT_SOURCES = (SOURCE_BROKER, SOURCE_HTTP, "pgmq")
+SOURCE_PGMQ = "pgmq"  # the pgmq bridge (seed instances' pgmq.send)
+EVENT_SOURCES = (SOURCE_BROKER, SOURCE_HTTP, SOURCE_PGMQ)
 
 
 def task_message(

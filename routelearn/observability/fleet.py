@@ -44,6 +44,8 @@ class FleetCollector(Collector):
             return
         yield open_anomalies(report)
         yield learner_age(report)
+        if report.pgmq:
+            yield from pgmq_queues(report)
         yield from self._budgets()
         if not any(q.error for q in report.queues):  # else each queue would wait for it again
             yield from self._instance_queues()
@@ -150,6 +152,27 @@ def open_anomalies(report: HealthReport) -> Metric:
     for key in [*known, *(key for key in counts if key not in known)]:
         gauge.add_metric(list(key), counts.get(key, 0))
     return gauge
+
+
+def pgmq_queues(report: HealthReport) -> Iterator[Metric]:
+    """The pgmq bridge's queues (only where pgmq is installed): the decisions waiting, and the
+    score queues' backlog of a seed instance that stopped reading."""
+    depth = GaugeMetricFamily(
+        "routelearn_pgmq_queue_depth",
+        "Messages in each pgmq queue (model_routing_decisions, model_score_updates, "
+        "model_score_updates_<instance>), readable or held by a reader.",
+        labels=["queue"],
+    )
+    oldest = GaugeMetricFamily(
+        "routelearn_pgmq_oldest_message_age_seconds",
+        "Seconds since the oldest message still in each pgmq queue was sent (0 when empty).",
+        labels=["queue"],
+    )
+    for queue in report.pgmq:
+        depth.add_metric([queue.queue], queue.messages)
+        oldest.add_metric([queue.queue], queue.oldest_age_s or 0.0)
+    yield depth
+    yield oldest
 
 
 def learner_age(report: HealthReport) -> Metric:

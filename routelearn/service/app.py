@@ -29,6 +29,7 @@ TASK_MODULES = (
     "routelearn.service.tasks.alerts",
     "routelearn.service.tasks.snapshot",
     "routelearn.service.tasks.maintenance",
+    "routelearn.service.tasks.pgmq",
 )
 
 

@@ -4,6 +4,9 @@
   ``TransientError`` tells the caller to hand the batch back to the broker.
 - Any other failure is narrowed down by halving the batch, so one poison event ends up in
   ``dead_letters`` with the error as its reason and the rest of the batch is ingested.
+- `Ingestor.ingest_within` writes inside the caller's transaction instead (the pgmq bridge
+  deletes the messages it read in the same one): the halving runs on savepoints, and a
+  database that does not answer is the caller's to retry.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from routelearn.domain.backoff import backoff_delay
 from routelearn.domain.validation import FieldError, Rejection, ValidEvent, validate_batch
@@ -97,6 +101,27 @@ class Ingestor:
             )
             return counts
 
+    def ingest_within(
+        self, conn: Connection, payloads: Sequence[Any], source: str, *, via: object
+    ) -> BatchCounts:
+        """Ingest ``payloads`` inside ``conn``'s open transaction: nothing is committed here,
+        and the caller's other writes in that transaction stand or fall with the events. A
+        poison event is isolated by the same halving, on savepoints; a transient error is
+        raised (the transaction is lost: the caller retries it whole)."""
+        started = time.monotonic()
+        valid, rejected = validate_batch(payloads, now=datetime.now(UTC))
+        counts = self._write_isolating(valid, rejected, source, conn)
+        metrics.observe_batch(
+            source=via,
+            received=counts.received,
+            accepted=counts.inserted,
+            duplicates=counts.duplicates,
+            invalid=len(rejected),
+            internal_errors=counts.rejected - len(rejected),
+            seconds=time.monotonic() - started,
+        )
+        return counts
+
     def _wait_before_retry(self, deadline: float | None) -> None:
         delay = backoff_delay(self._errors.consecutive, self.retry_base, self.retry_cap)
         if deadline is not None and time.monotonic() + delay > deadline:
@@ -134,13 +159,18 @@ class Ingestor:
         state.unreported = 0
 
     def _write(
-        self, valid: Sequence[ValidEvent], rejected: Sequence[Rejection], source: str
+        self,
+        valid: Sequence[ValidEvent],
+        rejected: Sequence[Rejection],
+        source: str,
+        outer: Connection | None,
     ) -> BatchCounts:
         now = time.monotonic()
         recent = {
             i for i, at in self._instances_seen.items() if now - at < self.instance_refresh_seconds
         }
-        with self.engine.begin() as conn:
+        # Its own transaction, or a savepoint in the caller's.
+        with self.engine.begin() if outer is None else _savepoint(outer) as conn:
             counts = ingest_batch(conn, valid, rejected, source, recent)
             consumer_stats.record_batch(conn, self.worker, self.started_at, counts)
         if len(self._instances_seen) > 100_000:  # a bound, whatever the fleet's size
@@ -149,10 +179,14 @@ class Ingestor:
         return counts
 
     def _write_isolating(
-        self, valid: Sequence[ValidEvent], rejected: Sequence[Rejection], source: str
+        self,
+        valid: Sequence[ValidEvent],
+        rejected: Sequence[Rejection],
+        source: str,
+        outer: Connection | None = None,
     ) -> BatchCounts:
         try:
-            return self._write(valid, rejected, source)
+            return self._write(valid, rejected, source, outer)
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -162,11 +196,18 @@ class Ingestor:
                 log.error(
                     "event %s could not be ingested, dead-lettered: %s", valid[0].event_id, exc
                 )
-                return self._write([], [*rejected, _internal_rejection(valid[0], exc)], source)
+                poison = _internal_rejection(valid[0], exc)
+                return self._write([], [*rejected, poison], source, outer)
             half = len(valid) // 2
-            first = self._write_isolating(valid[:half], rejected, source)
-            second = self._write_isolating(valid[half:], [], source)
+            first = self._write_isolating(valid[:half], rejected, source, outer)
+            second = self._write_isolating(valid[half:], [], source, outer)
             return _add(first, second)
+
+
+@contextmanager
+def _savepoint(conn: Connection) -> Iterator[Connection]:
+    with conn.begin_nested():
+        yield conn
 
 
 def _internal_rejection(event: ValidEvent, exc: BaseException) -> Rejection:

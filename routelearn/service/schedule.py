@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from routelearn.constants import (
+    CONSUME_PGMQ_TASK,
     DELIVER_ALERTS_TASK,
     FAN_OUT_POLICY_INPUTS_TASK,
     FAN_OUT_REGISTRY_TASK,
+    INGEST_QUEUE,
     LEARN_QUEUE,
     LEARN_SCORES_TASK,
     MAINTAIN_PARTITIONS_TASK,
@@ -25,7 +27,7 @@ _EXPIRY_FRACTION = 0.9
 
 def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Entries for ``beat_schedule``."""
-    return {
+    entries = {
         "learn-scores": _every(settings.learner_interval, LEARN_SCORES_TASK, LEARN_QUEUE),
         "sweep-anomalies": _every(settings.anomaly_interval, SWEEP_ANOMALIES_TASK, LEARN_QUEUE),
         # A no-op while no webhook is configured (ROUTELEARN_ALERT_WEBHOOK_URL).
@@ -41,6 +43,13 @@ def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             settings.maintenance_interval, MAINTAIN_PARTITIONS_TASK, MAINTENANCE_QUEUE
         ),
     }
+    if settings.pgmq_enabled:
+        # Ingestion workers drain the queue; each run ends when it is empty, so runs are short
+        # while the instances are quiet and back to back while they are not.
+        entries["consume-pgmq"] = _every(
+            settings.pgmq_poll_interval, CONSUME_PGMQ_TASK, INGEST_QUEUE
+        )
+    return entries
 
 
 def _every(seconds: float, task: str, queue: str) -> dict[str, Any]:

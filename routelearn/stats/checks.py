@@ -90,5 +90,79 @@ def check_database(settings: Settings) -> tuple[Check, Check]:
     return database, schema
 
 
+# A decision waiting longer than this in model_routing_decisions is stuck: the bridge drains
+# the queue every ROUTELEARN_PGMQ_POLL_INTERVAL while it runs.
+PGMQ_STUCK_SECONDS = 60.0
+
+
+def check_pgmq(settings: Settings) -> list[Check]:
+    """The pgmq bridge (docs/pgmq.md), where pgmq is installed or the bridge is on: pgmq is
+    there, both queues exist, no decision waits longer than a minute (seed 000's
+    troubleshooting: "queue exists", "stuck messages"). Nothing where neither."""
+    from routelearn.domain.pgmq_queues import DECISIONS_QUEUE, SCORE_UPDATES_QUEUE
+    from routelearn.store import pgmq
+    from routelearn.store.engine import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            how = pgmq.installed(conn)
+            if how is None:
+                if not settings.pgmq_enabled:
+                    return []
+                return [
+                    Check(
+                        "pgmq",
+                        False,
+                        "ROUTELEARN_PGMQ_ENABLED is set but pgmq is not installed. Run: "
+                        "routelearn db upgrade --with-pgmq",
+                        "not installed",
+                    )
+                ]
+            found = [Check("pgmq", True, f"installed ({how})", f"installed ({how})")]
+            missing = [
+                q for q in (DECISIONS_QUEUE, SCORE_UPDATES_QUEUE) if q not in pgmq.queues(conn)
+            ]
+            if missing:
+                found.append(
+                    Check(
+                        "pgmq queues",
+                        False,
+                        f"missing: {', '.join(missing)}. Run: routelearn pgmq install",
+                        "missing",
+                    )
+                )
+                return found
+            found.append(
+                Check("pgmq queues", True, f"{DECISIONS_QUEUE}, {SCORE_UPDATES_QUEUE}", "exist")
+            )
+            stuck = pgmq.stuck(conn, DECISIONS_QUEUE, PGMQ_STUCK_SECONDS)
+    finally:
+        engine.dispose()
+    if not stuck:
+        found.append(
+            Check(
+                "pgmq backlog", True, f"no decision waits over {PGMQ_STUCK_SECONDS:.0f} s", "none"
+            )
+        )
+        return found
+    ids = ", ".join(str(m.msg_id) for m in stuck[:5])
+    why = (
+        "is a worker consuming routelearn.ingest, and beat running?"
+        if settings.pgmq_enabled
+        else "the bridge is off: set ROUTELEARN_PGMQ_ENABLED=true for the workers and beat"
+    )
+    found.append(
+        Check(
+            "pgmq backlog",
+            False,
+            f"decisions waiting over {PGMQ_STUCK_SECONDS:.0f} s in {DECISIONS_QUEUE} (msg_id "
+            f"{ids}{', ...' if len(stuck) > 5 else ''}): {why}",
+            "stuck",
+        )
+    )
+    return found
+
+
 def check_all(settings: Settings) -> list[Check]:
     return [*check_database(settings), check_broker(settings)]

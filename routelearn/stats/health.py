@@ -52,6 +52,17 @@ class QueueDepth:
 
 
 @dataclass(frozen=True, slots=True)
+class PgmqDepth:
+    """A pgmq queue of the bridge (docs/pgmq.md): messages held, readable now, the oldest's
+    age (None: empty)."""
+
+    queue: str
+    messages: int
+    visible: int
+    oldest_age_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class AnomalyCount:
     kind: str
     severity: str
@@ -103,6 +114,7 @@ class HealthReport:
     instances_active: int
     instances_retired: int
     problems: tuple[str, ...]
+    pgmq: tuple[PgmqDepth, ...] = ()  # empty: pgmq not installed
 
     @property
     def healthy(self) -> bool:

@@ -27,6 +27,7 @@ from routelearn.stats.health import (
     HealthThresholds,
     LearnerRun,
     OpenAnomaly,
+    PgmqDepth,
     QueueDepth,
     WorkerHealth,
     ingest_lag,
@@ -34,6 +35,7 @@ from routelearn.stats.health import (
     recent,
 )
 from routelearn.stats.queries import reading
+from routelearn.store import pgmq
 
 MONITORED_QUEUES = (*ALL_QUEUES, ANOMALY_QUEUE)
 OPEN_ANOMALIES_SHOWN = 5
@@ -219,6 +221,15 @@ class _Tables:
     dead_letters_24h: int = 0
     instances_active: int = 0
     instances_retired: int = 0
+    pgmq: tuple[PgmqDepth, ...] = ()
+
+
+def _pgmq_depths(conn: SAConnection) -> tuple[PgmqDepth, ...]:
+    if pgmq.installed(conn) is None:
+        return ()
+    return tuple(
+        PgmqDepth(m.queue, m.length, m.visible, m.oldest_age_seconds) for m in pgmq.metrics(conn)
+    )
 
 
 def _read_tables(conn: SAConnection) -> _Tables:
@@ -239,6 +250,7 @@ def _read_tables(conn: SAConnection) -> _Tables:
         dead_letters_24h=int(dead_24h),
         instances_active=int(active),
         instances_retired=int(retired),
+        pgmq=_pgmq_depths(conn),
     )
 
 
@@ -289,4 +301,5 @@ def health_report(
             learner=tables.learner,
             thresholds=thresholds,
         ),
+        pgmq=tables.pgmq,
     )

@@ -192,6 +192,22 @@ def health_tables(report: HealthReport) -> list[Table]:
         )
     )
     tables.append(queues)
+    if report.pgmq:
+        tables.append(
+            Table(
+                "pgmq queues",
+                ("queue", "messages", "visible", "oldest"),
+                tuple(
+                    (
+                        q.queue,
+                        q.messages,
+                        q.visible,
+                        "" if q.oldest_age_s is None else seconds(q.oldest_age_s),
+                    )
+                    for q in report.pgmq
+                ),
+            )
+        )
     if report.anomaly_counts:
         tables.append(
             Table(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import Connection, Engine, text
 
@@ -39,16 +39,22 @@ CHANGE_WINDOW_TICKS = 2.5
 BEFORE_WINDOW_TICKS = 8.5
 
 
-def snapshot_windows(interval: float, anomaly_window: float) -> dict[str, float]:
+class SnapshotWindows(TypedDict):
+    change_window_seconds: float
+    before_window_seconds: float
+    keep_snapshots_seconds: float
+
+
+def snapshot_windows(interval: float, anomaly_window: float) -> SnapshotWindows:
     """`run_learner`'s snapshot arguments for a learner ticking every ``interval`` seconds:
     the change window, the segment before it, and how long snapshots are kept (the anomaly
     sweep's window also starts at one at least ``anomaly_window`` old)."""
     before = BEFORE_WINDOW_TICKS * interval
-    return {
-        "change_window_seconds": CHANGE_WINDOW_TICKS * interval,
-        "before_window_seconds": before,
-        "keep_snapshots_seconds": max(anomaly_window, before) + 2 * interval,
-    }
+    return SnapshotWindows(
+        change_window_seconds=CHANGE_WINDOW_TICKS * interval,
+        before_window_seconds=before,
+        keep_snapshots_seconds=max(anomaly_window, before) + 2 * interval,
+    )
 
 
 # pg_try_advisory_xact_lock key: "rlearn" in ASCII, so it is recognizable in pg_locks.
@@ -353,11 +359,14 @@ def run_learner(
     keep_snapshots_seconds: float,
     change_window_seconds: float | None = None,
     before_window_seconds: float | None = None,
+    with_changes: Callable[[Connection, Sequence[ScoreChange], datetime], None] | None = None,
 ) -> LearnerResult:
     """One tick. The counter snapshots it takes are kept ``keep_snapshots_seconds`` (the anomaly
     sweep's window starts at one of them, and the policy's change window at another:
     ``change_window_seconds``, None for none; the segment before the window at a third:
-    ``before_window_seconds``, None for none)."""
+    ``before_window_seconds``, None for none). ``with_changes`` is called with the tick's
+    changes, if any, in the tick's transaction (the pgmq bridge sends them there: they are
+    sent if and only if they are stored)."""
     began = time.perf_counter()
     changes: list[ScoreChange] = []
     with (
@@ -388,6 +397,8 @@ def run_learner(
             conn.exec_driver_sql(_NEW_SCORES, (json.dumps(new_rows),))
         if decided:
             changes = _store_changes(conn, decided, policy.name)
+        if changes and with_changes is not None:
+            with_changes(conn, changes, started_at)
         stored_estimates.write(conn, estimates)
         _write_state(conn, read, state, started_at)
         conn.execute(text(_SNAPSHOT))

@@ -11,6 +11,7 @@ from celery import shared_task
 from routelearn.constants import FAN_OUT_SCORES_TASK, LEARN_SCORES_TASK
 from routelearn.observability import metrics
 from routelearn.service.tasks.base import RouteLearnTask
+from routelearn.store import pgmq
 from routelearn.store.learner import run_learner, snapshot_windows
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,9 @@ def learn_scores(self: RouteLearnTask) -> dict[str, object]:
         settings.policy(),
         default_score=settings.default_score,
         **snapshot_windows(settings.learner_interval, settings.anomaly_window),
+        with_changes=pgmq.score_changes_sender(settings.instance_queue_max)
+        if settings.pgmq_enabled
+        else None,
     )
     if not result.ran:
         log.info("learner tick skipped: another tick holds the lock")

@@ -1,0 +1,80 @@
+"""The pgmq bridge, inbound: seed instances' decisions from ``model_routing_decisions`` into
+the same ingestion as every other source, exactly once.
+
+One batch is one transaction: ``pgmq.read`` (which locks the messages it hands out, FOR UPDATE
+SKIP LOCKED, so consumers running at once get disjoint batches), the events written by
+`Ingestor.ingest_within`, and ``pgmq.delete`` of the messages. A consumer killed anywhere in
+between leaves nothing written and the messages readable again at once; one that commits has
+written the events and removed the messages together. A malformed message is dead-lettered in
+that transaction, and removed like the others.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from routelearn.domain.pgmq_queues import DECISIONS_QUEUE
+from routelearn.messaging.task_message import SOURCE_PGMQ
+from routelearn.service.ingestion import Ingestor
+from routelearn.store import pgmq
+from routelearn.store.ingest import BatchCounts
+
+# What dead letters record as the source of a message that failed.
+DEAD_LETTER_SOURCE = f"pgmq:{DECISIONS_QUEUE}"
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    batches: int = 0
+    messages: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+def _events(message: Any) -> list[Any]:
+    """A message holds one event; one holding a JSON array is taken as that many (a batch
+    sent as one message), as ``routelearn.ingest_events`` takes its arguments."""
+    return list(message) if isinstance(message, list) else [message]
+
+
+def consume_batch(
+    ingestor: Ingestor, *, batch_size: int, visibility_timeout: int
+) -> tuple[int, BatchCounts] | None:
+    """One batch, read, ingested and deleted in one transaction: the number of messages and
+    the counts; None when the queue had nothing to read."""
+    with ingestor.engine.begin() as conn:
+        messages = pgmq.read(conn, DECISIONS_QUEUE, visibility_timeout, batch_size)
+        if not messages:
+            return None
+        payloads = [event for m in messages for event in _events(m.message)]
+        counts = ingestor.ingest_within(conn, payloads, DEAD_LETTER_SOURCE, via=SOURCE_PGMQ)
+        pgmq.delete(conn, DECISIONS_QUEUE, [m.msg_id for m in messages])
+    return len(messages), counts
+
+
+def drain(
+    ingestor: Ingestor, *, batch_size: int, visibility_timeout: int, budget_seconds: float
+) -> Drained:
+    """Batches until the queue has no more to give (a batch short of ``batch_size``) or
+    ``budget_seconds`` have passed."""
+    ends = time.monotonic() + budget_seconds
+    total = Drained()
+    while True:
+        taken = consume_batch(
+            ingestor, batch_size=batch_size, visibility_timeout=visibility_timeout
+        )
+        if taken is None:
+            return total
+        read, counts = taken
+        total = Drained(
+            batches=total.batches + 1,
+            messages=total.messages + read,
+            inserted=total.inserted + counts.inserted,
+            duplicates=total.duplicates + counts.duplicates,
+            rejected=total.rejected + counts.rejected,
+        )
+        if read < batch_size or time.monotonic() >= ends:
+            return total

@@ -1,0 +1,258 @@
+"""pgmq in our database: its install, and the few calls the bridge makes (`routelearn.domain.
+pgmq_queues` names the queues).
+
+pgmq comes as a PostgreSQL extension where the server has it, and otherwise as plain SQL (the
+``pgmq`` package on PyPI ships it, at the version that package pins): same schema, same
+functions, nothing to install on the server. Every call here runs in the caller's transaction,
+which is the point: the bridge deletes the messages it read in the transaction that writes
+their events, and the learner sends its updates in the one that changes the scores.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Connection
+
+from routelearn.domain.pgmq_queues import (
+    DECISIONS_QUEUE,
+    SCORE_UPDATES_QUEUE,
+    instance_queue,
+    is_instance_queue,
+)
+from routelearn.domain.score_update import ScoreUpdate
+
+if TYPE_CHECKING:
+    from routelearn.store.learner import ScoreChange
+
+Install = Literal["extension", "sql"]
+
+# pg_advisory_xact_lock key: "pgmq" in ASCII. Two installs at once would race on the schema.
+_INSTALL_LOCK = 0x70676D71
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    msg_id: int
+    read_ct: int
+    enqueued_at: datetime
+    message: Any  # the jsonb value, decoded
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMetrics:
+    queue: str
+    length: int  # messages in the queue, visible or not
+    visible: int  # readable now (not held by a reader's visibility timeout)
+    oldest_age_seconds: float | None  # None: empty
+    total_sent: int  # ever
+
+
+def _raw(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under ``conn``: for statements SQLAlchemy would rewrite (a
+    composed identifier, a script with '%' signs)."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
+def installed(conn: Connection) -> Install | None:
+    """How pgmq is installed in this database, or None."""
+    extension = conn.exec_driver_sql(
+        "SELECT 1 FROM pg_extension WHERE extname = 'pgmq'"
+    ).scalar_one_or_none()
+    if extension is not None:
+        return "extension"
+    if conn.exec_driver_sql("SELECT to_regclass('pgmq.meta')").scalar_one() is not None:
+        return "sql"
+    return None
+
+
+def sql_version() -> str:
+    """The pgmq version of the SQL the ``pgmq`` package ships."""
+    from pgmq import get_embedded_sql_version
+
+    return str(get_embedded_sql_version())
+
+
+def install(conn: Connection) -> tuple[Install, bool]:
+    """Install pgmq unless it is there (the extension when the server offers it, the
+    package's SQL otherwise) and create the two queues seed instances use. Returns how pgmq is
+    installed and whether this call installed it."""
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_INSTALL_LOCK,))
+    how = installed(conn)
+    fresh = how is None
+    if how is None:
+        available = conn.exec_driver_sql(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'pgmq'"
+        ).scalar_one_or_none()
+        if available is not None:
+            conn.exec_driver_sql("CREATE EXTENSION pgmq")
+            how = "extension"
+        else:
+            from pgmq import get_embedded_install_sql
+
+            # Straight to psycopg without parameters: the script holds '%' signs, and a
+            # parameterised execute would take them for placeholders. Same transaction.
+            _raw(conn).execute(get_embedded_install_sql())
+            how = "sql"
+    for queue in (DECISIONS_QUEUE, SCORE_UPDATES_QUEUE):
+        create_queue(conn, queue)
+    return how, fresh
+
+
+def create_queue(conn: Connection, queue: str) -> None:
+    """Create ``queue`` (nothing when it exists)."""
+    conn.exec_driver_sql("SELECT pgmq.create(%s)", (queue,))
+
+
+def drop_queue(conn: Connection, queue: str) -> bool:
+    return bool(conn.exec_driver_sql("SELECT pgmq.drop_queue(%s)", (queue,)).scalar_one())
+
+
+def queues(conn: Connection) -> list[str]:
+    return sorted(
+        r[0] for r in conn.exec_driver_sql("SELECT queue_name FROM pgmq.list_queues()").fetchall()
+    )
+
+
+def instance_queues(conn: Connection) -> list[str]:
+    """Every per-instance score queue (``model_score_updates_<instance>``)."""
+    return [q for q in queues(conn) if is_instance_queue(q)]
+
+
+def read(conn: Connection, queue: str, visibility_seconds: int, limit: int) -> list[Message]:
+    """Up to ``limit`` messages, oldest first, hidden from other readers for
+    ``visibility_seconds`` (or until this transaction ends without deleting them: pgmq's read
+    locks them FOR UPDATE SKIP LOCKED, and a rollback makes them visible at once)."""
+    rows = conn.exec_driver_sql(
+        "SELECT msg_id, read_ct, enqueued_at, message FROM pgmq.read(%s, %s, %s)",
+        (queue, visibility_seconds, limit),
+    ).fetchall()
+    return [Message(int(r[0]), int(r[1]), r[2], r[3]) for r in rows]
+
+
+def delete(conn: Connection, queue: str, msg_ids: Sequence[int]) -> int:
+    if not msg_ids:
+        return 0
+    deleted = conn.exec_driver_sql(
+        "SELECT count(*) FROM pgmq.delete(%s, %s::bigint[])", (queue, list(msg_ids))
+    ).scalar_one()
+    return int(deleted)
+
+
+def send_batch(conn: Connection, queue: str, messages: Sequence[object]) -> int:
+    """Send each of ``messages`` (JSON-able) as one pgmq message."""
+    if not messages:
+        return 0
+    sent = conn.exec_driver_sql(
+        "SELECT count(*) FROM pgmq.send_batch(%s, %s::jsonb[])",
+        (queue, [json.dumps(m) for m in messages]),
+    ).scalar_one()
+    return int(sent)
+
+
+def trim(conn: Connection, queue: str, keep: int) -> int:
+    """Delete all but the newest ``keep`` messages of ``queue``: a score queue nobody reads
+    must not grow for ever, and an update older than a thousand newer ones is stale."""
+    table = sql.Identifier("pgmq", f"q_{queue}".lower())
+    statement = sql.SQL(
+        "DELETE FROM {t} WHERE msg_id < (SELECT msg_id FROM {t} ORDER BY msg_id DESC"
+        " OFFSET %s LIMIT 1)"
+    ).format(t=table)
+    with _raw(conn).cursor() as cursor:
+        cursor.execute(statement, (keep - 1,))
+        return int(cursor.rowcount)
+
+
+def send_score_updates(conn: Connection, updates: Sequence[object], keep: int) -> int:
+    """``updates`` (seed 000's score update, `ScoreUpdate.to_message`) to the shared queue and
+    to every per-instance queue, each then trimmed to its newest ``keep``; the number of
+    queues sent to."""
+    targets = [SCORE_UPDATES_QUEUE, *instance_queues(conn)]
+    for queue in targets:
+        send_batch(conn, queue, updates)
+        trim(conn, queue, keep)
+    return len(targets)
+
+
+def score_changes_sender(
+    keep: int,
+) -> Callable[[Connection, Sequence[ScoreChange], datetime], None]:
+    """`run_learner`'s ``with_changes`` for the bridge: each change as seed 000's score update,
+    in the learner's transaction."""
+
+    def send(conn: Connection, changes: Sequence[ScoreChange], when: datetime) -> None:
+        send_score_updates(conn, [c.to_update(when).to_message() for c in changes], keep)
+
+    return send
+
+
+def register(conn: Connection, instance: str, keep: int) -> tuple[str, int]:
+    """Create ``instance``'s score queue and send it every current score (old_score =
+    new_score: where the learner stands, for an instance that starts from its own catalog);
+    the queue and the number of scores sent. Registering again sends them again (an update
+    whose version the instance holds is one it may skip)."""
+    queue = instance_queue(instance)
+    create_queue(conn, queue)
+    rows = conn.exec_driver_sql(
+        "SELECT model_name, complexity_level, score, version, confidence,"
+        " coalesce(based_on_samples, 0), now() FROM model_scores"
+        " ORDER BY model_name, complexity_level"
+    ).fetchall()
+    snapshot = [
+        ScoreUpdate(
+            timestamp=r[6],
+            model=r[0],
+            complexity=r[1],
+            old_score=r[2],
+            new_score=r[2],
+            reason=f"current score at registration of {queue}",
+            confidence=r[4],
+            based_on_samples=int(r[5]),
+            version=int(r[3]),
+        ).to_message()
+        for r in rows
+    ]
+    send_batch(conn, queue, snapshot)
+    trim(conn, queue, keep)
+    return queue, len(snapshot)
+
+
+def metrics(conn: Connection) -> list[QueueMetrics]:
+    rows = conn.exec_driver_sql(
+        "SELECT queue_name, queue_length, queue_visible_length, oldest_msg_age_sec,"
+        " total_messages FROM pgmq.metrics_all() ORDER BY queue_name"
+    ).fetchall()
+    return [
+        QueueMetrics(
+            queue=r[0],
+            length=int(r[1]),
+            visible=int(r[2]),
+            oldest_age_seconds=None if r[3] is None else float(r[3]),
+            total_sent=int(r[4]),
+        )
+        for r in rows
+    ]
+
+
+def stuck(conn: Connection, queue: str, older_than_seconds: float) -> list[Message]:
+    """The oldest messages (up to 20) of ``queue`` enqueued over ``older_than_seconds`` ago and
+    still there: no consumer has taken them (seed 000's "stuck messages" check). The bridge
+    reads and deletes in one transaction, so a batch it failed on is visible again at once
+    with its read count unchanged; a count above 0 means a reader that commits its reads
+    without deleting."""
+    table = sql.Identifier("pgmq", f"q_{queue}".lower())
+    statement = sql.SQL(
+        "SELECT msg_id, read_ct, enqueued_at, message FROM {t}"
+        " WHERE enqueued_at < now() - make_interval(secs => %s) ORDER BY msg_id LIMIT 20"
+    ).format(t=table)
+    with _raw(conn).cursor() as cursor:
+        cursor.execute(statement, (older_than_seconds,))
+        return [Message(int(r[0]), int(r[1]), r[2], r[3]) for r in cursor.fetchall()]
