@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from routelearn.domain.pgmq_queues import DECISIONS_QUEUE
 from routelearn.messaging.task_message import SOURCE_PGMQ
@@ -34,12 +33,6 @@ class Drained:
     rejected: int = 0
 
 
-def _events(message: Any) -> list[Any]:
-    """A message holds one event; one holding a JSON array is taken as that many (a batch
-    sent as one message), as ``routelearn.ingest_events`` takes its arguments."""
-    return list(message) if isinstance(message, list) else [message]
-
-
 def consume_batch(
     ingestor: Ingestor, *, batch_size: int, visibility_timeout: int
 ) -> tuple[int, BatchCounts] | None:
@@ -49,7 +42,8 @@ def consume_batch(
         messages = pgmq.read(conn, DECISIONS_QUEUE, visibility_timeout, batch_size)
         if not messages:
             return None
-        payloads = [event for m in messages for event in _events(m.message)]
+        # One message, one event, as seed instances send them (an array is refused whole).
+        payloads = [m.message for m in messages]
         counts = ingestor.ingest_within(conn, payloads, DEAD_LETTER_SOURCE, via=SOURCE_PGMQ)
         pgmq.delete(conn, DECISIONS_QUEUE, [m.msg_id for m in messages])
     return len(messages), counts
