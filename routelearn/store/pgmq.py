@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Connection
 
+from routelearn.domain import json_decode
 from routelearn.domain.pgmq_queues import (
     DECISIONS_QUEUE,
     SCORE_UPDATES_QUEUE,
@@ -131,11 +132,15 @@ def read(conn: Connection, queue: str, visibility_seconds: int, limit: int) -> l
     """Up to ``limit`` messages, oldest first, hidden from other readers for
     ``visibility_seconds`` (or until this transaction ends without deleting them: pgmq's read
     locks them FOR UPDATE SKIP LOCKED, and a rollback makes them visible at once)."""
+    # As text, decoded by msgspec: psycopg's jsonb loader (json.loads) took a third of a read.
     rows = conn.exec_driver_sql(
-        "SELECT msg_id, read_ct, enqueued_at, message FROM pgmq.read(%s, %s, %s)",
+        "SELECT msg_id, read_ct, enqueued_at, message::text FROM pgmq.read(%s, %s, %s)",
         (queue, visibility_seconds, limit),
     ).fetchall()
-    return [Message(int(r[0]), int(r[1]), r[2], r[3]) for r in rows]
+    return [
+        Message(int(r[0]), int(r[1]), r[2], None if r[3] is None else json_decode.loads(r[3]))
+        for r in rows
+    ]
 
 
 def delete(conn: Connection, queue: str, msg_ids: Sequence[int]) -> int:

@@ -87,9 +87,11 @@ def test_a_batch_is_ingested_and_deleted_in_one_transaction(
 ) -> None:
     events, want, distinct = stream(random.Random(3), 300)
     seed_send(settings, events + MALFORMED)
+    with psycopg.connect(dsn(settings), autocommit=True) as instance:  # SQL NULL, no JSON at all
+        instance.execute("SELECT pgmq.send('model_routing_decisions', NULL::jsonb)")
     ingestor = Ingestor(engine)
     drained = drain(ingestor, batch_size=100, visibility_timeout=30, budget_seconds=60)
-    assert drained.messages == len(events) + len(MALFORMED)
+    assert drained.messages == len(events) + len(MALFORMED) + 1
     assert drained.inserted == distinct
     assert depth(engine) == 0
     assert count(engine, "routing_records") == distinct
@@ -99,7 +101,7 @@ def test_a_batch_is_ingested_and_deleted_in_one_transaction(
             text("SELECT count(*), min(source), max(source) FROM dead_letters")
         ).one()
     assert letters == (
-        len(MALFORMED),
+        len(MALFORMED) + 1,
         "pgmq:model_routing_decisions",
         "pgmq:model_routing_decisions",
     )
