@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,39 +88,27 @@ class Ingestor:
                 self._note_error(exc)
                 continue
             self._errors.consecutive = 0
-            metrics.observe_batch(
-                source=via,
-                received=counts.received,
-                accepted=counts.inserted,
-                duplicates=counts.duplicates,
-                invalid=len(rejected),
-                # Valid events the database refused, dead-lettered by the batch halving.
-                internal_errors=counts.rejected - len(rejected),
-                seconds=time.monotonic() - started,
-                sent_at=sent_at,
-            )
+            _observe(counts, len(rejected), started, via, sent_at)
             return counts
 
     def ingest_within(
         self, conn: Connection, payloads: Sequence[Any], source: str, *, via: object
-    ) -> BatchCounts:
+    ) -> Pending:
         """Ingest ``payloads`` inside ``conn``'s open transaction: nothing is committed here,
         and the caller's other writes in that transaction stand or fall with the events. A
         poison event is isolated by the same halving, on savepoints; a transient error is
-        raised (the transaction is lost: the caller retries it whole)."""
+        raised (the transaction is lost: the caller retries it whole). The caller calls
+        `Pending.committed` once its transaction has committed."""
         started = time.monotonic()
         valid, rejected = validate_batch(payloads, now=datetime.now(UTC))
         counts = self._write_isolating(valid, rejected, source, conn)
-        metrics.observe_batch(
-            source=via,
-            received=counts.received,
-            accepted=counts.inserted,
-            duplicates=counts.duplicates,
-            invalid=len(rejected),
-            internal_errors=counts.rejected - len(rejected),
-            seconds=time.monotonic() - started,
-        )
-        return counts
+
+        def committed() -> None:
+            # Only now: a batch rolled back counted nothing and refreshed no instance row.
+            self._seen(counts.instances)
+            _observe(counts, len(rejected), started, via, None)
+
+        return Pending(counts, committed)
 
     def _wait_before_retry(self, deadline: float | None) -> None:
         delay = backoff_delay(self._errors.consecutive, self.retry_base, self.retry_cap)
@@ -169,14 +157,24 @@ class Ingestor:
         recent = {
             i for i, at in self._instances_seen.items() if now - at < self.instance_refresh_seconds
         }
-        # Its own transaction, or a savepoint in the caller's.
+        # Its own transaction, or a savepoint in the caller's (whose commit is the caller's).
         with self.engine.begin() if outer is None else _savepoint(outer) as conn:
             counts = ingest_batch(conn, valid, rejected, source, recent)
             consumer_stats.record_batch(conn, self.worker, self.started_at, counts)
-        if len(self._instances_seen) > 100_000:  # a bound, whatever the fleet's size
-            self._instances_seen = {i: at for i, at in self._instances_seen.items() if i in recent}
-        self._instances_seen.update(dict.fromkeys(counts.instances, now))
+        if outer is None:
+            self._seen(counts.instances)
         return counts
+
+    def _seen(self, instances: Sequence[str]) -> None:
+        """``instances`` had their rows refreshed by a committed batch just now."""
+        now = time.monotonic()
+        if len(self._instances_seen) > 100_000:  # a bound, whatever the fleet's size
+            self._instances_seen = {
+                i: at
+                for i, at in self._instances_seen.items()
+                if now - at < self.instance_refresh_seconds
+            }
+        self._instances_seen.update(dict.fromkeys(instances, now))
 
     def _write_isolating(
         self,
@@ -201,13 +199,37 @@ class Ingestor:
             half = len(valid) // 2
             first = self._write_isolating(valid[:half], rejected, source, outer)
             second = self._write_isolating(valid[half:], [], source, outer)
-            return _add(first, second)
+            return first + second
 
 
 @contextmanager
 def _savepoint(conn: Connection) -> Iterator[Connection]:
     with conn.begin_nested():
         yield conn
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A batch `Ingestor.ingest_within` wrote in its caller's open transaction."""
+
+    counts: BatchCounts
+    committed: Callable[[], None]  # records it (metrics, instances refreshed) after the commit
+
+
+def _observe(
+    counts: BatchCounts, invalid: int, started: float, via: object, sent_at: object
+) -> None:
+    metrics.observe_batch(
+        source=via,
+        received=counts.received,
+        accepted=counts.inserted,
+        duplicates=counts.duplicates,
+        invalid=invalid,
+        # Valid events the database refused, dead-lettered by the batch halving.
+        internal_errors=counts.rejected - invalid,
+        seconds=time.monotonic() - started,
+        sent_at=sent_at,
+    )
 
 
 def _internal_rejection(event: ValidEvent, exc: BaseException) -> Rejection:
@@ -250,7 +272,3 @@ def _internal_rejection(event: ValidEvent, exc: BaseException) -> Rejection:
         f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     )
     return Rejection(payload, (FieldError("(event)", repr(event.event_id), message),))
-
-
-def _add(a: BatchCounts, b: BatchCounts) -> BatchCounts:
-    return BatchCounts(**{f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(a)})

@@ -12,7 +12,7 @@ that transaction, and removed like the others.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from routelearn.domain.pgmq_queues import DECISIONS_QUEUE
 from routelearn.messaging.task_message import SOURCE_PGMQ
@@ -28,9 +28,7 @@ DEAD_LETTER_SOURCE = f"pgmq:{DECISIONS_QUEUE}"
 class Drained:
     batches: int = 0
     messages: int = 0
-    inserted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
+    counts: BatchCounts = field(default_factory=BatchCounts)
 
 
 def consume_batch(
@@ -44,9 +42,10 @@ def consume_batch(
             return None
         # One message, one event, as seed instances send them (an array is refused whole).
         payloads = [m.message for m in messages]
-        counts = ingestor.ingest_within(conn, payloads, DEAD_LETTER_SOURCE, via=SOURCE_PGMQ)
+        pending = ingestor.ingest_within(conn, payloads, DEAD_LETTER_SOURCE, via=SOURCE_PGMQ)
         pgmq.delete(conn, DECISIONS_QUEUE, [m.msg_id for m in messages])
-    return len(messages), counts
+    pending.committed()
+    return len(messages), pending.counts
 
 
 def drain(
@@ -63,12 +62,6 @@ def drain(
         if taken is None:
             return total
         read, counts = taken
-        total = Drained(
-            batches=total.batches + 1,
-            messages=total.messages + read,
-            inserted=total.inserted + counts.inserted,
-            duplicates=total.duplicates + counts.duplicates,
-            rejected=total.rejected + counts.rejected,
-        )
+        total = Drained(total.batches + 1, total.messages + read, total.counts + counts)
         if read < batch_size or time.monotonic() >= ends:
             return total

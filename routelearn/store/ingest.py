@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import msgspec
@@ -200,6 +200,10 @@ class BatchCounts:
     new_decisions: int = 0
     counted_outcomes: int = 0
     instances: tuple[str, ...] = ()  # instances registered or refreshed by this batch
+
+    def __add__(self, other: BatchCounts) -> BatchCounts:
+        """Two batches' counts as one (the instances of both)."""
+        return BatchCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
 
 def _json(rows: Sequence[Any]) -> str:

@@ -92,7 +92,7 @@ def test_a_batch_is_ingested_and_deleted_in_one_transaction(
     ingestor = Ingestor(engine)
     drained = drain(ingestor, batch_size=100, visibility_timeout=30, budget_seconds=60)
     assert drained.messages == len(events) + len(MALFORMED) + 1
-    assert drained.inserted == distinct
+    assert drained.counts.inserted == distinct
     assert depth(engine) == 0
     assert count(engine, "routing_records") == distinct
     assert metrics(engine) == want

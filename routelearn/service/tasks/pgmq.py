@@ -3,8 +3,6 @@ while ``ROUTELEARN_PGMQ_ENABLED``; an ingestion worker drains ``model_routing_de
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from celery import shared_task
 
 from routelearn.constants import CONSUME_PGMQ_TASK
@@ -27,4 +25,11 @@ def consume_pgmq(self: RouteLearnTask) -> dict[str, int]:
         visibility_timeout=settings.pgmq_visibility_timeout,
         budget_seconds=settings.ingest_soft_time_limit * _BUDGET_FRACTION,
     )
-    return asdict(drained)
+    counts = drained.counts
+    return {
+        "batches": drained.batches,
+        "messages": drained.messages,
+        "inserted": counts.inserted,
+        "duplicates": counts.duplicates,
+        "rejected": counts.rejected,
+    }
