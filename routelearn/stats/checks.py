@@ -90,19 +90,16 @@ def check_database(settings: Settings) -> tuple[Check, Check]:
     return database, schema
 
 
-# A decision waiting longer than this in model_routing_decisions is stuck: the bridge drains
-# the queue every ROUTELEARN_PGMQ_POLL_INTERVAL while it runs.
-PGMQ_STUCK_SECONDS = 60.0
-
-
 def check_pgmq(settings: Settings) -> list[Check]:
     """The pgmq bridge (docs/pgmq.md), where pgmq is installed or the bridge is on: pgmq is
-    there, both queues exist, no decision waits longer than a minute (seed 000's
-    troubleshooting: "queue exists", "stuck messages"). Nothing where neither."""
+    there, both queues exist, no decision waits longer than `HealthThresholds.pgmq_stuck_s`
+    (seed 000's troubleshooting: "queue exists", "stuck messages"). Nothing where neither."""
     from routelearn.domain.pgmq_queues import DECISIONS_QUEUE, SCORE_UPDATES_QUEUE
+    from routelearn.stats.health import HealthThresholds
     from routelearn.store import pgmq
     from routelearn.store.engine import make_engine
 
+    limit = HealthThresholds().pgmq_stuck_s
     engine = make_engine(settings.database_url)
     try:
         with engine.connect() as conn:
@@ -136,15 +133,11 @@ def check_pgmq(settings: Settings) -> list[Check]:
             found.append(
                 Check("pgmq queues", True, f"{DECISIONS_QUEUE}, {SCORE_UPDATES_QUEUE}", "exist")
             )
-            stuck = pgmq.stuck(conn, DECISIONS_QUEUE, PGMQ_STUCK_SECONDS)
+            stuck = pgmq.stuck(conn, DECISIONS_QUEUE, limit)
     finally:
         engine.dispose()
     if not stuck:
-        found.append(
-            Check(
-                "pgmq backlog", True, f"no decision waits over {PGMQ_STUCK_SECONDS:.0f} s", "none"
-            )
-        )
+        found.append(Check("pgmq backlog", True, f"no decision waits over {limit:.0f} s", "none"))
         return found
     ids = ", ".join(str(m.msg_id) for m in stuck[:5])
     why = (
@@ -156,7 +149,7 @@ def check_pgmq(settings: Settings) -> list[Check]:
         Check(
             "pgmq backlog",
             False,
-            f"decisions waiting over {PGMQ_STUCK_SECONDS:.0f} s in {DECISIONS_QUEUE} (msg_id "
+            f"decisions waiting over {limit:.0f} s in {DECISIONS_QUEUE} (msg_id "
             f"{ids}{', ...' if len(stuck) > 5 else ''}): {why}",
             "stuck",
         )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from routelearn.constants import INGEST_QUEUE
+from routelearn.domain.pgmq_queues import DECISIONS_QUEUE
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,9 @@ class HealthThresholds:
     learner_interval_s: float = 60.0
     learner_missed_intervals: int = 3
     max_drain_s: float = 600.0
+    # A seed instance's decision waiting longer in pgmq's model_routing_decisions is stuck:
+    # the bridge drains it every second while it runs (the PgmqDecisionsWaiting alert's too).
+    pgmq_stuck_s: float = 300.0
 
     @property
     def learner_stale_s(self) -> float:
@@ -161,6 +165,7 @@ def problems(
     lag: IngestLag,
     learner: LearnerRun | None,
     thresholds: HealthThresholds,
+    pgmq: Sequence[PgmqDepth] = (),
 ) -> tuple[str, ...]:
     """Why the service is unhealthy; empty when it is healthy."""
     found: list[str] = []
@@ -184,6 +189,14 @@ def problems(
             f"ingestion lag: {backlog} messages waiting, about {lag.drain_seconds:.0f} s to "
             f"drain (limit {thresholds.max_drain_s:.0f} s)"
         )
+    found += [
+        f"pgmq {q.queue}: {q.messages} decisions waiting, the oldest {q.oldest_age_s:.0f} s "
+        "(is the pgmq bridge on, and a worker consuming routelearn.ingest?)"
+        for q in pgmq
+        if q.queue == DECISIONS_QUEUE
+        and q.oldest_age_s is not None
+        and q.oldest_age_s > thresholds.pgmq_stuck_s
+    ]
     if learner is None:
         found.append("the learner has never run")
     elif age_s(now, learner.finished_at) > thresholds.learner_stale_s:

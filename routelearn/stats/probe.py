@@ -300,6 +300,7 @@ def health_report(
             lag=lag,
             learner=tables.learner,
             thresholds=thresholds,
+            pgmq=tables.pgmq,
         ),
         pgmq=tables.pgmq,
     )

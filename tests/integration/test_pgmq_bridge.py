@@ -252,7 +252,7 @@ def test_doctor_and_health_see_the_queues_and_a_stuck_decision(
     seed_send(settings, [make_event("success", event_id=f"s{i}") for i in range(3)])
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            "UPDATE pgmq.q_model_routing_decisions SET enqueued_at = now() - interval '5 minutes'"
+            "UPDATE pgmq.q_model_routing_decisions SET enqueued_at = now() - interval '10 minutes'"
         )
     with engine.connect() as conn:
         ids = [
@@ -265,8 +265,10 @@ def test_doctor_and_health_see_the_queues_and_a_stuck_decision(
     assert not backlog.ok
     assert f"msg_id {', '.join(map(str, ids))})" in backlog.detail
     assert "ROUTELEARN_PGMQ_ENABLED" in backlog.detail  # the bridge is off in these settings
-    depths = {q.queue: q for q in health_report(engine, settings).pgmq}
+    report = health_report(engine, settings)
+    depths = {q.queue: q for q in report.pgmq}
     decisions = depths[DECISIONS_QUEUE]
     assert (decisions.messages, decisions.visible) == (3, 3)
-    assert decisions.oldest_age_s is not None and decisions.oldest_age_s >= 299
+    assert decisions.oldest_age_s is not None and decisions.oldest_age_s >= 599
+    assert any("pgmq model_routing_decisions: 3 decisions waiting" in p for p in report.problems)
     assert depths[SCORE_UPDATES_QUEUE].messages == 0

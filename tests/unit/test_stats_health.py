@@ -10,6 +10,7 @@ from routelearn.stats.health import (
     HealthThresholds,
     IngestLag,
     LearnerRun,
+    PgmqDepth,
     QueueDepth,
     WorkerHealth,
     ingest_lag,
@@ -117,3 +118,38 @@ def test_broker_and_database_down() -> None:
     assert judge([], learner_age=None, database_error="no such database") == (
         "database unreachable: no such database",
     )
+
+
+def test_pgmq_decisions_waiting_too_long() -> None:
+    lag = ingest_lag(0, [], None, NOW, T)
+    waiting = (
+        PgmqDepth("model_routing_decisions", 12, 12, 301.0),
+        PgmqDepth("model_score_updates", 900, 900, 86_400.0),  # an instance reading slowly
+    )
+    (found,) = problems(
+        now=NOW,
+        database_error=None,
+        workers=[],
+        queues=QUEUES,
+        lag=lag,
+        learner=learner(10),
+        thresholds=T,
+        pgmq=waiting,
+    )
+    assert found == (
+        "pgmq model_routing_decisions: 12 decisions waiting, the oldest 301 s (is the pgmq "
+        "bridge on, and a worker consuming routelearn.ingest?)"
+    )
+    fresh = (PgmqDepth("model_routing_decisions", 12, 12, 299.0),)
+    empty = (PgmqDepth("model_routing_decisions", 0, 0, None),)
+    for depths in (fresh, empty):
+        assert not problems(
+            now=NOW,
+            database_error=None,
+            workers=[],
+            queues=QUEUES,
+            lag=lag,
+            learner=learner(10),
+            thresholds=T,
+            pgmq=depths,
+        )
