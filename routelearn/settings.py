@@ -104,8 +104,9 @@ class Settings(BaseSettings):
     # in, every learned score change out to model_score_updates (and per-instance queues).
     pgmq_enabled: bool = False
     pgmq_batch_size: int = Field(default=1000, ge=1, le=10_000)
-    # How long a batch read stays hidden from other consumers should the transaction that
-    # reads it outlive its connection; a batch taken and rolled back is visible at once.
+    # pgmq.read's visibility timeout. The bridge deletes what it reads in the same transaction
+    # (a batch rolled back is visible again at once), so this bounds only a reader that
+    # commits its reads without deleting them.
     pgmq_visibility_timeout: int = Field(default=30, ge=1, le=3600)
     pgmq_poll_interval: float = Field(default=1.0, gt=0, le=600)
 

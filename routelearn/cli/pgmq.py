@@ -69,7 +69,7 @@ def register_cmd(instance: str) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="INSTANCE") from None
     with database() as engine, engine.begin() as conn:
-        queue, sent = pgmq.register(conn, instance, get_settings().instance_queue_max)
+        queue, sent = pgmq.register(conn, instance)
     click.echo(f"{queue}: created, {sent} current scores sent")
 
 
@@ -78,11 +78,11 @@ def register_cmd(instance: str) -> None:
 def unregister_cmd(instance: str) -> None:
     """Drop INSTANCE's score queue and what it holds."""
     try:
-        queue = instance_queue(instance)
+        instance_queue(instance)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="INSTANCE") from None
     with database() as engine, engine.begin() as conn:
-        dropped = pgmq.drop_queue(conn, queue)
+        queue, dropped = pgmq.unregister(conn, instance)
     click.echo(f"{queue}: {'dropped' if dropped else 'did not exist'}")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from routelearn.domain import json_decode
 from routelearn.domain.event import RoutingEvent
 from routelearn.domain.identity import decision_key, derive_event_id, spelled_alike
 
@@ -104,6 +105,16 @@ def _model(payload: Any, now: datetime | None) -> RoutingEvent | Rejection:
         return RoutingEvent.model_validate(payload, context={"now": now})
     except ValidationError as exc:
         return Rejection(payload, _field_errors(exc))
+
+
+def decode_payload(text: str, field: str = "(event)") -> Any:
+    """The payload JSON ``text`` holds, or the `Rejection` of text no parser reads: not JSON,
+    or nested deeper than Python's parsers go (PostgreSQL's jsonb holds what they refuse)."""
+    try:
+        return json_decode.loads(text)
+    except (ValueError, RecursionError) as exc:
+        error = FieldError(field, _short_repr(text), f"is not valid JSON: {exc}")
+        return Rejection(text, (error,))
 
 
 def check_event(payload: Any, now: datetime | None = None) -> Rejection | None:

@@ -92,21 +92,29 @@ class Ingestor:
             return counts
 
     def ingest_within(
-        self, conn: Connection, payloads: Sequence[Any], source: str, *, via: object
+        self,
+        conn: Connection,
+        payloads: Sequence[Any],
+        source: str,
+        *,
+        via: object,
+        rejected: Sequence[Rejection] = (),
     ) -> Pending:
         """Ingest ``payloads`` inside ``conn``'s open transaction: nothing is committed here,
         and the caller's other writes in that transaction stand or fall with the events. A
         poison event is isolated by the same halving, on savepoints; a transient error is
-        raised (the transaction is lost: the caller retries it whole). The caller calls
+        raised (the transaction is lost: the caller retries it whole). ``rejected``: what the
+        caller refused already (dead-lettered with the rest). The caller calls
         `Pending.committed` once its transaction has committed."""
         started = time.monotonic()
-        valid, rejected = validate_batch(payloads, now=datetime.now(UTC))
-        counts = self._write_isolating(valid, rejected, source, conn)
+        valid, invalid = validate_batch(payloads, now=datetime.now(UTC))
+        invalid += rejected
+        counts = self._write_isolating(valid, invalid, source, conn)
 
         def committed() -> None:
             # Only now: a batch rolled back counted nothing and refreshed no instance row.
             self._seen(counts.instances)
-            _observe(counts, len(rejected), started, via, None)
+            _observe(counts, len(invalid), started, via, None)
 
         return Pending(counts, committed)
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from routelearn.domain.pgmq_queues import DECISIONS_QUEUE
+from routelearn.domain.validation import Rejection, decode_payload
 from routelearn.messaging.task_message import SOURCE_PGMQ
 from routelearn.service.ingestion import Ingestor
 from routelearn.store import pgmq
@@ -41,8 +43,17 @@ def consume_batch(
         if not messages:
             return None
         # One message, one event, as seed instances send them (an array is refused whole).
-        payloads = [m.message for m in messages]
-        pending = ingestor.ingest_within(conn, payloads, DEAD_LETTER_SOURCE, via=SOURCE_PGMQ)
+        payloads: list[Any] = []
+        unreadable: list[Rejection] = []
+        for m in messages:
+            value = None if m.body is None else decode_payload(m.body)  # None: refused too
+            if isinstance(value, Rejection):
+                unreadable.append(value)
+            else:
+                payloads.append(value)
+        pending = ingestor.ingest_within(
+            conn, payloads, DEAD_LETTER_SOURCE, via=SOURCE_PGMQ, rejected=unreadable
+        )
         pgmq.delete(conn, DECISIONS_QUEUE, [m.msg_id for m in messages])
     pending.committed()
     return len(messages), pending.counts

@@ -94,7 +94,12 @@ def check_pgmq(settings: Settings) -> list[Check]:
     """The pgmq bridge (docs/pgmq.md), where pgmq is installed or the bridge is on: pgmq is
     there, both queues exist, no decision waits longer than `HealthThresholds.pgmq_stuck_s`
     (seed 000's troubleshooting: "queue exists", "stuck messages"). Nothing where neither."""
-    from routelearn.domain.pgmq_queues import DECISIONS_QUEUE, SCORE_UPDATES_QUEUE
+    from routelearn.domain.pgmq_queues import (
+        DECISIONS_QUEUE,
+        INSTANCE_QUEUE_PREFIX,
+        SCORE_UPDATES_QUEUE,
+        is_instance_queue,
+    )
     from routelearn.stats.health import HealthThresholds
     from routelearn.store import pgmq
     from routelearn.store.engine import make_engine
@@ -133,6 +138,22 @@ def check_pgmq(settings: Settings) -> list[Check]:
             found.append(
                 Check("pgmq queues", True, f"{DECISIONS_QUEUE}, {SCORE_UPDATES_QUEUE}", "exist")
             )
+            misnamed = [
+                q
+                for q in pgmq.queues(conn)
+                if q.startswith(INSTANCE_QUEUE_PREFIX) and not is_instance_queue(q)
+            ]
+            if misnamed:
+                found.append(
+                    Check(
+                        "pgmq instance queues",
+                        False,
+                        f"{', '.join(misnamed)}: not an instance score queue (lower-case letters, "
+                        "digits and underscores after the prefix), so no update is sent to it. "
+                        "Register with: routelearn pgmq register INSTANCE",
+                        "misnamed",
+                    )
+                )
             stuck = pgmq.stuck(conn, DECISIONS_QUEUE, limit)
     finally:
         engine.dispose()

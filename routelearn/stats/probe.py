@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from routelearn.stats.health import (
 )
 from routelearn.stats.queries import reading
 from routelearn.store import pgmq
+
+log = logging.getLogger(__name__)
 
 MONITORED_QUEUES = (*ALL_QUEUES, ANOMALY_QUEUE)
 OPEN_ANOMALIES_SHOWN = 5
@@ -225,11 +228,19 @@ class _Tables:
 
 
 def _pgmq_depths(conn: SAConnection) -> tuple[PgmqDepth, ...]:
-    if pgmq.installed(conn) is None:
+    """The bridge's queues; none where pgmq is not installed. In a savepoint: a pgmq too old
+    for its metrics' columns costs these figures (logged), not the rest of the report."""
+    try:
+        with conn.begin_nested():
+            if pgmq.installed(conn) is None:
+                return ()
+            return tuple(
+                PgmqDepth(m.queue, m.length, m.visible, m.oldest_age_seconds)
+                for m in pgmq.metrics(conn)
+            )
+    except SQLAlchemyError as exc:
+        log.warning("pgmq queues not read: %s", _first_line(exc))
         return ()
-    return tuple(
-        PgmqDepth(m.queue, m.length, m.visible, m.oldest_age_seconds) for m in pgmq.metrics(conn)
-    )
 
 
 def _read_tables(conn: SAConnection) -> _Tables:

@@ -16,7 +16,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from routelearn.domain.validation import FieldError, Rejection, ValidEvent, validate_batch
+from routelearn.domain.validation import (
+    FieldError,
+    Rejection,
+    ValidEvent,
+    decode_payload,
+    validate_batch,
+)
 from routelearn.store.engine import is_transient
 from routelearn.store.ingest import ingest_batch
 
@@ -291,12 +297,10 @@ def _replay_locked(conn: Connection, ids: list[int], now: datetime) -> ReplayRep
 
 
 def _revalidate(text: str, now: datetime) -> ValidEvent | Rejection:
-    try:
-        payload = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        # Only a payload edited outside routelearn can be unparseable: it stores JSON text.
-        error = FieldError("(payload)", _short(repr(text)), f"is not valid JSON: {exc}")
-        return Rejection(text, (error,))
+    # Only a payload edited outside routelearn can be unparseable: it stores JSON text.
+    payload = decode_payload(text, "(payload)")
+    if isinstance(payload, Rejection):
+        return payload
     valid, rejected = validate_batch([payload], now)
     return valid[0] if valid else rejected[0]
 

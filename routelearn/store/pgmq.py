@@ -11,16 +11,17 @@ their events, and the learner sends its updates in the one that changes the scor
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
-from routelearn.domain import json_decode
 from routelearn.domain.pgmq_queues import (
     DECISIONS_QUEUE,
     SCORE_UPDATES_QUEUE,
@@ -28,9 +29,12 @@ from routelearn.domain.pgmq_queues import (
     is_instance_queue,
 )
 from routelearn.domain.score_update import ScoreUpdate
+from routelearn.store.learner import LEARNER_LOCK
 
 if TYPE_CHECKING:
     from routelearn.store.learner import ScoreChange
+
+log = logging.getLogger(__name__)
 
 Install = Literal["extension", "sql"]
 
@@ -43,7 +47,7 @@ class Message:
     msg_id: int
     read_ct: int
     enqueued_at: datetime
-    message: Any  # the jsonb value, decoded
+    body: str | None  # the jsonb value as JSON text (None: SQL NULL), decoded by the caller
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +97,7 @@ def install(conn: Connection) -> tuple[Install, bool]:
         available = conn.exec_driver_sql(
             "SELECT 1 FROM pg_available_extensions WHERE name = 'pgmq'"
         ).scalar_one_or_none()
-        if available is not None:
-            conn.exec_driver_sql("CREATE EXTENSION pgmq")
+        if available is not None and _create_extension(conn):
             how = "extension"
         else:
             from pgmq import get_embedded_install_sql
@@ -106,6 +109,18 @@ def install(conn: Connection) -> tuple[Install, bool]:
     for queue in (DECISIONS_QUEUE, SCORE_UPDATES_QUEUE):
         create_queue(conn, queue)
     return how, fresh
+
+
+def _create_extension(conn: Connection) -> bool:
+    """CREATE EXTENSION pgmq, in a savepoint: a role without the privilege (common on managed
+    servers) falls back on the SQL install, which needs none."""
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("CREATE EXTENSION pgmq")
+    except DBAPIError as exc:
+        log.warning("CREATE EXTENSION pgmq failed, installing pgmq's SQL instead: %s", exc.orig)
+        return False
+    return True
 
 
 def create_queue(conn: Connection, queue: str) -> None:
@@ -132,15 +147,14 @@ def read(conn: Connection, queue: str, visibility_seconds: int, limit: int) -> l
     """Up to ``limit`` messages, oldest first, hidden from other readers for
     ``visibility_seconds`` (or until this transaction ends without deleting them: pgmq's read
     locks them FOR UPDATE SKIP LOCKED, and a rollback makes them visible at once)."""
-    # As text, decoded by msgspec: psycopg's jsonb loader (json.loads) took a third of a read.
+    # As text, for the caller to decode: msgspec is faster than psycopg's jsonb loader (a third
+    # of a read), and jsonb holds values (nested thousands deep) no Python parser reads, which
+    # must be refused one by one rather than fail the batch.
     rows = conn.exec_driver_sql(
         "SELECT msg_id, read_ct, enqueued_at, message::text FROM pgmq.read(%s, %s, %s)",
         (queue, visibility_seconds, limit),
     ).fetchall()
-    return [
-        Message(int(r[0]), int(r[1]), r[2], None if r[3] is None else json_decode.loads(r[3]))
-        for r in rows
-    ]
+    return [Message(int(r[0]), int(r[1]), r[2], r[3]) for r in rows]
 
 
 def delete(conn: Connection, queue: str, msg_ids: Sequence[int]) -> int:
@@ -163,48 +177,81 @@ def send_batch(conn: Connection, queue: str, messages: Sequence[object]) -> int:
     return int(sent)
 
 
-def trim(conn: Connection, queue: str, keep: int) -> int:
-    """Delete all but the newest ``keep`` messages of ``queue``: a score queue nobody reads
-    must not grow for ever, and an update older than a thousand newer ones is stale."""
+def drop_superseded(conn: Connection, queue: str) -> int:
+    """Delete every message of the score queue ``queue`` that a newer one for the same model
+    and complexity supersedes (an instance applies the newest anyway): a queue nobody reads
+    stays as long as the score table, not as long as its history. Messages a reader holds
+    are skipped (SKIP LOCKED), never waited for."""
     table = sql.Identifier("pgmq", f"q_{queue}".lower())
     statement = sql.SQL(
-        "DELETE FROM {t} WHERE msg_id < (SELECT msg_id FROM {t} ORDER BY msg_id DESC"
-        " OFFSET %s LIMIT 1)"
+        "DELETE FROM {t} WHERE msg_id IN ("
+        " SELECT msg_id FROM {t} WHERE msg_id IN ("
+        "  SELECT msg_id FROM ("
+        "   SELECT msg_id, row_number() OVER (PARTITION BY message->>'model',"
+        "    message->>'complexity' ORDER BY msg_id DESC) AS newer FROM {t}"
+        "  ) AS ranked WHERE newer > 1"
+        " ) FOR UPDATE SKIP LOCKED)"
     ).format(t=table)
     with _raw(conn).cursor() as cursor:
-        cursor.execute(statement, (keep - 1,))
+        cursor.execute(statement)
         return int(cursor.rowcount)
 
 
-def send_score_updates(conn: Connection, updates: Sequence[object], keep: int) -> int:
+def send_score_updates(conn: Connection, updates: Sequence[object]) -> list[str]:
     """``updates`` (seed 000's score update, `ScoreUpdate.to_message`) to the shared queue and
-    to every per-instance queue, each then trimmed to its newest ``keep``; the number of
-    queues sent to."""
-    targets = [SCORE_UPDATES_QUEUE, *instance_queues(conn)]
-    for queue in targets:
-        send_batch(conn, queue, updates)
-        trim(conn, queue, keep)
-    return len(targets)
+    to every per-instance queue; the queues sent to. Each queue in a savepoint: one dropped
+    meanwhile (by hand, with plain SQL) is skipped, logged, and fails nothing else."""
+    sent = []
+    for queue in [SCORE_UPDATES_QUEUE, *instance_queues(conn)]:
+        try:
+            with conn.begin_nested():
+                send_batch(conn, queue, updates)
+        except DBAPIError as exc:
+            log.warning("score updates not sent to pgmq queue %s: %s", queue, exc.orig)
+            continue
+        sent.append(queue)
+    return sent
 
 
-def score_changes_sender(
-    keep: int,
-) -> Callable[[Connection, Sequence[ScoreChange], datetime], None]:
+def send_score_changes(conn: Connection, changes: Sequence[ScoreChange], when: datetime) -> None:
     """`run_learner`'s ``with_changes`` for the bridge: each change as seed 000's score update,
-    in the learner's transaction."""
+    in the learner's transaction. Without pgmq installed: logged, and the tick goes on."""
+    if installed(conn) is None:
+        log.warning(
+            "ROUTELEARN_PGMQ_ENABLED but pgmq is not installed (routelearn db upgrade "
+            "--with-pgmq): %d score changes not sent to pgmq",
+            len(changes),
+        )
+        return
+    send_score_updates(conn, [c.to_update(when).to_message() for c in changes])
 
-    def send(conn: Connection, changes: Sequence[ScoreChange], when: datetime) -> None:
-        send_score_updates(conn, [c.to_update(when).to_message() for c in changes], keep)
 
-    return send
+def drop_superseded_updates(engine: Engine) -> int:
+    """`drop_superseded` on every score queue, each in its own short transaction: after a
+    learner tick, never inside it (a reader holding a message would fail or block the tick)."""
+    dropped = 0
+    with engine.connect() as conn:
+        if installed(conn) is None:
+            return 0
+        targets = [SCORE_UPDATES_QUEUE, *instance_queues(conn)]
+        conn.rollback()
+    for queue in targets:
+        try:
+            with engine.begin() as conn:
+                dropped += drop_superseded(conn, queue)
+        except DBAPIError as exc:  # dropped meanwhile: nothing to trim
+            log.warning("pgmq queue %s not trimmed: %s", queue, exc.orig)
+    return dropped
 
 
-def register(conn: Connection, instance: str, keep: int) -> tuple[str, int]:
+def register(conn: Connection, instance: str) -> tuple[str, int]:
     """Create ``instance``'s score queue and send it every current score (old_score =
     new_score: where the learner stands, for an instance that starts from its own catalog);
     the queue and the number of scores sent. Registering again sends them again (an update
-    whose version the instance holds is one it may skip)."""
+    whose version the instance holds is one it may skip). Waits for a learner tick running:
+    a change it makes reaches the queue either in the snapshot or after it."""
     queue = instance_queue(instance)
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (LEARNER_LOCK,))
     create_queue(conn, queue)
     rows = conn.exec_driver_sql(
         "SELECT model_name, complexity_level, score, version, confidence,"
@@ -226,8 +273,15 @@ def register(conn: Connection, instance: str, keep: int) -> tuple[str, int]:
         for r in rows
     ]
     send_batch(conn, queue, snapshot)
-    trim(conn, queue, keep)
     return queue, len(snapshot)
+
+
+def unregister(conn: Connection, instance: str) -> tuple[str, bool]:
+    """Drop ``instance``'s score queue (between learner ticks); the queue, and whether it
+    existed."""
+    queue = instance_queue(instance)
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (LEARNER_LOCK,))
+    return queue, drop_queue(conn, queue)
 
 
 def metrics(conn: Connection) -> list[QueueMetrics]:
@@ -248,14 +302,14 @@ def metrics(conn: Connection) -> list[QueueMetrics]:
 
 
 def stuck(conn: Connection, queue: str, older_than_seconds: float) -> list[Message]:
-    """The oldest messages (up to 20) of ``queue`` enqueued over ``older_than_seconds`` ago and
-    still there: no consumer has taken them (seed 000's "stuck messages" check). The bridge
-    reads and deletes in one transaction, so a batch it failed on is visible again at once
-    with its read count unchanged; a count above 0 means a reader that commits its reads
-    without deleting."""
+    """The oldest messages (up to 20; their first 200 characters) of ``queue`` enqueued over
+    ``older_than_seconds`` ago and still there: no consumer has taken them (seed 000's "stuck
+    messages" check). The bridge reads and deletes in one transaction, so a batch it failed
+    on is visible again at once with its read count unchanged; a count above 0 means a reader
+    that commits its reads without deleting."""
     table = sql.Identifier("pgmq", f"q_{queue}".lower())
     statement = sql.SQL(
-        "SELECT msg_id, read_ct, enqueued_at, message FROM {t}"
+        "SELECT msg_id, read_ct, enqueued_at, left(message::text, 200) FROM {t}"
         " WHERE enqueued_at < now() - make_interval(secs => %s) ORDER BY msg_id LIMIT 20"
     ).format(t=table)
     with _raw(conn).cursor() as cursor:

@@ -272,3 +272,147 @@ def test_doctor_and_health_see_the_queues_and_a_stuck_decision(
     assert decisions.oldest_age_s is not None and decisions.oldest_age_s >= 599
     assert any("pgmq model_routing_decisions: 3 decisions waiting" in p for p in report.problems)
     assert depths[SCORE_UPDATES_QUEUE].messages == 0
+
+
+def test_a_message_no_parser_reads_is_dead_lettered_and_the_queue_moves_on(
+    settings: Settings, engine: Engine, queues: None
+) -> None:
+    """jsonb holds values nested deeper than Python's parsers go: such a message must be
+    refused alone, not fail its batch again and again at the head of the queue."""
+    with psycopg.connect(dsn(settings), autocommit=True) as instance:
+        instance.execute(
+            "SELECT pgmq.send('model_routing_decisions',"
+            " (repeat('[', 5000) || repeat(']', 5000))::jsonb)"
+        )
+    seed_send(settings, [make_event("success", event_id="after-the-deep-one")])
+    drained = drain(Ingestor(engine), batch_size=10, visibility_timeout=30, budget_seconds=30)
+    assert (drained.messages, drained.counts.inserted, drained.counts.rejected) == (2, 1, 1)
+    assert depth(engine) == 0
+    with engine.connect() as conn:
+        reason = conn.execute(text("SELECT reason FROM dead_letters")).scalar_one()
+    assert "is not valid JSON" in reason
+
+
+def test_register_and_unregister_an_instance_queue(
+    settings: Settings, engine: Engine, queues: None
+) -> None:
+    from tests.services import run_cli
+
+    with engine.begin() as conn:  # two learned scores
+        conn.exec_driver_sql(
+            "INSERT INTO model_scores (model_name, complexity_level, score, version, source)"
+            " VALUES ('m1', 'simple', 4.2, 3, 'learner'), ('m2', 'complex', 3.1, 1, 'learner')"
+        )
+    done = run_cli(settings, "pgmq", "register", "seed_b")
+    assert done.returncode == 0, done.stderr
+    assert "model_score_updates_seed_b: created, 2 current scores sent" in done.stdout
+    with psycopg.connect(dsn(settings), autocommit=True) as instance:
+        got = [
+            m
+            for (m,) in instance.execute(
+                "SELECT message FROM pgmq.read('model_score_updates_seed_b', 30, 10)"
+            )
+        ]
+    assert {(u["model"], u["complexity"], u["new_score"], u["version"]) for u in got} == {
+        ("m1", "simple", 4.2, 3),
+        ("m2", "complex", 3.1, 1),
+    }
+    refused = run_cli(settings, "pgmq", "register", "Seed-B")
+    assert refused.returncode == 2
+    assert "lower-case letters, digits and underscores only" in refused.stderr
+    done = run_cli(settings, "pgmq", "unregister", "seed_b")
+    assert "model_score_updates_seed_b: dropped" in done.stdout
+    with engine.connect() as conn:
+        assert "model_score_updates_seed_b" not in pgmq.queues(conn)
+
+
+def test_superseded_updates_are_dropped_after_a_tick_and_a_held_one_is_skipped(
+    settings: Settings, engine: Engine, queues: None
+) -> None:
+    def update(model: str, version: int) -> dict[str, Any]:
+        return {
+            "model": model,
+            "complexity": "simple",
+            "new_score": 1.0 + version,
+            "version": version,
+        }
+
+    with engine.begin() as conn:
+        pgmq.create_queue(conn, "model_score_updates_seed_c")
+        pgmq.send_batch(
+            conn,
+            "model_score_updates_seed_c",
+            [update("a", 1), update("b", 1), update("a", 2), update("a", 3)],
+        )
+    # An instance holds a(1) in an open transaction while the trim runs: skipped, not waited
+    # for; the other superseded one, a(2), goes.
+    with psycopg.connect(dsn(settings)) as reader:
+        (held,) = reader.execute(
+            "SELECT msg_id FROM pgmq.read('model_score_updates_seed_c', 30, 1)"
+        ).fetchone() or (None,)
+        assert pgmq.drop_superseded_updates(engine) == 1
+        reader.rollback()
+
+    def left() -> list[tuple[str, int]]:
+        with psycopg.connect(dsn(settings), autocommit=True) as conn:
+            rows = conn.execute("SELECT message FROM pgmq.q_model_score_updates_seed_c")
+            return sorted((m["model"], m["version"]) for (m,) in rows)
+
+    assert held is not None
+    assert left() == [("a", 1), ("a", 3), ("b", 1)]
+    assert pgmq.drop_superseded_updates(engine) == 1  # free now
+    assert left() == [("a", 3), ("b", 1)]
+
+
+def test_doctor_names_a_queue_the_learner_passes_by(
+    settings: Settings, engine: Engine, queues: None
+) -> None:
+    from routelearn.stats.checks import check_pgmq
+
+    with engine.begin() as conn:
+        pgmq.create_queue(conn, "model_score_updates_Seed-D")
+    misnamed = [c for c in check_pgmq(settings) if c.name == "pgmq instance queues"]
+    assert len(misnamed) == 1 and not misnamed[0].ok
+    assert "model_score_updates_seed-d" in misnamed[0].detail.lower()
+
+
+def test_score_changes_are_sent_if_and_only_if_stored(engine: Engine, queues: None) -> None:
+    """The send runs in the tick's transaction: a send that fails takes the changes with it."""
+    from routelearn.domain.policy import make_policy
+    from routelearn.store.learner import run_learner
+
+    Ingestor(engine).ingest(
+        [
+            make_event("success", event_id=f"ok{i}", model="m", complexity="simple")
+            for i in range(40)
+        ],
+        source="test",
+    )
+
+    def failing(*args: Any) -> None:
+        pgmq.send_score_changes(*args)
+        raise RuntimeError("the broker of a later step fails")
+
+    with pytest.raises(RuntimeError):
+        run_learner(
+            engine,
+            make_policy("calibrated"),
+            default_score=2.5,
+            keep_snapshots_seconds=600,
+            with_changes=failing,
+        )
+    assert depth(engine, SCORE_UPDATES_QUEUE) == 0
+    with engine.connect() as conn:
+        assert (
+            conn.exec_driver_sql("SELECT count(*) FROM model_scores WHERE version > 0").scalar_one()
+            == 0
+        )
+    result = run_learner(
+        engine,
+        make_policy("calibrated"),
+        default_score=2.5,
+        keep_snapshots_seconds=600,
+        with_changes=pgmq.send_score_changes,
+    )
+    assert result.changes
+    assert depth(engine, SCORE_UPDATES_QUEUE) == len(result.changes)

@@ -25,14 +25,15 @@ def learn_scores(self: RouteLearnTask) -> dict[str, object]:
         settings.policy(),
         default_score=settings.default_score,
         **snapshot_windows(settings.learner_interval, settings.anomaly_window),
-        with_changes=pgmq.score_changes_sender(settings.instance_queue_max)
-        if settings.pgmq_enabled
-        else None,
+        with_changes=pgmq.send_score_changes if settings.pgmq_enabled else None,
     )
     if not result.ran:
         log.info("learner tick skipped: another tick holds the lock")
         return {"ran": False}
     metrics.observe_learner_tick(result.seconds, len(result.changes))
+    if result.changes and settings.pgmq_enabled:
+        # After the tick's commit, each queue apart: a reader holding a message never fails it.
+        pgmq.drop_superseded_updates(self.rl_app.engine)
     if result.changes or result.estimates is not None:  # estimates: every tick that ran
         # The round goes out as its own task: the scores are committed whatever the broker does,
         # and a fan-out that fails is retried without re-running the learner. The estimates go
