@@ -3,9 +3,10 @@ pgmq_queues` names the queues).
 
 pgmq comes as a PostgreSQL extension where the server has it, and otherwise as plain SQL (the
 ``pgmq`` package on PyPI ships it, at the version that package pins): same schema, same
-functions, nothing to install on the server. Every call here runs in the caller's transaction,
-which is the point: the bridge deletes the messages it read in the transaction that writes
-their events, and the learner sends its updates in the one that changes the scores.
+functions, nothing to install on the server. The calls run in the caller's transaction, which
+is the point: the bridge deletes the messages it read in the transaction that writes their
+events, and the learner sends its updates in the one that changes the scores. The one
+exception, `drop_superseded_updates`, runs after a tick, one short transaction per queue.
 """
 
 from __future__ import annotations
