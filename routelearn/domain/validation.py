@@ -107,14 +107,47 @@ def _model(payload: Any, now: datetime | None) -> RoutingEvent | Rejection:
         return Rejection(payload, _field_errors(exc))
 
 
+# An event nests four levels; a payload nested deeper than this is refused before it is
+# decoded: near Python's recursion limit, one that decodes could not be dumped again to be
+# dead-lettered (PostgreSQL's jsonb holds values thousands of levels deep).
+MAX_NESTING = 64
+
+
+def _nesting(text: str) -> int:
+    """How deep arrays and objects nest in JSON ``text``, counted without recursion (brackets
+    inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def decode_payload(text: str, field: str = "(event)") -> Any:
-    """The payload JSON ``text`` holds, or the `Rejection` of text no parser reads: not JSON,
-    or nested deeper than Python's parsers go (PostgreSQL's jsonb holds what they refuse)."""
-    try:
-        return json_decode.loads(text)
-    except (ValueError, RecursionError) as exc:
-        error = FieldError(field, _short_repr(text), f"is not valid JSON: {exc}")
-        return Rejection(text, (error,))
+    """The payload JSON ``text`` holds, or the `Rejection` of text that is not JSON or nests
+    deeper than `MAX_NESTING`."""
+    # Counting brackets runs in C: only a payload with that many at all is scanned.
+    if text.count("[") + text.count("{") > MAX_NESTING and _nesting(text) > MAX_NESTING:
+        message = f"nests deeper than {MAX_NESTING} levels"
+    else:
+        try:
+            return json_decode.loads(text)
+        except (ValueError, RecursionError) as exc:
+            message = f"is not valid JSON: {exc}"
+    return Rejection(text, (FieldError(field, _short_repr(text), message),))
 
 
 def check_event(payload: Any, now: datetime | None = None) -> Rejection | None:

@@ -29,6 +29,7 @@ from routelearn.domain.pgmq_queues import (
     instance_queue,
     is_instance_queue,
 )
+from routelearn.domain.score_update import EVENT_TYPE as SCORE_UPDATE_TYPE
 from routelearn.domain.score_update import ScoreUpdate
 from routelearn.store.learner import LEARNER_LOCK
 
@@ -184,31 +185,37 @@ def drop_superseded(conn: Connection, queue: str) -> int:
     stays as long as the score table, not as long as its history. Messages a reader holds
     are skipped (SKIP LOCKED), never waited for."""
     table = sql.Identifier("pgmq", f"q_{queue}".lower())
+    # Score updates only: anything else sent to the queue (by hand, by mistake) is left alone.
     statement = sql.SQL(
         "DELETE FROM {t} WHERE msg_id IN ("
         " SELECT msg_id FROM {t} WHERE msg_id IN ("
         "  SELECT msg_id FROM ("
         "   SELECT msg_id, row_number() OVER (PARTITION BY message->>'model',"
         "    message->>'complexity' ORDER BY msg_id DESC) AS newer FROM {t}"
+        "   WHERE jsonb_typeof(message) = 'object'"
+        "    AND message->>'event_type' = %s"
+        "    AND message->>'model' IS NOT NULL AND message->>'complexity' IS NOT NULL"
         "  ) AS ranked WHERE newer > 1"
         " ) FOR UPDATE SKIP LOCKED)"
     ).format(t=table)
     with _raw(conn).cursor() as cursor:
-        cursor.execute(statement)
+        cursor.execute(statement, (SCORE_UPDATE_TYPE,))
         return int(cursor.rowcount)
 
 
 def send_score_updates(conn: Connection, updates: Sequence[object]) -> list[str]:
     """``updates`` (seed 000's score update, `ScoreUpdate.to_message`) to the shared queue and
     to every per-instance queue; the queues sent to. Each queue in a savepoint: one dropped
-    meanwhile (by hand, with plain SQL) is skipped, logged, and fails nothing else."""
+    meanwhile (unregistered, or by hand) is skipped, logged, and fails nothing else."""
     sent = []
     for queue in [SCORE_UPDATES_QUEUE, *instance_queues(conn)]:
         try:
             with conn.begin_nested():
                 send_batch(conn, queue, updates)
         except DBAPIError as exc:
-            log.warning("score updates not sent to pgmq queue %s: %s", queue, exc.orig)
+            if not isinstance(exc.orig, psycopg.errors.UndefinedTable):
+                raise  # anything else fails the tick: its changes are sent or not stored
+            log.warning("score updates not sent to pgmq queue %s: it is gone", queue)
             continue
         sent.append(queue)
     return sent
@@ -252,6 +259,9 @@ def register(conn: Connection, instance: str) -> tuple[str, int]:
     whose version the instance holds is one it may skip). Waits for a learner tick running:
     a change it makes reaches the queue either in the snapshot or after it."""
     queue = instance_queue(instance)
+    # Holding the learner's lock, wait for no table lock for long (a reader's open transaction
+    # on the queue): every tick meanwhile would be skipped.
+    conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (LEARNER_LOCK,))
     create_queue(conn, queue)
     rows = conn.exec_driver_sql(
@@ -278,18 +288,36 @@ def register(conn: Connection, instance: str) -> tuple[str, int]:
 
 
 def unregister(conn: Connection, instance: str) -> tuple[str, bool]:
-    """Drop ``instance``'s score queue (between learner ticks); the queue, and whether it
-    existed."""
+    """Drop ``instance``'s score queue; the queue, and whether it existed. A tick sending to it
+    at that moment finishes first (the drop waits for its lock) or passes it by."""
     queue = instance_queue(instance)
-    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (LEARNER_LOCK,))
     return queue, drop_queue(conn, queue)
 
 
+_METRICS = (
+    "SELECT queue_name, queue_length, queue_visible_length, oldest_msg_age_sec, total_messages"
+)
+
+
 def metrics(conn: Connection) -> list[QueueMetrics]:
-    rows = conn.exec_driver_sql(
-        "SELECT queue_name, queue_length, queue_visible_length, oldest_msg_age_sec,"
-        " total_messages FROM pgmq.metrics_all() ORDER BY queue_name"
-    ).fetchall()
+    """Every queue's figures: ``pgmq.metrics_all()``, or, when that fails (a queue's table
+    dropped by hand while pgmq still lists it), queue by queue, leaving out what fails."""
+    try:
+        with conn.begin_nested():
+            rows = conn.exec_driver_sql(
+                f"{_METRICS} FROM pgmq.metrics_all() ORDER BY queue_name"
+            ).fetchall()
+    except DBAPIError as exc:
+        log.warning("pgmq.metrics_all() failed, reading queue by queue: %s", exc.orig)
+        rows = []
+        for queue in queues(conn):
+            try:
+                with conn.begin_nested():
+                    rows += conn.exec_driver_sql(
+                        f"{_METRICS} FROM pgmq.metrics(%s)", (queue,)
+                    ).fetchall()
+            except DBAPIError as failed:
+                log.warning("pgmq queue %s unreadable: %s", queue, failed.orig)
     return [
         QueueMetrics(
             queue=r[0],

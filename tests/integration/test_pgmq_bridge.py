@@ -195,12 +195,31 @@ def test_a_seed_instance_through_sql_alone_with_a_consumer_killed_mid_batch(
             assert metrics(engine) == want
             assert count(engine, "dead_letters") == len(MALFORMED)
 
+            # An update of every row waits in the instance's queue already (its version 0):
+            # each one the tick supersedes is dropped after the tick, the others stay.
+            stale = [
+                {
+                    "event_type": "model_score_update",
+                    "model": m,
+                    "complexity": c,
+                    "new_score": 2.5,
+                    "version": 0,
+                }
+                for m, c in want
+            ]
+            with engine.begin() as conn:
+                pgmq.send_batch(conn, "model_score_updates_seed_a", stale)
             celery_app.send_task(LEARN_SCORES_TASK)
-            wait_for(
-                lambda: depth(engine, SCORE_UPDATES_QUEUE) > 0,
-                timeout=30,
-                message="score updates in pgmq",
-            )
+
+            def one_per_row() -> bool:
+                with engine.connect() as conn:
+                    rows = conn.exec_driver_sql(
+                        "SELECT message->>'model', message->>'complexity'"
+                        " FROM pgmq.q_model_score_updates_seed_a"
+                    ).fetchall()
+                return depth(engine, SCORE_UPDATES_QUEUE) > 0 and len(rows) == len(set(rows))
+
+            wait_for(one_per_row, timeout=30, message="score updates in pgmq, superseded dropped")
     finally:
         if tx.is_active:
             tx.rollback()
@@ -222,10 +241,14 @@ def test_a_seed_instance_through_sql_alone_with_a_consumer_killed_mid_batch(
             rows = instance.execute(
                 "SELECT msg_id, message FROM pgmq.read(%s, 30, 1000)", (queue,)
             ).fetchall()
-            updates = [m for _, m in rows]
+            updates = [m for _, m in rows if m["version"] > 0]
+            assert len(updates) == len(scores)
             assert {
                 (u["model"], u["complexity"]): (u["new_score"], u["version"]) for u in updates
             } == scores
+            left = {(m["model"], m["complexity"]) for _, m in rows if m["version"] == 0}
+            if queue != SCORE_UPDATES_QUEUE:  # the stale ones of the rows the tick left alone
+                assert left == set(want) - set(scores)
             for u in updates:  # seed 000's fields
                 assert {
                     "timestamp",
@@ -290,7 +313,7 @@ def test_a_message_no_parser_reads_is_dead_lettered_and_the_queue_moves_on(
     assert depth(engine) == 0
     with engine.connect() as conn:
         reason = conn.execute(text("SELECT reason FROM dead_letters")).scalar_one()
-    assert "is not valid JSON" in reason
+    assert "nests deeper than 64 levels" in reason
 
 
 def test_register_and_unregister_an_instance_queue(
@@ -331,6 +354,7 @@ def test_superseded_updates_are_dropped_after_a_tick_and_a_held_one_is_skipped(
 ) -> None:
     def update(model: str, version: int) -> dict[str, Any]:
         return {
+            "event_type": "model_score_update",
             "model": model,
             "complexity": "simple",
             "new_score": 1.0 + version,
@@ -344,6 +368,8 @@ def test_superseded_updates_are_dropped_after_a_tick_and_a_held_one_is_skipped(
             "model_score_updates_seed_c",
             [update("a", 1), update("b", 1), update("a", 2), update("a", 3)],
         )
+        # Not score updates: left alone, however many.
+        pgmq.send_batch(conn, "model_score_updates_seed_c", ["junk", 42, {"foo": 1}, None])
     # An instance holds a(1) in an open transaction while the trim runs: skipped, not waited
     # for; the other superseded one, a(2), goes.
     with psycopg.connect(dsn(settings)) as reader:
@@ -355,8 +381,13 @@ def test_superseded_updates_are_dropped_after_a_tick_and_a_held_one_is_skipped(
 
     def left() -> list[tuple[str, int]]:
         with psycopg.connect(dsn(settings), autocommit=True) as conn:
-            rows = conn.execute("SELECT message FROM pgmq.q_model_score_updates_seed_c")
-            return sorted((m["model"], m["version"]) for (m,) in rows)
+            rows = [
+                m for (m,) in conn.execute("SELECT message FROM pgmq.q_model_score_updates_seed_c")
+            ]
+        assert sum(1 for m in rows if not isinstance(m, dict) or "model" not in m) == 4
+        return sorted(
+            (m["model"], m["version"]) for m in rows if isinstance(m, dict) and "model" in m
+        )
 
     assert held is not None
     assert left() == [("a", 1), ("a", 3), ("b", 1)]

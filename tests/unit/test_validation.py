@@ -190,3 +190,24 @@ def test_check_event_gives_validate_events_verdict() -> None:
             assert verdict == full
             seen["rejected"] += 1
     assert seen["valid"] > 2000 and seen["rejected"] >= 3, seen
+
+
+def test_decode_payload_reads_json_and_refuses_what_is_not_or_nests_too_deep() -> None:
+    from routelearn.domain.validation import MAX_NESTING, Rejection, decode_payload
+
+    assert decode_payload('{"a": [1, {"b": "[[[["}]}') == {"a": [1, {"b": "[[[["}]}
+    # Brackets inside strings do not nest: many of them are still a readable payload.
+    # (an escaped backslash, then an escaped quote: the string goes on after both)
+    quoted = '{"s": "' + "[" * 500 + "\\\\" + '\\"' + "{" * 100 + '"}'
+    assert decode_payload(quoted) == {"s": "[" * 500 + '\\"' + "{" * 100}
+    deep_ok = "[" * MAX_NESTING + "]" * MAX_NESTING
+    assert not isinstance(decode_payload(deep_ok), Rejection)
+    too_deep = "[" * (MAX_NESTING + 1) + "]" * (MAX_NESTING + 1)
+    refused = decode_payload(too_deep)
+    assert isinstance(refused, Rejection) and refused.payload == too_deep
+    assert refused.errors[0].field == "(event)"
+    assert refused.errors[0].message == f"nests deeper than {MAX_NESTING} levels"
+    broken = decode_payload('{"a": ', field="(payload)")
+    assert isinstance(broken, Rejection)
+    assert broken.errors[0].field == "(payload)"
+    assert broken.errors[0].message.startswith("is not valid JSON: ")

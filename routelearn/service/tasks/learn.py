@@ -31,9 +31,6 @@ def learn_scores(self: RouteLearnTask) -> dict[str, object]:
         log.info("learner tick skipped: another tick holds the lock")
         return {"ran": False}
     metrics.observe_learner_tick(result.seconds, len(result.changes))
-    if result.changes and settings.pgmq_enabled:
-        # After the tick's commit, each queue apart: a reader holding a message never fails it.
-        pgmq.drop_superseded_updates(self.rl_app.engine)
     if result.changes or result.estimates is not None:  # estimates: every tick that ran
         # The round goes out as its own task: the scores are committed whatever the broker does,
         # and a fan-out that fails is retried without re-running the learner. The estimates go
@@ -42,6 +39,13 @@ def learn_scores(self: RouteLearnTask) -> dict[str, object]:
         updates = [change.to_update(when).to_message() for change in result.changes]
         estimates = None if result.estimates is None else result.estimates.to_message()
         self.app.send_task(FAN_OUT_SCORES_TASK, args=[updates], kwargs={"estimates": estimates})
+    if result.changes and settings.pgmq_enabled:
+        # After the commit and the fan-out, each queue apart (a reader holding a message never
+        # fails the tick), and best effort: the next tick's run does what this one could not.
+        try:
+            pgmq.drop_superseded_updates(self.rl_app.engine)
+        except Exception as exc:
+            log.warning("superseded pgmq score updates not dropped: %s", exc)
     for change in result.changes:
         d = change.decision
         log.info(
