@@ -447,3 +447,25 @@ def test_score_changes_are_sent_if_and_only_if_stored(engine: Engine, queues: No
     )
     assert result.changes
     assert depth(engine, SCORE_UPDATES_QUEUE) == len(result.changes)
+
+
+def test_the_fleet_gauges_show_each_pgmq_queue(
+    settings: Settings, engine: Engine, queues: None
+) -> None:
+    from routelearn.observability.fleet import FleetCollector
+
+    seed_send(settings, [make_event("success", event_id=f"g{i}") for i in range(4)])
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE pgmq.q_model_routing_decisions SET enqueued_at = now() - interval '90 seconds'"
+        )
+    found = {
+        (family.name, sample.labels.get("queue")): sample.value
+        for family in FleetCollector(settings, engine).collect()
+        if family.name.startswith("routelearn_pgmq_")
+        for sample in family.samples
+    }
+    assert found[("routelearn_pgmq_queue_depth", DECISIONS_QUEUE)] == 4
+    assert found[("routelearn_pgmq_queue_depth", SCORE_UPDATES_QUEUE)] == 0
+    assert 89 <= found[("routelearn_pgmq_oldest_message_age_seconds", DECISIONS_QUEUE)] < 120
+    assert found[("routelearn_pgmq_oldest_message_age_seconds", SCORE_UPDATES_QUEUE)] == 0
