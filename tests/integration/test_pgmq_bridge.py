@@ -50,15 +50,14 @@ def dsn(settings: Settings) -> str:
 
 @pytest.fixture
 def queues(engine: Engine, clean: None) -> Iterator[None]:
-    """pgmq installed (once; the SQL install), its queues empty, no instance queue left."""
+    """pgmq installed (the SQL install) for this test, and removed after it: the other tests
+    see a database without it, as a fresh one is."""
     with engine.begin() as conn:
-        pgmq.install(conn)
-        for queue in pgmq.queues(conn):
-            if queue in (DECISIONS_QUEUE, SCORE_UPDATES_QUEUE):
-                conn.exec_driver_sql("SELECT pgmq.purge_queue(%s)", (queue,))
-            else:
-                pgmq.drop_queue(conn, queue)
+        conn.exec_driver_sql("DROP SCHEMA IF EXISTS pgmq CASCADE")
+        assert pgmq.install(conn) == ("sql", True)
     yield
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA pgmq CASCADE")
 
 
 def seed_send(settings: Settings, messages: list[Any]) -> None:
