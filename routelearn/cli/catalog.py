@@ -12,6 +12,7 @@ from routelearn.instance.catalog import load_catalog
 from routelearn.messaging.broker import RETRY_POLICY
 from routelearn.messaging.task_message import TaskSender
 from routelearn.settings import get_settings
+from routelearn.store import pgmq
 from routelearn.store.scores import import_catalog
 
 
@@ -33,7 +34,13 @@ def import_command(file: Path, overwrite_learned: bool) -> None:
     catalog = load_catalog(file)
     settings = get_settings()
     with database() as engine:
-        report = import_catalog(engine, catalog, str(file), overwrite_learned)
+        report = import_catalog(
+            engine,
+            catalog,
+            str(file),
+            overwrite_learned,
+            with_updates=pgmq.import_sender(settings.pgmq_enabled),
+        )
     click.echo(
         f"{len(catalog.models)} models: {report.inserted} scores added, {report.updated} changed,"
         f" {report.unchanged} unchanged, {report.kept_learned} learned scores kept;"

@@ -15,7 +15,7 @@ from routelearn.domain.config_document import ConfigDocument, parse, render
 from routelearn.messaging.broker import RETRY_POLICY
 from routelearn.messaging.task_message import TaskSender
 from routelearn.settings import get_settings
-from routelearn.store import config
+from routelearn.store import config, pgmq
 from routelearn.store.config import ImportResult
 from routelearn.store.policy import UnknownReferences
 
@@ -64,7 +64,11 @@ def import_command(file: Path, dry_run: bool, overwrite_learned: bool) -> None:
     with database() as engine:
         try:
             result = config.apply(
-                engine, document, dry_run=dry_run, overwrite_learned=overwrite_learned
+                engine,
+                document,
+                dry_run=dry_run,
+                overwrite_learned=overwrite_learned,
+                with_updates=pgmq.import_sender(get_settings().pgmq_enabled),
             )
         except UnknownReferences as exc:
             raise click.ClickException(f"{file}: nothing imported: {exc}") from None

@@ -10,6 +10,7 @@ left as it is. ``dry_run`` does the same and rolls back: the diff without the ch
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,8 +96,10 @@ def apply(
     *,
     dry_run: bool = False,
     overwrite_learned: bool = False,
+    with_updates: Callable[[Connection, Sequence[ScoreUpdate]], None] | None = None,
 ) -> ImportResult:
-    """Write ``document`` (module doc). Raises UnknownReferences (paths under ``config.``)."""
+    """Write ``document`` (module doc). Raises UnknownReferences (paths under ``config.``).
+    ``with_updates`` gets the changed scores in the import's transaction (the pgmq bridge)."""
     sections = {name: Section() for name in _SECTIONS}
     with engine.connect() as conn:
         transaction = conn.begin()
@@ -150,6 +153,8 @@ def apply(
                     if sections["scores"].classify(name, before, score):
                         wanted_scores[(model, complexity.value)] = score
             written = scores.write_scores(conn, wanted_scores, _SCORE_REASON, overwrite_learned)
+            if written.changes and with_updates is not None and not dry_run:
+                with_updates(conn, written.changes)
             kept: list[str] = []
             if written.kept_learned:  # the learner's evidence wins: not changed after all
                 kept = _kept(conn, wanted_scores)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -221,17 +221,29 @@ def send_score_updates(conn: Connection, updates: Sequence[object]) -> list[str]
     return sent
 
 
-def send_score_changes(conn: Connection, changes: Sequence[ScoreChange], when: datetime) -> None:
-    """`run_learner`'s ``with_changes`` for the bridge: each change as seed 000's score update,
-    in the learner's transaction. Without pgmq installed: logged, and the tick goes on."""
+def send_updates(conn: Connection, updates: Sequence[ScoreUpdate]) -> None:
+    """Score changes stored in ``conn``'s transaction (a catalog or config import's), sent with
+    them, as `send_score_changes` sends the learner's. Without pgmq installed: logged."""
     if installed(conn) is None:
         log.warning(
             "ROUTELEARN_PGMQ_ENABLED but pgmq is not installed (routelearn db upgrade "
             "--with-pgmq): %d score changes not sent to pgmq",
-            len(changes),
+            len(updates),
         )
         return
-    send_score_updates(conn, [c.to_update(when).to_message() for c in changes])
+    send_score_updates(conn, [u.to_message() for u in updates])
+
+
+def send_score_changes(conn: Connection, changes: Sequence[ScoreChange], when: datetime) -> None:
+    """`run_learner`'s ``with_changes`` for the bridge: each change as seed 000's score update,
+    in the learner's transaction."""
+    send_updates(conn, [c.to_update(when) for c in changes])
+
+
+def import_sender(enabled: bool) -> Callable[[Connection, Sequence[ScoreUpdate]], None] | None:
+    """What a catalog or config import passes as ``with_updates``: `send_updates` while the
+    bridge is on (``ROUTELEARN_PGMQ_ENABLED``)."""
+    return send_updates if enabled else None
 
 
 def drop_superseded_updates(engine: Engine) -> int:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -59,13 +59,18 @@ def _history(
 
 
 def import_catalog(
-    engine: Engine, catalog: CatalogFile, origin: str, overwrite_learned: bool = False
+    engine: Engine,
+    catalog: CatalogFile,
+    origin: str,
+    overwrite_learned: bool = False,
+    with_updates: Callable[[Connection, Sequence[ScoreUpdate]], None] | None = None,
 ) -> ImportReport:
     """Load every catalog model's score for each complexity (``default_score`` where the file
     gives none). A new row starts at version 0, as instances loading the same file do. A score
     the file changes gets version + 1, so the fan-out will carry it to the instances. A score
     the learner has changed since is the fleet's evidence and is kept, unless
-    ``overwrite_learned``."""
+    ``overwrite_learned``. ``with_updates`` gets the changed scores in the import's
+    transaction (the pgmq bridge sends them there)."""
     wanted = {
         (spec.name, c.value): spec.scores.get(c, catalog.default_score)
         for spec in catalog.models
@@ -74,6 +79,8 @@ def import_catalog(
     with engine.begin() as conn:
         models_changed = registry.import_records(conn, map(model_record, catalog.models))
         report = write_scores(conn, wanted, f"imported from {origin}", overwrite_learned)
+        if report.changes and with_updates is not None:
+            with_updates(conn, report.changes)
     return replace(report, models_changed=models_changed)
 
 

@@ -468,3 +468,51 @@ def test_the_fleet_gauges_show_each_pgmq_queue(
     assert found[("routelearn_pgmq_queue_depth", SCORE_UPDATES_QUEUE)] == 0
     assert 89 <= found[("routelearn_pgmq_oldest_message_age_seconds", DECISIONS_QUEUE)] < 120
     assert found[("routelearn_pgmq_oldest_message_age_seconds", SCORE_UPDATES_QUEUE)] == 0
+
+
+def test_a_catalog_or_config_import_sends_its_changed_scores_to_pgmq_too(
+    settings: Settings, engine: Engine, queues: None, tmp_path: Any
+) -> None:
+    """Not only the learner changes scores: an operator's import does, and seed instances
+    must see it too, in the import's transaction."""
+    import yaml
+
+    from routelearn.domain.config_document import ConfigDocument
+    from routelearn.store import config
+    from tests.services import run_cli
+
+    def catalog(score: float) -> Any:
+        path = tmp_path / f"catalog-{score}.yaml"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "version": 1,
+                    "default_score": 2.0,
+                    "models": [{"name": "m", "provider": "p", "scores": {"simple": score}}],
+                }
+            )
+        )
+        return path
+
+    bridge = settings.model_copy(update={"pgmq_enabled": True})
+    assert run_cli(bridge, "catalog", "import", str(catalog(3.0))).returncode == 0
+    assert depth(engine, SCORE_UPDATES_QUEUE) == 0  # a first load changes nothing
+    done = run_cli(bridge, "catalog", "import", str(catalog(3.5)))
+    assert done.returncode == 0, done.stderr
+    assert run_cli(settings, "catalog", "import", str(catalog(3.7))).returncode == 0  # bridge off
+    document = ConfigDocument.model_validate({"scores": {"m": {"simple": 4.1}}})
+    config.apply(engine, document, with_updates=pgmq.send_updates)
+    config.apply(  # a dry run sends nothing
+        engine,
+        ConfigDocument.model_validate({"scores": {"m": {"simple": 1.0}}}),
+        dry_run=True,
+        with_updates=pgmq.send_updates,
+    )
+    with psycopg.connect(dsn(settings), autocommit=True) as instance:
+        got = [
+            (m["model"], m["complexity"], m["old_score"], m["new_score"], m["version"])
+            for (m,) in instance.execute(
+                "SELECT message FROM pgmq.q_model_score_updates ORDER BY msg_id"
+            )
+        ]
+    assert got == [("m", "simple", 3.0, 3.5, 1), ("m", "simple", 3.7, 4.1, 3)]

@@ -23,7 +23,7 @@ from routelearn.api.problems import FieldProblem, ProblemError
 from routelearn.constants import FAN_OUT_SCORES_TASK
 from routelearn.domain.api_keys import Permission
 from routelearn.domain.config_document import ConfigDocument, parse, render
-from routelearn.store import config
+from routelearn.store import config, pgmq
 from routelearn.store.config import ImportResult
 from routelearn.store.policy import UnknownReferences
 
@@ -118,6 +118,7 @@ async def import_config(
                 document,
                 dry_run=dry_run,
                 overwrite_learned=overwrite_learned,
+                with_updates=pgmq.import_sender(request.app.state.settings.pgmq_enabled),
             )
         )
     except UnknownReferences as exc:
