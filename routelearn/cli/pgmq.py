@@ -59,28 +59,29 @@ def status_cmd() -> None:
     )
 
 
-@pgmq_group.command("register")
-@click.argument("instance")
-def register_cmd(instance: str) -> None:
-    """Give INSTANCE its own score queue, model_score_updates_INSTANCE (every learned change
-    goes to each such queue), with the current scores in it."""
+def _instance(ctx: click.Context, param: click.Parameter, instance: str) -> str:
+    """INSTANCE, refused (naming the value and why) when pgmq could not hold its queue."""
     try:
         instance_queue(instance)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="INSTANCE") from None
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return instance
+
+
+@pgmq_group.command("register")
+@click.argument("instance", callback=_instance)
+def register_cmd(instance: str) -> None:
+    """Give INSTANCE its own score queue, model_score_updates_INSTANCE (every learned change
+    goes to each such queue), with the current scores in it."""
     with database() as engine, engine.begin() as conn:
         queue, sent = pgmq.register(conn, instance)
     click.echo(f"{queue}: created, {sent} current scores sent")
 
 
 @pgmq_group.command("unregister")
-@click.argument("instance")
+@click.argument("instance", callback=_instance)
 def unregister_cmd(instance: str) -> None:
     """Drop INSTANCE's score queue and what it holds."""
-    try:
-        instance_queue(instance)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="INSTANCE") from None
     with database() as engine, engine.begin() as conn:
         queue, dropped = pgmq.unregister(conn, instance)
     click.echo(f"{queue}: {'dropped' if dropped else 'did not exist'}")

@@ -122,9 +122,8 @@ def check_pgmq(settings: Settings) -> list[Check]:
                     )
                 ]
             found = [Check("pgmq", True, f"installed ({how})", f"installed ({how})")]
-            missing = [
-                q for q in (DECISIONS_QUEUE, SCORE_UPDATES_QUEUE) if q not in pgmq.queues(conn)
-            ]
+            present = pgmq.queues(conn)
+            missing = [q for q in (DECISIONS_QUEUE, SCORE_UPDATES_QUEUE) if q not in present]
             if missing:
                 found.append(
                     Check(
@@ -140,7 +139,7 @@ def check_pgmq(settings: Settings) -> list[Check]:
             )
             misnamed = [
                 q
-                for q in pgmq.queues(conn)
+                for q in present
                 if q.startswith(INSTANCE_QUEUE_PREFIX) and not is_instance_queue(q)
             ]
             if misnamed:

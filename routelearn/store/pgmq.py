@@ -69,6 +69,11 @@ def _raw(conn: Connection) -> psycopg.Connection[Any]:
     return raw
 
 
+def _table(queue: str) -> sql.Identifier:
+    """``queue``'s table, as pgmq names it (``pgmq.format_table_name``: lower case)."""
+    return sql.Identifier("pgmq", f"q_{queue}".lower())
+
+
 def installed(conn: Connection) -> Install | None:
     """How pgmq is installed in this database, or None."""
     extension = conn.exec_driver_sql(
@@ -184,7 +189,7 @@ def drop_superseded(conn: Connection, queue: str) -> int:
     and complexity supersedes (an instance applies the newest anyway): a queue nobody reads
     stays as long as the score table, not as long as its history. Messages a reader holds
     are skipped (SKIP LOCKED), never waited for."""
-    table = sql.Identifier("pgmq", f"q_{queue}".lower())
+    table = _table(queue)
     # Score updates only: anything else sent to the queue (by hand, by mistake) is left alone.
     statement = sql.SQL(
         "DELETE FROM {t} WHERE msg_id IN ("
@@ -254,7 +259,6 @@ def drop_superseded_updates(engine: Engine) -> int:
         if installed(conn) is None:
             return 0
         targets = [SCORE_UPDATES_QUEUE, *instance_queues(conn)]
-        conn.rollback()
     for queue in targets:
         try:
             with engine.begin() as conn:
@@ -348,7 +352,7 @@ def stuck(conn: Connection, queue: str, older_than_seconds: float) -> list[Messa
     messages" check). The bridge reads and deletes in one transaction, so a batch it failed
     on is visible again at once with its read count unchanged; a count above 0 means a reader
     that commits its reads without deleting."""
-    table = sql.Identifier("pgmq", f"q_{queue}".lower())
+    table = _table(queue)
     statement = sql.SQL(
         "SELECT msg_id, read_ct, enqueued_at, left(message::text, 200) FROM {t}"
         " WHERE enqueued_at < now() - make_interval(secs => %s) ORDER BY msg_id LIMIT 20"

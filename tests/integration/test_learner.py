@@ -194,23 +194,25 @@ def age_snapshots(engine: Engine, seconds: float) -> None:
         )
 
 
+def windowed_tick(engine: Engine, before_window: float | None = None) -> Any:
+    """A tick with a 30 s change window (and ``before_window``'s segment before it)."""
+    return run_learner(
+        engine,
+        make_policy("calibrated"),
+        default_score=2.5,
+        keep_snapshots_seconds=600,
+        change_window_seconds=30,
+        before_window_seconds=before_window,
+    )
+
+
 def test_a_recovery_is_judged_on_the_outcomes_since_the_change_window(
     engine: Engine, clean: None
 ) -> None:
     """A bad spell, then a snapshot older than the change window, then a run of successes: the
     tick compares the outcomes since that snapshot with the older ones and follows them."""
-
-    def tick() -> Any:
-        return run_learner(
-            engine,
-            make_policy("calibrated"),
-            default_score=2.5,
-            keep_snapshots_seconds=600,
-            change_window_seconds=30,
-        )
-
     ingest_model(engine, "m", 0.5, 60, 300.0)
-    tick()
+    windowed_tick(engine)
     low = scores(engine)["m"][0]
     assert low < 1.5
     age_snapshots(engine, 40)  # that tick's snapshot is now older than the window
@@ -218,7 +220,7 @@ def test_a_recovery_is_judged_on_the_outcomes_since_the_change_window(
     for _ in range(30):
         events += decision_pair("success", model="m", response_time_ms=300.0)
     Ingestor(engine).ingest(events, "test")
-    result = tick()
+    result = windowed_tick(engine)
     (change,) = [c for c in result.changes if c.model == "m"]
     assert "outcomes of the change window" in change.decision.reason
     assert change.decision.new_score > 4.0
@@ -234,14 +236,7 @@ def test_a_recovery_after_a_good_past_is_found_against_the_segment_before_the_wi
     a change back."""
 
     def tick() -> Any:
-        return run_learner(
-            engine,
-            make_policy("calibrated"),
-            default_score=2.5,
-            keep_snapshots_seconds=600,
-            change_window_seconds=30,
-            before_window_seconds=before_window,
-        )
+        return windowed_tick(engine, before_window)
 
     ingest_model(engine, "m", 0.97, 300, 300.0)
     tick()

@@ -49,6 +49,7 @@ def judge(
     learner_age: float | None = 10,
     queues: tuple[QueueDepth, ...] = QUEUES,
     database_error: str | None = None,
+    pgmq: tuple[PgmqDepth, ...] = (),
 ) -> tuple[str, ...]:
     lag = ingest_lag(backlog, workers, None, NOW, T)
     run = None if learner_age is None else learner(learner_age)
@@ -60,6 +61,7 @@ def judge(
         lag=lag,
         learner=run,
         thresholds=T,
+        pgmq=pgmq,
     )
 
 
@@ -121,21 +123,11 @@ def test_broker_and_database_down() -> None:
 
 
 def test_pgmq_decisions_waiting_too_long() -> None:
-    lag = ingest_lag(0, [], None, NOW, T)
     waiting = (
         PgmqDepth("model_routing_decisions", 12, 12, 301.0),
         PgmqDepth("model_score_updates", 900, 900, 86_400.0),  # an instance reading slowly
     )
-    (found,) = problems(
-        now=NOW,
-        database_error=None,
-        workers=[],
-        queues=QUEUES,
-        lag=lag,
-        learner=learner(10),
-        thresholds=T,
-        pgmq=waiting,
-    )
+    (found,) = judge([], pgmq=waiting)
     assert found == (
         "pgmq model_routing_decisions: 12 decisions waiting, the oldest 301 s (is the pgmq "
         "bridge on, and a worker consuming routelearn.ingest?)"
@@ -143,13 +135,4 @@ def test_pgmq_decisions_waiting_too_long() -> None:
     fresh = (PgmqDepth("model_routing_decisions", 12, 12, 299.0),)
     empty = (PgmqDepth("model_routing_decisions", 0, 0, None),)
     for depths in (fresh, empty):
-        assert not problems(
-            now=NOW,
-            database_error=None,
-            workers=[],
-            queues=QUEUES,
-            lag=lag,
-            learner=learner(10),
-            thresholds=T,
-            pgmq=depths,
-        )
+        assert not judge([], pgmq=depths)
