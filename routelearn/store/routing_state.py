@@ -40,7 +40,8 @@ def fingerprint(engine: Engine) -> tuple[int, ...]:
 
 
 def read(engine: Engine) -> RoutingState:
-    with engine.connect() as conn:  # one snapshot of both tables
+    # One snapshot of the three tables (read committed would give each query its own).
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         return RoutingState(
             current_changes(conn), current_scores(conn), policy.current_changes(conn)
         )

@@ -46,23 +46,35 @@ def api(settings: Settings) -> Iterator[str]:
 def fleet(engine: Engine, clean: None) -> dict[str, dict[str, str]]:
     """atlas 4.0 (vision, json; eu), boreal 3.0 (json; us), dune 2.0 (json; eu), cirrus 4.9
     inactive, for complexity ``complex``; and a key of each role."""
+    # Scores first and atlas last: a refresh that routes to atlas has read all of it
+    # (`settled`), none routes on a default score.
+    for model, score in (("atlas", 4.0), ("boreal", 3.0), ("dune", 2.0), ("cirrus", 4.9)):
+        set_score(engine, model, "complex", score, 1)
     for name, caps, status, price in (
-        ("atlas", ["vision", "json"], ModelStatus.ACTIVE, 0.01),
-        ("boreal", ["json"], ModelStatus.ACTIVE, 0.001),
-        ("dune", ["json"], ModelStatus.ACTIVE, 0.0005),
         ("cirrus", ["vision", "json"], ModelStatus.INACTIVE, 0.0),
+        ("dune", ["json"], ModelStatus.ACTIVE, 0.0005),
+        ("boreal", ["json"], ModelStatus.ACTIVE, 0.001),
+        ("atlas", ["vision", "json"], ModelStatus.ACTIVE, 0.01),
     ):
         made = record(name, caps, status, price)
         regions = ("us",) if name == "boreal" else ("eu",)
         registry.register(engine, made.model_copy(update={"regions": regions}))
-    for model, score in (("atlas", 4.0), ("boreal", 3.0), ("dune", 2.0), ("cirrus", 4.9)):
-        set_score(engine, model, "complex", score, 1)
     return {role.value: bearer(api_keys.create(engine, f"k-{role}", role)[1]) for role in Role}
 
 
 def route(api: str, key: dict[str, str], **fields: Any) -> httpx.Response:
     body = {**SEED_REQUEST, "complexity": "complex", **fields}
     return httpx.post(f"{api}/api/route", json=body, headers=key)
+
+
+def settled(api: str, key: dict[str, str]) -> None:
+    """Wait until the server routes from the whole fleet fixture."""
+
+    def on_atlas() -> bool:
+        response = route(api, key)
+        return response.status_code == 200 and response.json()["modelId"] == "atlas"
+
+    wait_for(on_atlas, message="the registry")
 
 
 def chosen(api: str, key: dict[str, str], **fields: Any) -> dict[str, Any]:
@@ -169,7 +181,7 @@ def test_rules_preferences_and_workspaces_steer_post_api_route(
     api: str, fleet: dict[str, dict[str, str]], engine: Engine
 ) -> None:
     operator, instance = fleet["operator"], fleet["instance"]
-    wait_for(lambda: route(api, instance).status_code == 200, message="the registry")
+    settled(api, instance)
     assert chosen(api, instance)["modelId"] == "atlas"  # the best score, no policy yet
 
     rule = httpx.post(f"{api}/api/routing/rules", json=RULE, headers=operator).json()
@@ -216,7 +228,7 @@ def test_the_dry_run_explains_and_publishes_nothing(
     api: str, fleet: dict[str, dict[str, str]], engine: Engine, worker: Any
 ) -> None:
     operator, reader = fleet["operator"], fleet["reader"]
-    wait_for(lambda: route(api, fleet["instance"]).status_code == 200, message="the registry")
+    settled(api, fleet["instance"])
     rule = httpx.post(f"{api}/api/routing/rules", json=RULE, headers=operator).json()
     httpx.post(
         f"{api}/api/workspaces/ws-marketing-001/config",
@@ -263,7 +275,7 @@ def test_agent_models_say_which_qualify_and_why_the_others_do_not(
     api: str, fleet: dict[str, dict[str, str]]
 ) -> None:
     operator, reader = fleet["operator"], fleet["reader"]
-    wait_for(lambda: route(api, fleet["instance"]).status_code == 200, message="the registry")
+    settled(api, fleet["instance"])
     prefs = {
         "preferredModels": ["atlas"],
         "fallbackModels": ["dune"],
@@ -298,7 +310,7 @@ def test_a_workspace_budget_moves_requests_to_cheaper_models_then_refuses(
     out its requests go to cheaper models, then are refused naming the workspace, the period,
     the spend and the limit; another workspace with the same config is untouched."""
     operator, instance, reader = fleet["operator"], fleet["instance"], fleet["reader"]
-    wait_for(lambda: route(api, instance).status_code == 200, message="the registry")
+    settled(api, instance)
     config = {"budgetLimits": {"daily": 0.02, "timeZone": "Europe/Paris", "warningRatio": 0.5}}
     for workspace in ("ws-tight", "ws-idle"):
         made = httpx.post(f"{api}/api/workspaces/{workspace}/config", json=config, headers=operator)
