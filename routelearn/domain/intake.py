@@ -47,12 +47,22 @@ def gunzip(body: bytes, limit: int) -> bytes:
     return out
 
 
-def parse_events(body: bytes, content_type: str, max_events: int) -> list[Any | NotJson]:
+@dataclass(frozen=True, slots=True)
+class Events:
+    """A body's payloads, and for NDJSON each one's line as sent: a valid event is passed on
+    as those bytes, not dumped again (``raw`` is None for a JSON array)."""
+
+    payloads: list[Any | NotJson]
+    raw: list[bytes] | None = None
+
+
+def parse_events(body: bytes, content_type: str, max_events: int) -> Events:
     """The payloads of a body: a JSON array (``application/json``) or one JSON value per line
     (``application/x-ndjson``; blank lines skipped)."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media == NDJSON:
         payloads: list[Any | NotJson] = []
+        raw: list[bytes] = []
         for number, line in enumerate(body.splitlines(), 1):
             if not line.strip():
                 continue
@@ -60,9 +70,10 @@ def parse_events(body: bytes, content_type: str, max_events: int) -> list[Any | 
                 payloads.append(loads(line))
             except ValueError as exc:
                 payloads.append(NotJson(number, str(exc)))
+            raw.append(line)
             if len(payloads) > max_events:
                 raise IntakeError(413, f"body: more than {max_events} events")
-        return payloads
+        return Events(payloads, raw)
     if media != JSON:
         raise IntakeError(415, f"Content-Type: {content_type!r} is neither {JSON} nor {NDJSON}")
     try:
@@ -73,4 +84,4 @@ def parse_events(body: bytes, content_type: str, max_events: int) -> list[Any | 
         raise IntakeError(400, f"body: expected a JSON array of events, got {type(data).__name__}")
     if len(data) > max_events:
         raise IntakeError(413, f"body: {len(data)} events, more than {max_events}")
-    return data
+    return Events(data)

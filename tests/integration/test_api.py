@@ -178,11 +178,13 @@ def test_events_are_validated_as_the_workers_do_and_ingested(
 def test_ndjson_and_gzip_bodies_with_a_line_that_is_not_json(
     api: str, keys: dict[Role, str], worker: Any, engine: Engine
 ) -> None:
+    idless = make_event()  # no event_id: derived by the worker from what it reads
     lines = [
         json.dumps(make_event(event_id="nd-1")),
         "",
         "{oops",
-        json.dumps(make_event(event_id="nd-2")),
+        json.dumps(make_event(event_id="nd-2")) + "\r",
+        json.dumps(idless, separators=(" ,", " : ")),  # spelt oddly, passed on as sent
     ]
     response = httpx.post(
         f"{api}/api/events",
@@ -195,9 +197,14 @@ def test_ndjson_and_gzip_bodies_with_a_line_that_is_not_json(
     )
     assert response.status_code == 202, response.text
     body = response.json()
-    assert (body["accepted"], body["rejected"]) == (2, 1)
+    assert (body["accepted"], body["rejected"]) == (3, 1)
     assert body["rejections"][0]["errors"][0]["message"].startswith("line 3: not JSON")
-    wait_for(lambda: count(engine, "routing_records") == 2, message="the two NDJSON events")
+    wait_for(lambda: count(engine, "routing_records") == 3, message="the three NDJSON events")
+    # The id-less event again, as a JSON array: the same id derived, so counted once.
+    again = httpx.post(f"{api}/api/events", json=[idless], headers=bearer(keys[Role.INSTANCE]))
+    assert again.json()["accepted"] == 1
+    time.sleep(1.0)
+    assert count(engine, "routing_records") == 3
 
 
 def test_bodies_over_the_bounds_or_of_another_type_are_refused_before_parsing(

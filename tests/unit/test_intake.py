@@ -10,10 +10,13 @@ from routelearn.domain.intake import IntakeError, NotJson, gunzip, parse_events
 
 
 def test_json_array_and_ndjson() -> None:
-    assert parse_events(b'[{"a": 1}, 2]', "application/json; charset=utf-8", 10) == [{"a": 1}, 2]
-    parsed = parse_events(b'{"a": 1}\n\n{oops\n[3]\n', "application/x-ndjson", 10)
+    array = parse_events(b'[{"a": 1}, 2]', "application/json; charset=utf-8", 10)
+    assert array.payloads == [{"a": 1}, 2] and array.raw is None
+    ndjson = parse_events(b'{"a": 1}\n\n{oops\r\n [3]\n', "application/x-ndjson", 10)
+    parsed = ndjson.payloads
     assert parsed[0] == {"a": 1} and parsed[2] == [3]
     assert isinstance(parsed[1], NotJson) and parsed[1].line == 3
+    assert ndjson.raw == [b'{"a": 1}', b"{oops", b" [3]"]  # each payload's line, as sent
 
 
 @pytest.mark.parametrize(

@@ -68,14 +68,17 @@ async def post_events(request: Request) -> EventsAccepted:
     try:
         if request.headers.get("content-encoding", "").lower() == "gzip":
             body = gunzip(body, settings.api_max_body_bytes)
-        payloads = parse_events(
+        events = parse_events(
             body, request.headers.get("content-type", ""), settings.api_max_events
         )
     except IntakeError as exc:
         raise ProblemError(exc.status, str(exc)) from None
+    # The worker reads an NDJSON line as it came (and derives the same ids from it): passed on
+    # as bytes, it is not dumped again here.
+    sent: list[Any] = events.raw if events.raw is not None else events.payloads
     accepted: list[Any] = []
     rejections: list[EventRejection] = []
-    for index, payload in enumerate(payloads):
+    for index, payload in enumerate(events.payloads):
         if isinstance(payload, NotJson):
             problem = FieldProblem(
                 field="(event)",
@@ -88,7 +91,7 @@ async def post_events(request: Request) -> EventsAccepted:
         if rejection is not None:
             rejections.append(_rejection(index, rejection))
         else:
-            accepted.append(payload)  # as sent: the worker derives the same ids from it
+            accepted.append(sent[index])
     if accepted:
         await anyio.to_thread.run_sync(_send, request, accepted)
     if rejections:  # they never reach a worker: counted here (the accepted ones, where stored)
