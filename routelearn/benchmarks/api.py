@@ -10,8 +10,9 @@ with scores, then, from a load generator in a process of its own (``http_load``)
    less its start on an empty file) and the rate at which the workers count them;
 3. ``POST /api/events``: as many events of the same kind (the same generator, other ids, so
    neither run is deduplicated against the other) as NDJSON batches, timed the same two ways
-   (the API's 202s, the workers' count); reported as a ratio of the publish rates. It runs
-   second, so whatever a fuller database costs is counted against it.
+   (the API's 202s, the workers' count); reported as a ratio of the publish rates, the goal
+   judged on the end-to-end one (the ingestion rate). It runs second, so whatever a fuller
+   database costs is counted against it.
 
 Every phase reports the CPU seconds of the load generator, the API processes and the workers,
 and how busy the machine was: on 2 cores they all share them.
@@ -532,11 +533,14 @@ def summary(report: dict[str, Any]) -> str:
             f"events/s ({phase['note']})",
             "    " + _cpu(phase["cpu"], phase["end_to_end_seconds"]),
         ]
+    # The goal is the ingestion rate: events counted in the database, end to end. The accepted
+    # rate is how fast a queue fills (the publisher does not validate, HTTP does), and neither
+    # holds for longer than the workers keep up with it; it is printed, not judged.
     lines.append(
-        f"HTTP ingestion / publish: {report['ratio_accept']:.2f} accepted, "
-        f"{report['ratio_end_to_end']:.2f} end to end -> "
-        + _goal(report["ratio_accept"] >= GOAL_INGEST_RATIO)
-        + f" (>= {GOAL_INGEST_RATIO})"
+        f"HTTP ingestion / publish: {report['ratio_end_to_end']:.2f} end to end -> "
+        + _goal(report["ratio_end_to_end"] >= GOAL_INGEST_RATIO)
+        + f" (>= {GOAL_INGEST_RATIO}); accepted (202s against publish's sends) "
+        f"{report['ratio_accept']:.2f}"
     )
     lines.append("example answer: " + json.dumps(report["example"]))
     return "\n".join(lines)
