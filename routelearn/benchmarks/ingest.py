@@ -5,7 +5,8 @@ measured first in the same run, so that figures from different machines compare.
 1. Raw COPY: the corpus' valid events as ``routing_records`` rows, ``COPY``-ed in (indexes
    and all) from a buffer built beforehand: the most the database takes.
 2. The publisher alone: ``routelearn publish -q FILE`` into an empty broker, no worker (its
-   own timing, which leaves out the interpreter's start).
+   own timing, which leaves out the interpreter's start); then ``EventPublisher`` in this
+   process fed the same lines as dicts, and as raw bytes, until its ``close`` has sent them.
 3. End to end, with 1 then 2 workers (``--concurrency`` each): from the start of ``routelearn
    publish FILE`` until ``model_routing_metrics`` counts exactly what the corpus must produce;
    then the counts and dead letters are checked to be exact.
@@ -278,6 +279,31 @@ def publisher_alone(settings: Settings, path: Path, batch_size: int) -> RunResul
     return RunResult(lines, seconds, lines / seconds)
 
 
+def publisher_in_process(
+    settings: Settings, corpus: Corpus, batch_size: int, as_dicts: bool
+) -> RunResult:
+    """``EventPublisher`` in this process fed the corpus' JSON lines into an empty broker, as
+    dicts (decoded beforehand, untimed: what an application holds) or as raw bytes: from the
+    first publish until ``close`` returns, everything sent."""
+    events: list[Any] = []
+    for line in corpus.lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue  # not JSON: neither way can send it
+        events.append(value if as_dicts else line.encode())
+    chunk = 1000  # publish_many's calls, as `routelearn publish` makes them
+    with EventPublisher(settings, batch_size=batch_size) as publisher:
+        start = time.perf_counter()
+        for i in range(0, len(events), chunk):
+            publisher.publish_many(events[i : i + chunk], block=True)
+        publisher.close()
+        seconds = time.perf_counter() - start
+        if publisher.stats.sent != len(events):
+            raise RuntimeError(f"EventPublisher did not send everything: {publisher.stats}")
+    return RunResult(len(events), seconds, len(events) / seconds)
+
+
 def _check_exact(settings: Settings, corpus: Corpus, unsendable: int = 0) -> None:
     """Every event counted once and every invalid one dead-lettered once, nothing more
     (``unsendable``: invalid JSON lines that never reached the workers)."""
@@ -524,6 +550,11 @@ def main(
         alone = publisher_alone(settings, path, batch_size)
     report["publisher"] = asdict(alone)
     log(f"publisher alone: {alone.events_per_s:,.0f} lines/s")
+    for kind, as_dicts in (("dicts", True), ("bytes", False)):
+        with harness.scratch(pg_base, broker_base) as settings:
+            fed = publisher_in_process(settings, corpus, batch_size, as_dicts)
+        report[f"event_publisher_{kind}"] = asdict(fed)
+        log(f"EventPublisher fed {kind}: {fed.events_per_s:,.0f} events/s")
     report["end_to_end"] = {}
     for n in workers:
         results: list[RunResult] = []
@@ -627,6 +658,10 @@ def summary(report: dict[str, Any]) -> str:
                 "lines/s",
             )
         )
+        for kind in ("dicts", "bytes"):
+            fed = report.get(f"event_publisher_{kind}")
+            if fed is not None:
+                lines.append(line(f"EventPublisher fed {kind}", fed["events_per_s"]))
     for n, run in report["end_to_end"].items():
         rates = run.get("runs_events_per_s", [run["events_per_s"]])
         spread = (

@@ -106,7 +106,12 @@ class EventPublisher:
         self._has_space = threading.Condition(self._lock)  # blocked publish() calls wait
         self._progress = threading.Condition(self._lock)  # flush() waits for sent/failed
         self._close_requested = threading.Event()  # cuts the sender's back-off sleeps short
-        self._buffer: deque[tuple[float, Any]] = deque()  # (time accepted, event)
+        # Events, and beside them the time each was accepted: floats, which the garbage
+        # collector does not track. A (time, event) tuple per event was tracked, and a full
+        # buffer of them promoted to the oldest generation set off full collections of the
+        # application's whole heap (fed dicts, 145,000 events/s against 230,000 without).
+        self._buffer: deque[Any] = deque()
+        self._accepted_at: deque[float] = deque()
         self._in_flight = 0
         self._accepted = self._sent = self._dropped = self._failed = self._batches = 0
         self._flushers = 0  # flush() calls waiting: send partial batches without lingering
@@ -143,7 +148,8 @@ class EventPublisher:
             for event in batch:
                 if not self._room(block, until):
                     break
-                self._buffer.append((now, event))
+                self._buffer.append(event)
+                self._accepted_at.append(now)
                 accepted += 1
                 # Wake the sender only when it has something new to do: a first event to
                 # linger on, or a full batch. Otherwise it is sending, or lingering.
@@ -275,12 +281,14 @@ class EventPublisher:
                     continue
                 if len(self._buffer) >= self._batch_size or self._flushers or self._closing:
                     break
-                wait = self._buffer[0][0] + self._linger - time.monotonic()
+                wait = self._accepted_at[0] + self._linger - time.monotonic()
                 if wait <= 0:
                     break
                 self._has_work.wait(wait)
             take = min(len(self._buffer), self._batch_size)
-            batch = [self._buffer.popleft()[1] for _ in range(take)]
+            batch = [self._buffer.popleft() for _ in range(take)]
+            for _ in range(take):
+                self._accepted_at.popleft()
             self._in_flight = take
             return batch
 

@@ -225,3 +225,23 @@ def test_defaults_come_from_settings() -> None:
     assert [batch for _, batch, _ in reports.calls] == [[0, 1]]  # by size, not linger
     pub.close(timeout=1)
     assert reports.events == [0, 1, 2]
+
+
+def test_buffered_events_cost_the_garbage_collector_nothing_per_event() -> None:
+    """The buffer holds the events themselves and untracked floats: no container per event
+    for the collector to track (a full buffer of them set off full collections of the
+    application's heap, a third of the publisher's throughput)."""
+    events = [{"n": n} for n in range(5_000)]
+    reports = Reports()
+    with publisher(reports, batch_size=10_000, buffer_size=10_000, linger_ms=60_000) as pub:
+        pub.publish({"n": -1})  # the sender thread starts, and lingers: nothing is sent
+        gc.collect()
+        gc.disable()
+        try:
+            before = gc.get_count()[0]
+            assert pub.publish_many(events) == len(events)
+            allocated = gc.get_count()[0] - before  # containers the collector now tracks
+        finally:
+            gc.enable()
+        assert allocated < 10, allocated
+    assert len(reports.events) == len(events) + 1  # all reported at close, none lost
