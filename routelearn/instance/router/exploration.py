@@ -8,7 +8,13 @@ available, within budget), chosen by the strategy:
 
 - ``thompson`` (the default) and ``ucb`` are *directed*, by the learner's estimates
   (`routelearn.domain.estimates`, fanned out every tick): ``thompson`` draws each model's score
-  from its posterior (``mean + spread * N(0, 1)``) and takes the highest draw; ``ucb`` takes the
+  from its posterior (``mean + spread * N(0, 1)``) and takes the highest draw, *top-two*
+  style: it draws the model the decision would have taken (the leader) too, and draws again
+  until a challenger beats it (at most ``_TOP_TWO_ROUNDS`` times, then the highest challenger
+  draw of the last round). So the share goes to each challenger about in proportion to its
+  chance of being better than the leader, not of being the best of the rest: a runner-up that
+  is surely worse than the leader gets little of it while one that may be better is there
+  (Russo, "Simple Bayesian Algorithms for Best Arm Identification", 2016). ``ucb`` takes the
   highest ``mean + UCB_Z * spread``. A model with little recent evidence has a wide spread, so
   it is explored until the evidence says where it stands; a model the estimates do not list at
   all (no evidence yet, such as one just added) goes first. The share goes to the models that
@@ -27,10 +33,10 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 
-from routelearn.domain.estimates import EstimateReport
+from routelearn.domain.estimates import Estimate
 from routelearn.domain.event import Complexity
 from routelearn.instance.catalog.estimates import EstimateBook
 from routelearn.instance.catalog.model import ModelEntry
@@ -44,6 +50,9 @@ _PROPOSALS = 16
 UCB_Z = 2.0
 # thompson: a candidate whose mean + _REACH_Z spreads is below the best draw so far is not drawn.
 _REACH_Z = 4.0
+# thompson: rounds of draws for a challenger that beats the leader's draw. When none can (the
+# leader is surely the best), the last round's best challenger is explored, as before.
+_TOP_TWO_ROUNDS = 16
 
 
 class Strategy(StrEnum):
@@ -102,28 +111,49 @@ class Explorer:
         ranked: Sequence[tuple[ModelEntry, float]],
         complexity: Complexity,
         eligible: Callable[[ModelEntry], bool],
+        leader: ModelEntry | None = None,
     ) -> ModelEntry | None:
-        """The model to explore among the ``eligible`` ones (None: none to explore)."""
+        """The model to explore among the ``eligible`` ones (None: none to explore);
+        ``leader`` is the one the decision takes if it does not explore."""
         if self.strategy is not Strategy.UNIFORM:
             report = self._estimates.report
             if report is not None and report.estimates:  # empty: a policy without any
-                return self._directed(ranked, complexity, eligible, report)
+                table = report.at(complexity.value)
+                if self.strategy is Strategy.THOMPSON and leader is not None:
+                    bar = table.get(leader.name)
+                    if bar is not None:
+                        return self._top_two(ranked, eligible, table, bar)
+                return self._directed(ranked, eligible, table)
         return self._weighted(ranked, complexity, eligible)
+
+    def _top_two(
+        self,
+        ranked: Sequence[tuple[ModelEntry, float]],
+        eligible: Callable[[ModelEntry], bool],
+        table: Mapping[str, Estimate],
+        leader: Estimate,
+    ) -> ModelEntry | None:
+        """The eligible model of highest draw above a draw of the leader's; after
+        ``_TOP_TWO_ROUNDS`` rounds without one, the highest draw of a last round."""
+        for _ in range(_TOP_TWO_ROUNDS):
+            found = self._directed(ranked, eligible, table, leader.sample(self._rng))
+            if found is not None:
+                return found
+        return self._directed(ranked, eligible, table)
 
     def _directed(
         self,
         ranked: Sequence[tuple[ModelEntry, float]],
-        complexity: Complexity,
         eligible: Callable[[ModelEntry], bool],
-        report: EstimateReport,
+        table: Mapping[str, Estimate],
+        floor: float = -math.inf,
     ) -> ModelEntry | None:
-        """The eligible model of highest draw (thompson) or bound (ucb); one the report does
-        not list comes first. Ties go to a random one of them."""
+        """The eligible model of highest draw (thompson) or bound (ucb) above ``floor``; one
+        the report does not list comes first. Ties go to a random one of them."""
         rng = self._rng
         thompson = self.strategy is Strategy.THOMPSON
-        table = report.at(complexity.value)
         best: ModelEntry | None = None
-        best_value = -math.inf
+        best_value = floor
         tied = 0
         for entry, _ in ranked:
             estimate = table.get(entry.name)
@@ -138,7 +168,7 @@ class Explorer:
                 value = estimate.sample(rng) if thompson else reach
             if value < best_value or not eligible(entry):
                 continue
-            if value > best_value:
+            if value > best_value or best is None:
                 best, best_value, tied = entry, value, 1
             else:
                 tied += 1

@@ -163,7 +163,7 @@ class Selector:
                     return False
                 return open_field or qualifies(other)
 
-            explored = self._explorer.pick(ranked, complexity, explorable)
+            explored = self._explorer.pick(ranked, complexity, explorable, chosen)
             if explored is not None:
                 score = explored.scores[complexity]
                 return Choice(explored, score, Reason.EXPLORATION, True, cost(explored))
