@@ -135,10 +135,20 @@ class Explorer:
     ) -> ModelEntry | None:
         """The eligible model of highest draw above a draw of the leader's; after
         ``_TOP_TWO_ROUNDS`` rounds without one, the highest draw of a last round."""
-        for _ in range(_TOP_TWO_ROUNDS):
-            found = self._directed(ranked, eligible, table, leader.sample(self._rng))
-            if found is not None:
-                return found
+        # The rounds run over the contenders only: a model that cannot reach the leader's
+        # lowest draw (4 spreads under its mean) cannot win one. Usually few or none, so a
+        # leader that is surely the best costs one pass, not sixteen.
+        low = leader.mean - _REACH_Z * leader.spread
+        contenders = [
+            (entry, score)
+            for entry, score in ranked
+            if (estimate := table.get(entry.name)) is None or estimate.upper(_REACH_Z) > low
+        ]
+        if contenders:
+            for _ in range(_TOP_TWO_ROUNDS):
+                found = self._directed(contenders, eligible, table, leader.sample(self._rng))
+                if found is not None:
+                    return found
         return self._directed(ranked, eligible, table)
 
     def _directed(
