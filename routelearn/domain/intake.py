@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from routelearn.domain.json_decode import loads
+from routelearn.domain.json_decode import loads, loads_noting
 from routelearn.errors import RouteLearnError
 
 JSON = "application/json"
@@ -49,11 +49,18 @@ def gunzip(body: bytes, limit: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Events:
-    """A body's payloads, and for NDJSON each one's line as sent: a valid event is passed on
-    as those bytes, not dumped again (``raw`` is None for a JSON array)."""
+    """A body's payloads, and for NDJSON each one's line as sent, where it may be passed on as
+    those bytes instead of dumped again: None for a line only the standard library read (a
+    byte-order mark, UTF-16, ``NaN``...), which a worker's stricter reader could refuse, and
+    for every event of a JSON array (``raw`` None)."""
 
     payloads: list[Any | NotJson]
-    raw: list[bytes] | None = None
+    raw: list[bytes | None] | None = None
+
+    def to_send(self, index: int) -> Any:
+        """What a worker is sent for payload ``index``: its line, else the payload."""
+        line = None if self.raw is None else self.raw[index]
+        return self.payloads[index] if line is None else line
 
 
 def parse_events(body: bytes, content_type: str, max_events: int) -> Events:
@@ -62,15 +69,16 @@ def parse_events(body: bytes, content_type: str, max_events: int) -> Events:
     media = content_type.split(";", 1)[0].strip().lower()
     if media == NDJSON:
         payloads: list[Any | NotJson] = []
-        raw: list[bytes] = []
+        raw: list[bytes | None] = []
         for number, line in enumerate(body.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                payloads.append(loads(line))
+                payload, exact = loads_noting(line)
             except ValueError as exc:
-                payloads.append(NotJson(number, str(exc)))
-            raw.append(line)
+                payload, exact = NotJson(number, str(exc)), False
+            payloads.append(payload)
+            raw.append(line if exact else None)
             if len(payloads) > max_events:
                 raise IntakeError(413, f"body: more than {max_events} events")
         return Events(payloads, raw)

@@ -24,3 +24,13 @@ def loads(data: bytes | str, fallback: Callable[[Any], Any] = json.loads) -> Any
         return _decode(data)
     except msgspec.DecodeError:
         return fallback(data)
+
+
+def loads_noting(data: bytes | str) -> tuple[Any, bool]:
+    """``loads(data)`` and whether msgspec read it: True means ``data`` is JSON exactly as
+    strict readers take it (UTF-8, no byte-order mark, finite numbers), so it may be passed on
+    as it is; False, the standard library read what msgspec refused."""
+    try:
+        return _decode(data), True
+    except msgspec.DecodeError:
+        return json.loads(data), False

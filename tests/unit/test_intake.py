@@ -16,7 +16,22 @@ def test_json_array_and_ndjson() -> None:
     parsed = ndjson.payloads
     assert parsed[0] == {"a": 1} and parsed[2] == [3]
     assert isinstance(parsed[1], NotJson) and parsed[1].line == 3
-    assert ndjson.raw == [b'{"a": 1}', b"{oops", b" [3]"]  # each payload's line, as sent
+    assert ndjson.raw == [b'{"a": 1}', None, b" [3]"]  # each payload's line, as sent
+    assert [ndjson.to_send(i) for i in (0, 2)] == [b'{"a": 1}', b" [3]"]
+    assert array.to_send(0) == {"a": 1}
+
+
+def test_a_line_only_the_standard_library_reads_is_sent_as_its_value() -> None:
+    """A byte-order mark, UTF-16, NaN: json.loads reads them, a worker's stricter reader may
+    not, so such a line is passed on as the value it holds, dumped again."""
+    bom = b'\xef\xbb\xbf{"a": 1}'
+    utf16 = '{"b": 2}'.encode("utf-16")
+    events = parse_events(b"\n".join([bom, b'{"c": NaN}', b'{"d": 4}']), "application/x-ndjson", 9)
+    assert events.payloads[0] == {"a": 1} and events.payloads[2] == {"d": 4}
+    assert events.raw is not None and events.raw[:2] == [None, None]
+    assert events.to_send(0) == {"a": 1} and events.to_send(2) == b'{"d": 4}'
+    alone = parse_events(utf16, "application/x-ndjson", 9)
+    assert alone.payloads == [{"b": 2}] and alone.to_send(0) == {"b": 2}
 
 
 @pytest.mark.parametrize(

@@ -73,9 +73,6 @@ async def post_events(request: Request) -> EventsAccepted:
         )
     except IntakeError as exc:
         raise ProblemError(exc.status, str(exc)) from None
-    # The worker reads an NDJSON line as it came (and derives the same ids from it): passed on
-    # as bytes, it is not dumped again here.
-    sent: list[Any] = events.raw if events.raw is not None else events.payloads
     accepted: list[Any] = []
     rejections: list[EventRejection] = []
     for index, payload in enumerate(events.payloads):
@@ -91,7 +88,9 @@ async def post_events(request: Request) -> EventsAccepted:
         if rejection is not None:
             rejections.append(_rejection(index, rejection))
         else:
-            accepted.append(sent[index])
+            # An NDJSON line goes as it came (the worker reads it and derives the same id from
+            # it), not dumped again here.
+            accepted.append(events.to_send(index))
     if accepted:
         await anyio.to_thread.run_sync(_send, request, accepted)
     if rejections:  # they never reach a worker: counted here (the accepted ones, where stored)

@@ -10,15 +10,16 @@ available, within budget), chosen by the strategy:
   (`routelearn.domain.estimates`, fanned out every tick): ``thompson`` draws each model's score
   from its posterior (``mean + spread * N(0, 1)``) and takes the highest draw, *top-two*
   style: it draws the model the decision would have taken (the leader) too, and draws again
-  until a challenger beats it (at most ``_TOP_TWO_ROUNDS`` times, then the highest challenger
-  draw of the last round). So the share goes to each challenger about in proportion to its
-  chance of being better than the leader, not of being the best of the rest: a runner-up that
-  is surely worse than the leader gets little of it while one that may be better is there
-  (Russo, "Simple Bayesian Algorithms for Best Arm Identification", 2016). ``ucb`` takes the
-  highest ``mean + UCB_Z * spread``. A model with little recent evidence has a wide spread, so
-  it is explored until the evidence says where it stands; a model the estimates do not list at
-  all (no evidence yet, such as one just added) goes first. The share goes to the models that
-  could be the best, instead of being spread over every model.
+  until a challenger beats it (at most ``_TOP_TWO_ROUNDS`` times; then it takes the highest
+  of one more draw of every challenger, as plain Thompson sampling does). So the share goes to
+  each challenger about in proportion to its chance of being better than the leader, not of
+  being the best of the rest: a runner-up that is surely worse than the leader gets little of
+  it while one that may be better gets most of it (Russo, "Simple Bayesian Algorithms for
+  Best Arm Identification", 2016). ``ucb`` takes the highest ``mean + UCB_Z * spread``. A
+  model with little recent evidence has a wide spread, so it is explored until the evidence
+  says where it stands; a model the estimates do not list at all (no evidence yet, such as one
+  just added) goes first. The share goes to the models that could be the best, instead of
+  being spread over every model.
 - ``uniform``, and the directed strategies until an estimate report arrives (or under the
   ``classic`` policy, which has none): a random pick weighted by ``UNCERTAIN_WEIGHT`` if the
   model's score for the complexity is *uncertain* (version 0, i.e. still the operator's guess
@@ -51,7 +52,7 @@ UCB_Z = 2.0
 # thompson: a candidate whose mean + _REACH_Z spreads is below the best draw so far is not drawn.
 _REACH_Z = 4.0
 # thompson: rounds of draws for a challenger that beats the leader's draw. When none can (the
-# leader is surely the best), the last round's best challenger is explored, as before.
+# leader is surely the best), one more draw of every challenger decides, as before top-two.
 _TOP_TWO_ROUNDS = 16
 
 
@@ -122,7 +123,7 @@ class Explorer:
                 if self.strategy is Strategy.THOMPSON and leader is not None:
                     bar = table.get(leader.name)
                     if bar is not None:
-                        return self._top_two(ranked, eligible, table, bar)
+                        return self._top_two(ranked, eligible, table, leader, bar)
                 return self._directed(ranked, eligible, table)
         return self._weighted(ranked, complexity, eligible)
 
@@ -131,22 +132,26 @@ class Explorer:
         ranked: Sequence[tuple[ModelEntry, float]],
         eligible: Callable[[ModelEntry], bool],
         table: Mapping[str, Estimate],
-        leader: Estimate,
+        leader: ModelEntry,
+        bar: Estimate,
     ) -> ModelEntry | None:
-        """The eligible model of highest draw above a draw of the leader's; after
-        ``_TOP_TWO_ROUNDS`` rounds without one, the highest draw of a last round."""
-        # The rounds run over the contenders only: a model that cannot reach the leader's
-        # lowest draw (4 spreads under its mean) cannot win one. Usually few or none, so a
-        # leader that is surely the best costs one pass, not sixteen.
-        low = leader.mean - _REACH_Z * leader.spread
+        """The eligible model of highest draw not below a draw of the leader's (``bar``, its
+        estimate); after ``_TOP_TWO_ROUNDS`` rounds without one, the highest of one more draw
+        of every eligible model."""
+        # The rounds run over the contenders only: eligible models that can reach the leader's
+        # lowest draw (4 spreads under its mean). Usually few or none, so a leader that is
+        # surely the best costs one pass, not sixteen.
+        low = bar.mean - _REACH_Z * bar.spread
         contenders = [
             (entry, score)
             for entry, score in ranked
-            if (estimate := table.get(entry.name)) is None or estimate.upper(_REACH_Z) > low
+            if entry is not leader
+            and ((estimate := table.get(entry.name)) is None or estimate.upper(_REACH_Z) >= low)
+            and eligible(entry)
         ]
         if contenders:
             for _ in range(_TOP_TWO_ROUNDS):
-                found = self._directed(contenders, eligible, table, leader.sample(self._rng))
+                found = self._directed(contenders, eligible, table, bar.sample(self._rng))
                 if found is not None:
                     return found
         return self._directed(ranked, eligible, table)
@@ -158,8 +163,9 @@ class Explorer:
         table: Mapping[str, Estimate],
         floor: float = -math.inf,
     ) -> ModelEntry | None:
-        """The eligible model of highest draw (thompson) or bound (ucb) above ``floor``; one
-        the report does not list comes first. Ties go to a random one of them."""
+        """The eligible model of highest draw (thompson) or bound (ucb), if not below
+        ``floor``; one the report does not list comes first. Ties go to a random one of
+        them."""
         rng = self._rng
         thompson = self.strategy is Strategy.THOMPSON
         best: ModelEntry | None = None

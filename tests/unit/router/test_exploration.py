@@ -154,6 +154,17 @@ def test_when_no_challenger_can_beat_the_leader_the_highest_draw_is_explored() -
     assert counts["m4"] == 0  # 3.0 +- 0.01 never beats 4.0
 
 
+def test_a_leader_without_an_estimate_leaves_plain_thompson_sampling() -> None:
+    """Nothing to beat: the highest challenger draw is explored (best, the leader by its
+    score, is not in the report)."""
+    router, cat = directed("thompson")
+    # m3's draw beats m2's (a narrow 4.0) with P(N(3.5, 1) > 4.0) = 0.31; m5's never does.
+    cat.estimates.apply(report(m2=(4.0, 0.01), m3=(3.5, 1.0), m4=(3.0, 0.01), m5=(2.0, 0.05)))
+    counts = Counter(router.route("simple").model for _ in range(4000))
+    assert set(counts) <= {"m2", "m3"}
+    assert 0.27 <= counts["m3"] / 4000 <= 0.35, counts  # sd 0.007
+
+
 def test_ucb_explores_the_highest_optimistic_bound() -> None:
     router, cat = directed("ucb")
     cat.estimates.apply(
