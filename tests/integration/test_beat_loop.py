@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 
 from routelearn.constants import LEARN_QUEUE
 from routelearn.instance.subscriber import ScoreUpdateSubscriber
+from routelearn.messaging.fanout import queue_name
 from routelearn.service.ingestion import Ingestor
 from routelearn.settings import Settings
 from tests.factories import decision_pair, one_model_catalog
@@ -68,9 +69,17 @@ def test_beat_drives_learner_and_fan_out_to_two_instances(
 
     # The offline instance starts after the fan-outs: its durable queue kept every round, one
     # per tick (each carries the tick's estimates, and its score changes if any).
+    # A tick the worker had taken but not started when the learn queue looked settled (on
+    # RabbitMQ a prefetched message is in neither count) may still run: count the ticks now,
+    # and wait until the offline queue holds a round for each.
+    runs = _learner_runs(engine)
+    wait_for(
+        lambda: depth(settings, queue_name("offline")) >= runs,
+        message="a round queued for every tick",
+    )
     offline = ScoreUpdateSubscriber(settings, "offline", offline_catalog)
     # (At least: a fan-out requeued after a broker error may send its round twice.)
-    assert offline.drain(timeout=10) >= _learner_runs(engine)
+    assert offline.drain(timeout=10) >= runs
     assert offline_catalog.score("steady", "complex") == score
     assert offline_catalog.version("steady", "complex") == version
 

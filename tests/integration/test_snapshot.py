@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,44 +84,57 @@ def test_subscribe_command_prints_the_snapshot_then_updates(
     worker: Any, engine: Engine, settings: Settings
 ) -> None:
     central_scores(engine)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from routelearn.cli import main; main()",
-            "subscribe",
-            "--instance-id",
-            "demo",
-            "--duration",
-            "6",
-        ],
-        cwd=ROOT,
-        env=settings_env(settings),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(3)  # the snapshot has had time to arrive; now a live update
-    fan_out(
-        settings,
-        ["demo"],
-        [
-            ScoreUpdate(
-                timestamp=datetime.now(UTC),
-                model="gpt-4o",
-                complexity="complex",
-                old_score=4.1,
-                new_score=3.9,
-                reason="Learned from 300 real uses",
-                confidence=0.9,
-                based_on_samples=300,
-                version=8,
-            )
-        ],
-    )
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert "current scores" in out and "gpt-4o: 3.30 / 2.50 / 4.10" in out
-    assert "fleet-only" in out
-    assert "v8 gpt-4o/complex: 4.10 -> 3.90" in out
-    assert "stopped: 1 updates applied" in out
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from routelearn.cli import main; main()",
+                "subscribe",
+                "--instance-id",
+                "demo",
+                "--duration",
+                "6",
+            ],
+            cwd=ROOT,
+            env=settings_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
+        # The live update only once the snapshot is printed: sent earlier, it could reach the
+        # queue ahead of the snapshot (a cold start takes seconds).
+        assert proc.stdout is not None
+        printed: list[str] = []
+        for line in proc.stdout:  # ends at the process's exit at the latest
+            printed.append(line)
+            if "current scores" in line:
+                break
+        fan_out(
+            settings,
+            ["demo"],
+            [
+                ScoreUpdate(
+                    timestamp=datetime.now(UTC),
+                    model="gpt-4o",
+                    complexity="complex",
+                    old_score=4.1,
+                    new_score=3.9,
+                    reason="Learned from 300 real uses",
+                    confidence=0.9,
+                    based_on_samples=300,
+                    version=8,
+                )
+            ],
+        )
+        # The rest through the same file object: communicate() would read the pipe beneath it
+        # and miss what the loop above buffered. stderr goes to a file, so it cannot fill a pipe.
+        proc.wait(timeout=30)
+        out = "".join(printed) + proc.stdout.read()
+        errors.seek(0)
+        err = errors.read()
+        assert proc.returncode == 0, err
+        assert "current scores" in out and "gpt-4o: 3.30 / 2.50 / 4.10" in out
+        assert "fleet-only" in out
+        assert "v8 gpt-4o/complex: 4.10 -> 3.90" in out
+        assert "stopped: 1 updates applied" in out
