@@ -42,22 +42,29 @@ def local_catalog() -> ModelCatalog:
     )
 
 
+def gpt4o_complex(
+    old: float, new: float, reason: str, confidence: float, samples: int, *, version: int
+) -> ScoreUpdate:
+    """A learned change of gpt-4o's complex score, as the fan-out carries it."""
+    return ScoreUpdate(
+        timestamp=datetime.now(UTC),
+        model="gpt-4o",
+        complexity="complex",
+        old_score=old,
+        new_score=new,
+        reason=reason,
+        confidence=confidence,
+        based_on_samples=samples,
+        version=version,
+    )
+
+
 def test_subscriber_asks_the_workers_for_a_snapshot(
     worker: Any, engine: Engine, settings: Settings
 ) -> None:
     central_scores(engine)
     # A round that waited in the queue, older than the snapshot for gpt-4o/complex.
-    stale = ScoreUpdate(
-        timestamp=datetime.now(UTC),
-        model="gpt-4o",
-        complexity="complex",
-        old_score=4.8,
-        new_score=4.6,
-        reason="older round",
-        confidence=0.5,
-        based_on_samples=100,
-        version=5,
-    )
+    stale = gpt4o_complex(4.8, 4.6, "older round", 0.5, 100, version=5)
     fan_out(settings, ["starting"], [stale])
     catalog = local_catalog()
     applied: list[ScoreUpdate] = []
@@ -113,19 +120,7 @@ def test_subscribe_command_prints_the_snapshot_then_updates(
         fan_out(
             settings,
             ["demo"],
-            [
-                ScoreUpdate(
-                    timestamp=datetime.now(UTC),
-                    model="gpt-4o",
-                    complexity="complex",
-                    old_score=4.1,
-                    new_score=3.9,
-                    reason="Learned from 300 real uses",
-                    confidence=0.9,
-                    based_on_samples=300,
-                    version=8,
-                )
-            ],
+            [gpt4o_complex(4.1, 3.9, "Learned from 300 real uses", 0.9, 300, version=8)],
         )
         # The rest through the same file object: communicate() would read the pipe beneath it
         # and miss what the loop above buffered. stderr goes to a file, so it cannot fill a pipe.

@@ -56,6 +56,11 @@ _REACH_Z = 4.0
 _TOP_TWO_ROUNDS = 16
 
 
+def _checked(entry: ModelEntry) -> bool:
+    """The eligibility test of a list already filtered by the real one."""
+    return True
+
+
 class Strategy(StrEnum):
     THOMPSON = "thompson"
     UCB = "ucb"
@@ -151,7 +156,7 @@ class Explorer:
         ]
         if contenders:
             for _ in range(_TOP_TWO_ROUNDS):
-                found = self._directed(contenders, eligible, table, bar.sample(self._rng))
+                found = self._directed(contenders, _checked, table, bar.sample(self._rng))
                 if found is not None:
                     return found
         return self._directed(ranked, eligible, table)
