@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from sqlalchemy import Connection, Engine, text
 
@@ -34,14 +34,17 @@ if TYPE_CHECKING:
 # The policy's change window covers the last three ticks: it starts at the newest snapshot at
 # least 2.5 learner intervals old, which beat's jitter cannot push to a fourth. The segment
 # before it (the policy compares the two) starts at the newest snapshot at least 8.5 intervals
-# old: the six ticks before the window.
+# old: the six ticks before the window. The short windows, the last tick and the last two, at
+# the newest snapshots at least 0.5 and 1.5 intervals old.
 CHANGE_WINDOW_TICKS = 2.5
 BEFORE_WINDOW_TICKS = 8.5
+SHORT_WINDOW_TICKS = (0.5, 1.5)
 
 
 class SnapshotWindows(TypedDict):
     change_window_seconds: float
     before_window_seconds: float
+    short_window_seconds: tuple[float, ...]
     keep_snapshots_seconds: float
 
 
@@ -53,6 +56,7 @@ def snapshot_windows(interval: float, anomaly_window: float) -> SnapshotWindows:
     return SnapshotWindows(
         change_window_seconds=CHANGE_WINDOW_TICKS * interval,
         before_window_seconds=before,
+        short_window_seconds=tuple(ticks * interval for ticks in SHORT_WINDOW_TICKS),
         keep_snapshots_seconds=max(anomaly_window, before) + 2 * interval,
     )
 
@@ -294,22 +298,38 @@ def _between(
     return ss, fs
 
 
+class _Segments(NamedTuple):
+    window: tuple[Vector, Vector] | None
+    before: tuple[Vector, Vector] | None
+    short: tuple[tuple[Vector, Vector], ...]
+
+
 def _segments(
-    conn: Connection, read: _Read, window_seconds: float | None, before_seconds: float | None
-) -> tuple[tuple[Vector, Vector] | None, tuple[Vector, Vector] | None]:
+    conn: Connection,
+    read: _Read,
+    window_seconds: float | None,
+    before_seconds: float | None,
+    short_seconds: Sequence[float],
+) -> _Segments:
     """Each row's successes and failures over the change window (since the newest snapshot at
-    least ``window_seconds`` old) and over the segment before it (from the newest snapshot at
-    least ``before_seconds`` old to the window's start)."""
+    least ``window_seconds`` old), over the segment before it (from the newest snapshot at
+    least ``before_seconds`` old to the window's start), and over each short window (since the
+    newest snapshot at least that many of ``short_seconds`` old)."""
     if window_seconds is None:
-        return None, None
+        return _Segments(None, None, ())
+
+    def now(i: int) -> tuple[int, int]:
+        return read.successes[i], read.failures[i]
+
     start = _snapshot_counts(conn, window_seconds)
-    window = _between(read.keys, lambda i: (read.successes[i], read.failures[i]), start)
+    window = _between(read.keys, now, start)
+    short = tuple(_between(read.keys, now, _snapshot_counts(conn, s)) for s in short_seconds)
     if before_seconds is None:
-        return window, None
+        return _Segments(window, None, short)
     before = _between(
         read.keys, lambda i: start.get(read.keys[i]), _snapshot_counts(conn, before_seconds)
     )
-    return window, before
+    return _Segments(window, before, short)
 
 
 def _decide(
@@ -317,13 +337,13 @@ def _decide(
     state: recency.Rows,
     policy: Policy,
     default_score: float,
-    window: tuple[Vector, Vector] | None,
-    before: tuple[Vector, Vector] | None,
+    segments: _Segments,
 ) -> tuple[list[list[object]], dict[tuple[str, str], tuple[int, ScoreDecision]], EvidenceBatch]:
     """The rows first seen (to insert at the default score), every decided change, and the
     batch they were decided on."""
     import numpy as np
 
+    window, before = segments.window, segments.before
     new_rows = [
         [model, complexity, default_score, policy.name]
         for (model, complexity), score in zip(read.keys, read.scores, strict=True)
@@ -344,6 +364,7 @@ def _decide(
         window_failures=None if window is None else window[1],
         before_successes=None if before is None else before[0],
         before_failures=None if before is None else before[1],
+        short=segments.short,
     )
     decided = {
         read.keys[i]: (read.versions[i] or 0, decision) for i, decision in policy.decide_all(batch)
@@ -359,12 +380,14 @@ def run_learner(
     keep_snapshots_seconds: float,
     change_window_seconds: float | None = None,
     before_window_seconds: float | None = None,
+    short_window_seconds: Sequence[float] = (),
     with_changes: Callable[[Connection, Sequence[ScoreChange], datetime], None] | None = None,
 ) -> LearnerResult:
     """One tick. The counter snapshots it takes are kept ``keep_snapshots_seconds`` (the anomaly
     sweep's window starts at one of them, and the policy's change window at another:
     ``change_window_seconds``, None for none; the segment before the window at a third:
-    ``before_window_seconds``, None for none). ``with_changes`` is called with the tick's
+    ``before_window_seconds``, None for none; the short windows at the others:
+    ``short_window_seconds``). ``with_changes`` is called with the tick's
     changes, if any, in the tick's transaction (the pgmq bridge sends them there: they are
     sent if and only if they are stored)."""
     began = time.perf_counter()
@@ -380,8 +403,10 @@ def run_learner(
         started_at: datetime = conn.execute(text("SELECT now()")).scalar_one()
         read = _read(conn)
         state = recency.advance(read.current, read.seen, read.recent, read.elapsed, policy.decay)
-        window, before = _segments(conn, read, change_window_seconds, before_window_seconds)
-        new_rows, decided, batch = _decide(read, state, policy, default_score, window, before)
+        segments = _segments(
+            conn, read, change_window_seconds, before_window_seconds, short_window_seconds
+        )
+        new_rows, decided, batch = _decide(read, state, policy, default_score, segments)
         estimated = policy.estimate_all(batch)
         # A policy without a posterior sends an empty report: it replaces whatever an earlier
         # policy left with the instances and in learner_estimates, and routers fall back on

@@ -194,8 +194,11 @@ def age_snapshots(engine: Engine, seconds: float) -> None:
         )
 
 
-def windowed_tick(engine: Engine, before_window: float | None = None) -> Any:
-    """A tick with a 30 s change window (and ``before_window``'s segment before it)."""
+def windowed_tick(
+    engine: Engine, before_window: float | None = None, short: tuple[float, ...] = ()
+) -> Any:
+    """A tick with a 30 s change window (and ``before_window``'s segment before it, and
+    ``short`` windows)."""
     return run_learner(
         engine,
         make_policy("calibrated"),
@@ -203,6 +206,7 @@ def windowed_tick(engine: Engine, before_window: float | None = None) -> Any:
         keep_snapshots_seconds=600,
         change_window_seconds=30,
         before_window_seconds=before_window,
+        short_window_seconds=short,
     )
 
 
@@ -257,6 +261,41 @@ def test_a_recovery_after_a_good_past_is_found_against_the_segment_before_the_wi
     else:
         assert "success 0.9" in change.decision.reason
         assert "outcomes of the change window" in change.decision.reason
+
+
+@pytest.mark.parametrize("short", [(), (10.0,)])
+def test_a_recovery_one_tick_old_is_found_in_the_last_tick(
+    engine: Engine, clean: None, short: tuple[float, ...]
+) -> None:
+    """A good record, a bad spell over several ticks, then one tick of successes: the change
+    window is still mostly the spell, the last tick alone (since the snapshot older than the
+    short window) disagrees with everything before it, and the row is judged on it."""
+
+    def tick() -> Any:
+        return windowed_tick(engine, 90.0, short)
+
+    def outcomes(successes: int, failures: int) -> None:
+        events = []
+        for outcome in ["success"] * successes + ["failure"] * failures:
+            events += decision_pair(outcome, model="m", response_time_ms=300.0)
+        Ingestor(engine).ingest(events, "test")
+
+    ingest_model(engine, "m", 0.97, 300, 300.0)
+    tick()
+    age_snapshots(engine, 100)  # older than the segment before the window
+    outcomes(25, 15)
+    tick()
+    age_snapshots(engine, 40)  # older than the window
+    outcomes(7, 7)
+    tick()
+    age_snapshots(engine, 12)  # older than the short window only
+    outcomes(12, 0)
+    (change,) = [c for c in tick().changes if c.model == "m"]
+    if short:
+        assert "over 12.0 outcomes of the change window" in change.decision.reason
+        assert change.decision.new_score > 4.0
+    else:
+        assert "over 12.0 outcomes" not in change.decision.reason
 
 
 def test_the_api_router_explores_by_the_estimates_the_learner_stored(

@@ -320,6 +320,38 @@ def test_a_recovery_after_a_good_past_is_found_against_the_bad_spell_before_it()
     assert not assess(back, CalibratedParams(shift_g=0)).shifted
 
 
+def test_a_change_one_tick_old_is_found_in_the_last_tick() -> None:
+    # A bad spell (older evidence 40 of 75; the six ticks before the window 15 of 30), then the
+    # window: its first two ticks 7 of 14, its last tick 7 of 7 (recovered). The window as a
+    # whole (14 of 21) is mostly the spell and tells nothing clearly; the last tick alone,
+    # against the eight ticks before it (22 of 44), does.
+    recovered = replace(then_window(Window(40, 35), 1.0, 14, 7), before=(15, 15))
+    assert not assess(recovered).shifted
+    one_tick = replace(recovered, short=((7, 0), (10, 4)))
+    a = assess(one_tick)
+    assert a.shifted
+    assert (a.successes, a.failures) == (7, 0)
+    assert a.target > assess(recovered).target + 1.0
+    # A last tick that agrees with the ticks before it, or holds too few outcomes, changes
+    # nothing; nor does an unknown one.
+    for short in (((3, 3), (6, 8)), ((3, 0), (6, 4)), (None, None)):
+        assert not assess(replace(recovered, short=short)).shifted
+    assert not assess(one_tick, CalibratedParams(shift_g=0)).shifted
+
+
+def test_the_likeliest_change_point_is_the_one_judged_on() -> None:
+    # Recovered two ticks ago: the last two ticks 14 of 14, the window's first tick 3 of 7, the
+    # six ticks before 15 of 30. The window, the last tick and the last two all disagree with
+    # what came before them; the last two ticks most clearly, so the row is judged on them.
+    recovered = replace(
+        then_window(Window(40, 35), 1.0, 17, 4), before=(15, 15), short=((7, 0), (14, 0))
+    )
+    a = assess(recovered)
+    assert a.shifted
+    assert (a.successes, a.failures) == (14, 0)
+    assert decide(recovered).new_score == pytest.approx(a.target, abs=1e-6)
+
+
 @pytest.mark.parametrize(
     ("window_counts", "older"),
     [
@@ -470,6 +502,13 @@ def batch_of(rows: list[Evidence]) -> EvidenceBatch:
         window_failures=np.array([np.nan if r.window is None else r.window[1] for r in rows]),
         before_successes=np.array([np.nan if r.before is None else r.before[0] for r in rows]),
         before_failures=np.array([np.nan if r.before is None else r.before[1] for r in rows]),
+        short=tuple(
+            (
+                np.array([np.nan if c is None else c[0] for c in column]),
+                np.array([np.nan if c is None else c[1] for c in column]),
+            )
+            for column in zip(*(r.short for r in rows), strict=True)
+        ),
     )
 
 
@@ -499,7 +538,14 @@ def test_a_whole_tick_decides_exactly_as_row_by_row(policy: Policy) -> None:
                     add(windows[0], windows[1]).successes,
                     add(windows[0], windows[1]).failures,
                 ),
+                # and the last one as the last tick, one in eleven unknown
+                short=(
+                    None if i % 11 == 0 else (windows[3].successes, windows[3].failures),
+                    (windows[3].successes, windows[3].failures),
+                ),
             )
+        else:
+            ev = replace(ev, short=(None, None))
         rows.append(replace(ev, model=f"m{i}", mean_response_ms=rng.uniform(50, 4000)))
     one_by_one = {i: d for i, r in enumerate(rows) if (d := policy.decide(r)).changed}
     assert 50 < len(one_by_one) < 390  # the sample holds both kinds

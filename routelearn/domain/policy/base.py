@@ -54,7 +54,9 @@ class Evidence:
     row's score last changed (the learner stores ``ScoreDecision.based_on_samples`` when
     ``changed``). ``window`` is (successes, failures) counted over the learner's last few
     ticks (its change window), or None when not known (no counter snapshot that old yet);
-    ``before`` the same over the few ticks before the window.
+    ``before`` the same over the few ticks before the window; ``short`` the same over windows
+    shorter than the change window and ending with it (the last tick, the last two), shortest
+    first, each None when not known.
     """
 
     model: str
@@ -68,6 +70,7 @@ class Evidence:
     outcomes_at_last_adjustment: int = 0
     window: tuple[int, int] | None = None
     before: tuple[int, int] | None = None
+    short: tuple[tuple[int, int] | None, ...] = ()
 
     def __post_init__(self) -> None:
         # A score outside the range is a broken catalog row, not something to learn from.
@@ -87,6 +90,9 @@ class Evidence:
             counts = getattr(self, name)
             if counts is not None and min(counts) < 0:
                 raise ValueError(f"Evidence.{name} counts must be >= 0, got {counts}")
+        for counts in self.short:
+            if counts is not None and min(counts) < 0:
+                raise ValueError(f"Evidence.short counts must be >= 0, got {counts}")
         recent = self.recent.histogram if self.recent is not None else ()
         if recent and len(recent) != latency.NUM_BUCKETS:
             raise ValueError(
@@ -149,6 +155,8 @@ class EvidenceBatch:
     # Evidence.before, likewise.
     before_successes: Vector | None = None
     before_failures: Vector | None = None
+    # Evidence.short: a (successes, failures) pair of columns per short window, shortest first.
+    short: tuple[tuple[Vector, Vector], ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.keys)
@@ -223,6 +231,8 @@ class EvidenceBatch:
 
         check_segment("window", self.window_successes, self.window_failures)
         check_segment("before", self.before_successes, self.before_failures)
+        for successes, failures in self.short:
+            check_segment("short", successes, failures)
 
     def _segment_columns(self) -> tuple[Vector | None, ...]:
         return (
@@ -230,6 +240,7 @@ class EvidenceBatch:
             self.window_failures,
             self.before_successes,
             self.before_failures,
+            *(column for pair in self.short for column in pair),
         )
 
     def __len__(self) -> int:
@@ -253,6 +264,7 @@ class EvidenceBatch:
             outcomes_at_last_adjustment=self.outcomes_at_last_adjustment[i],
             window=_counts(self.window_successes, self.window_failures, i),
             before=_counts(self.before_successes, self.before_failures, i),
+            short=tuple(_counts(s, f, i) for s, f in self.short),
         )
 
 

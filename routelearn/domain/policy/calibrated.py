@@ -20,6 +20,10 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    segment just before it (the six ticks before, ``Evidence.before``): a leader that recovers
    after a bad spell has a good past, and its older evidence as a whole (good past and bad
    spell) may not differ clearly from the few outcomes exploration gives it, but the spell does.
+   And the last tick and the last two (``Evidence.short``) are each compared with the ticks
+   before them: a change one tick old is a third of the window, and only its last tick shows
+   it clearly. Of the comparisons that find a change, the clearest (the largest statistic: the
+   likeliest change point) says which recent outcomes the row is judged on.
    A model that recovered, or was upgraded, while exploration was all it got would otherwise
    stay judged on its bad past for several half-lives (the recovery scenario: 9 ticks); a
    degradation shows as fast.
@@ -64,7 +68,7 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -238,43 +242,73 @@ def _g_statistic(s1: Vector, f1: Vector, s2: Vector, f2: Vector) -> Vector:
     return np.nan_to_num(g, nan=0.0)
 
 
-def shifted(
+def changes(
     successes: Vector,
     failures: Vector,
     window_successes: Vector,
     window_failures: Vector,
     p: CalibratedParams,
     before: tuple[Vector, Vector] | None = None,
-) -> Flags:
-    """Rows whose success rate over the change window disagrees with their older evidence, or
-    with the ticks just before the window (``before``: its successes and failures): a G-test
-    of each 2x2 table (window, other) x (successes, failures). The older evidence is the
-    weighted sums less the window's counts, which undercounts it a little (the window's own
-    outcomes weigh a little under 1 in the sums): the test errs toward "no change". NaN
-    counts: not known, no change.
+    short: Sequence[tuple[Vector, Vector]] = (),
+) -> tuple[Flags, Vector, Vector]:
+    """Rows whose recent success rate disagrees with what came before it, and the successes and
+    failures each row is then judged on (its weighted sums where nothing changed). Candidates,
+    each a G-test of a 2x2 table (recent, other) x (successes, failures):
 
-    The second comparison finds a change back: a model that recovers after a bad spell has a
-    good past, and its older evidence (good past and bad spell) may not differ clearly from a
-    window of exploration's few outcomes, but the bad spell just before the window does."""
+    - the change window against the older evidence: the weighted sums less the window's
+      counts, which undercounts it a little (the window's own outcomes weigh a little under 1
+      in the sums), so the test errs toward "no change";
+    - the change window against the ticks before it (``before``): a model that recovers after
+      a bad spell has a good past, and its older evidence (good past and bad spell) may not
+      differ clearly from a window of exploration's few outcomes, but the spell just before
+      the window does;
+    - each ``short`` window (the last tick, the last two) against the ticks the snapshots hold
+      before it (the rest of the change window and ``before``): a change one tick old is a
+      third of the change window, and the window does not disagree clearly with anything until
+      most of it comes after the change; the last tick alone does.
+
+    The candidate with the largest statistic above ``shift_g`` wins (the likeliest change
+    point), and the row is judged on its recent side. NaN counts: not known, no candidate."""
     import numpy as np
 
+    def known(pair: tuple[Vector, Vector]) -> Flags:
+        return ~(np.isnan(pair[0]) | np.isnan(pair[1]))
+
+    def candidate(
+        recent_s: Vector, recent_f: Vector, other_s: Vector, other_f: Vector, usable: Flags
+    ) -> Vector:
+        usable = usable & (recent_s + recent_f >= p.shift_min) & (other_s + other_f >= p.shift_min)
+        return np.where(usable, _g_statistic(recent_s, recent_f, other_s, other_f), 0.0)
+
+    window_known = known((window_successes, window_failures))
     ws = np.nan_to_num(window_successes, nan=0.0)
     wf = np.nan_to_num(window_failures, nan=0.0)
-    window_known = ~(np.isnan(window_successes) | np.isnan(window_failures))
-    window_enough = window_known & (ws + wf >= p.shift_min)
     os_ = np.maximum(successes - ws, 0.0)
     of = np.maximum(failures - wf, 0.0)
-    change = window_enough & (os_ + of >= p.shift_min) & (_g_statistic(ws, wf, os_, of) > p.shift_g)
+    recent_s, recent_f = [ws], [wf]
+    g = [candidate(ws, wf, os_, of, window_known)]
+    bs = bf = np.zeros(len(ws))
     if before is not None:
+        before_known = known(before)
         bs, bf = np.nan_to_num(before[0], nan=0.0), np.nan_to_num(before[1], nan=0.0)
-        before_known = ~(np.isnan(before[0]) | np.isnan(before[1]))
-        change |= (
-            window_enough
-            & before_known
-            & (bs + bf >= p.shift_min)
-            & (_g_statistic(ws, wf, bs, bf) > p.shift_g)
-        )
-    return change & (p.shift_g > 0)
+        recent_s.append(ws)
+        recent_f.append(wf)
+        g.append(candidate(ws, wf, bs, bf, window_known & before_known))
+        bs, bf = np.where(before_known, bs, 0.0), np.where(before_known, bf, 0.0)
+    for pair in short:
+        ks, kf = np.nan_to_num(pair[0], nan=0.0), np.nan_to_num(pair[1], nan=0.0)
+        rest_s = np.maximum(ws - ks, 0.0) + bs
+        rest_f = np.maximum(wf - kf, 0.0) + bf
+        recent_s.append(ks)
+        recent_f.append(kf)
+        g.append(candidate(ks, kf, rest_s, rest_f, window_known & known(pair)))
+    stats = np.column_stack(g)
+    best = np.argmax(stats, axis=1)
+    rows = np.arange(len(ws))
+    change = (stats[rows, best] > p.shift_g) & (p.shift_g > 0)
+    judged_s = np.where(change, np.column_stack(recent_s)[rows, best], successes)
+    judged_f = np.where(change, np.column_stack(recent_f)[rows, best], failures)
+    return change, judged_s, judged_f
 
 
 def assess_all(
@@ -283,10 +317,11 @@ def assess_all(
     params: CalibratedParams | None = None,
     window: tuple[Vector, Vector] | None = None,
     before: tuple[Vector, Vector] | None = None,
+    short: Sequence[tuple[Vector, Vector]] = (),
 ) -> Assessments:
     """Steps 1-4 of the module doc for every row at once (numpy): the learner's form.
     ``window``: the successes and failures over the change window, ``before`` over the ticks
-    before it (NaN: not known)."""
+    before it, ``short`` over each short window (NaN: not known)."""
     import numpy as np  # here, not at the top: ingestion workers import this package
 
     p = params if params is not None else CalibratedParams()
@@ -294,9 +329,7 @@ def assess_all(
     if window is None:
         change = np.zeros(len(s), dtype=bool)
     else:
-        change = shifted(s, f, window[0], window[1], p, before)
-        s = np.where(change, np.nan_to_num(window[0]), s)
-        f = np.where(change, np.nan_to_num(window[1]), f)
+        change, s, f = changes(s, f, window[0], window[1], p, before, short)
     strength = p.prior_successes + p.prior_failures
     if p.prior_from_score:
         # The rate the current score stands for (its latency factor taken as 1).
@@ -350,8 +383,13 @@ def assess(evidence: Evidence, params: CalibratedParams | None = None) -> Assess
             return None
         return np.array([float(counts[0])]), np.array([float(counts[1])])
 
+    def known(counts: tuple[int, int] | None) -> tuple[Vector, Vector]:
+        return column(counts) or (np.array([np.nan]), np.array([np.nan]))
+
     current = np.array([evidence.current_score])
-    return assess_all(current, rows, p, column(evidence.window), column(evidence.before)).row(0)
+    short = [known(counts) for counts in evidence.short]
+    window, before = column(evidence.window), column(evidence.before)
+    return assess_all(current, rows, p, window, before, short).row(0)
 
 
 def _window(batch: EvidenceBatch) -> tuple[Vector, Vector] | None:
@@ -423,7 +461,9 @@ def decide_all(
     import numpy as np
 
     p = params if params is not None else CalibratedParams()
-    a = assess_all(batch.current_scores, batch.recent, p, _window(batch), _before(batch))
+    a = assess_all(
+        batch.current_scores, batch.recent, p, _window(batch), _before(batch), batch.short
+    )
     current = batch.current_scores
     samples = np.asarray(batch.successes, dtype=np.float64) + np.asarray(batch.failures)
     limit = _limits(a.target - current, a.spread, a.confidence, p)
@@ -451,7 +491,7 @@ def estimate_all(
 
     p = params if params is not None else CalibratedParams()
     window = _window(batch)
-    whole = assess_all(batch.current_scores, batch.recent, p, window, _before(batch))
+    whole = assess_all(batch.current_scores, batch.recent, p, window, _before(batch), batch.short)
     if window is None:
         return whole.target, whole.spread
     ws, wf = np.nan_to_num(window[0]), np.nan_to_num(window[1])
