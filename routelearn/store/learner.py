@@ -50,8 +50,8 @@ class SnapshotWindows(TypedDict):
 
 def snapshot_windows(interval: float, anomaly_window: float) -> SnapshotWindows:
     """`run_learner`'s snapshot arguments for a learner ticking every ``interval`` seconds:
-    the change window, the segment before it, and how long snapshots are kept (the anomaly
-    sweep's window also starts at one at least ``anomaly_window`` old)."""
+    the change window, the segment before it, the short windows, and how long snapshots are
+    kept (the anomaly sweep's window also starts at one at least ``anomaly_window`` old)."""
     before = BEFORE_WINDOW_TICKS * interval
     return SnapshotWindows(
         change_window_seconds=CHANGE_WINDOW_TICKS * interval,
@@ -116,9 +116,9 @@ WHERE s.model_name = r->>0 AND s.complexity_level = r->>1 AND s.version = (r->>3
 RETURNING s.model_name, s.complexity_level, s.version
 """
 
-# The counters as the newest snapshot at least the change window old held them (the policy
-# compares the outcomes since then with the older evidence). The primary key starts with
-# taken_at, so both lookups are index scans.
+# The counters as the newest snapshot at least a given age held them: the starts of the change
+# window, of the segment before it and of the short windows (the policy compares the outcomes
+# between them). The primary key starts with taken_at, so every lookup is an index scan.
 _WINDOW_BASE = """
 SELECT model_name, complexity_level, success_count, failure_count
 FROM metric_snapshots

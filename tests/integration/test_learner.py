@@ -13,7 +13,7 @@ from routelearn.constants import LEARN_SCORES_TASK
 from routelearn.domain.policy import make_policy
 from routelearn.service.app import RouteLearnCelery
 from routelearn.service.ingestion import Ingestor
-from routelearn.store.learner import LEARNER_LOCK, run_learner
+from routelearn.store.learner import LEARNER_LOCK, run_learner, snapshot_windows
 from tests.conftest import count
 from tests.factories import decision_pair
 from tests.services import wait_for
@@ -263,7 +263,7 @@ def test_a_recovery_after_a_good_past_is_found_against_the_segment_before_the_wi
         assert "outcomes of the change window" in change.decision.reason
 
 
-@pytest.mark.parametrize("short", [(), (10.0,)])
+@pytest.mark.parametrize("short", [(), (10.0, 20.0)])
 def test_a_recovery_one_tick_old_is_found_in_the_last_tick(
     engine: Engine, clean: None, short: tuple[float, ...]
 ) -> None:
@@ -292,10 +292,18 @@ def test_a_recovery_one_tick_old_is_found_in_the_last_tick(
     outcomes(12, 0)
     (change,) = [c for c in tick().changes if c.model == "m"]
     if short:
-        assert "over 12.0 outcomes of the change window" in change.decision.reason
+        assert "over 12.0 outcomes of the last tick" in change.decision.reason
         assert change.decision.new_score > 4.0
-    else:
-        assert "over 12.0 outcomes" not in change.decision.reason
+    else:  # judged on its weighted sums, the spell still in them
+        assert "weighted outcomes" in change.decision.reason
+        assert change.decision.new_score < 4.0
+
+
+def test_the_task_asks_for_the_last_tick_and_the_last_two() -> None:
+    windows = snapshot_windows(60.0, 600.0)
+    assert windows["short_window_seconds"] == (30.0, 90.0)
+    assert windows["change_window_seconds"] == 150.0
+    assert windows["before_window_seconds"] == 510.0
 
 
 def test_the_api_router_explores_by_the_estimates_the_learner_stored(

@@ -329,9 +329,10 @@ def test_a_change_one_tick_old_is_found_in_the_last_tick() -> None:
     assert not assess(recovered).shifted
     one_tick = replace(recovered, short=((7, 0), (10, 4)))
     a = assess(one_tick)
-    assert a.shifted
+    assert a.judged_on == 2
     assert (a.successes, a.failures) == (7, 0)
     assert a.target > assess(recovered).target + 1.0
+    assert "over 7.0 outcomes of the last tick" in decide(one_tick).reason
     # A last tick that agrees with the ticks before it, or holds too few outcomes, changes
     # nothing; nor does an unknown one.
     for short in (((3, 3), (6, 8)), ((3, 0), (6, 4)), (None, None)):
@@ -341,15 +342,20 @@ def test_a_change_one_tick_old_is_found_in_the_last_tick() -> None:
 
 def test_the_likeliest_change_point_is_the_one_judged_on() -> None:
     # Recovered two ticks ago: the last two ticks 14 of 14, the window's first tick 3 of 7, the
-    # six ticks before 15 of 30. The window, the last tick and the last two all disagree with
-    # what came before them; the last two ticks most clearly, so the row is judged on them.
+    # six ticks before 10 of 30. The window (G 12.0 against the ticks before it), the last
+    # tick (9.9) and the last two (22.6) all disagree with what came before them; the last two
+    # most clearly, so the row is judged on them.
     recovered = replace(
-        then_window(Window(40, 35), 1.0, 17, 4), before=(15, 15), short=((7, 0), (14, 0))
+        then_window(Window(40, 35), 1.0, 17, 4), before=(10, 20), short=((7, 0), (14, 0))
     )
+    for short in (((7, 0), None), (None, None)):  # without the last two: the window wins
+        assert assess(replace(recovered, short=short)).judged_on == 1
     a = assess(recovered)
-    assert a.shifted
+    assert a.judged_on == 3
     assert (a.successes, a.failures) == (14, 0)
-    assert decide(recovered).new_score == pytest.approx(a.target, abs=1e-6)
+    d = decide(recovered)
+    assert d.new_score == pytest.approx(a.target, abs=1e-6)
+    assert "over 14.0 outcomes of the last 2 ticks" in d.reason
 
 
 @pytest.mark.parametrize(
@@ -518,19 +524,18 @@ def test_a_whole_tick_decides_exactly_as_row_by_row(policy: Policy) -> None:
     rows = []
     for i in range(400):
         shape = {rng.uniform(1.0, 9000.0): 0.7, rng.uniform(1.0, 60_000.0): 0.3}
-        windows = [window(rng.choice([0, 2, 30, 300]), rng.random(), shape) for _ in range(4)]
+        windows = [window(rng.choice([0, 2, 30, 300]), rng.random(), shape) for _ in range(5)]
         older = window(rng.choice([0, 5, 200, 50_000]), rng.random(), shape)
         ev = build(windows, round(rng.uniform(0.0, 5.0), 3), older)
         if i % 7 == 0:  # no response times recorded at all
             assert ev.recent is not None
             ev = replace(ev, histogram=(), recent=replace(ev.recent, histogram=()))
-        if i % 3:  # the last two windows as the change window, one in three unknown
+        last_two = add(windows[3], windows[4])
+        if i % 3:  # the last three windows as the change window, one in three unknown
+            change_window = add(windows[2], last_two)
             ev = replace(
                 ev,
-                window=(
-                    add(windows[2], windows[3]).successes,
-                    add(windows[2], windows[3]).failures,
-                ),
+                window=(change_window.successes, change_window.failures),
                 # and the two before as the segment before it, one in five unknown
                 before=None
                 if i % 5 == 0
@@ -538,10 +543,11 @@ def test_a_whole_tick_decides_exactly_as_row_by_row(policy: Policy) -> None:
                     add(windows[0], windows[1]).successes,
                     add(windows[0], windows[1]).failures,
                 ),
-                # and the last one as the last tick, one in eleven unknown
+                # and the last one and the last two as the short windows, the last tick one in
+                # eleven unknown
                 short=(
-                    None if i % 11 == 0 else (windows[3].successes, windows[3].failures),
-                    (windows[3].successes, windows[3].failures),
+                    None if i % 11 == 0 else (windows[4].successes, windows[4].failures),
+                    (last_two.successes, last_two.failures),
                 ),
             )
         else:
@@ -598,3 +604,12 @@ def test_a_batch_refuses_what_evidence_refuses() -> None:
         replace(broken, before_successes=np.zeros(2), before_failures=None)
     with pytest.raises(ValueError, match=r"Evidence\.before counts must be >= 0, got \(1, -1\)"):
         replace(good, before=(1, -1))
+    with pytest.raises(ValueError, match=r"Evidence\.short counts must be >= 0, got \(2, -1\)"):
+        replace(good, short=((1, 0), (2, -1)))
+    last_tick = (np.array([1.0, 2.0]), np.zeros(2))
+    with pytest.raises(ValueError, match=r"short\[1\] counts must be whole numbers >= 0 .* for m0"):
+        replace(broken, short=(last_tick, (np.array([0.5, 2.0]), np.zeros(2))))
+    with pytest.raises(ValueError, match=r"short\[0\]: successes and failures go together"):
+        replace(broken, short=((np.zeros(2), None),))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="columns of different lengths"):
+        replace(broken, short=((np.zeros(3), np.zeros(3)),))

@@ -231,8 +231,10 @@ class EvidenceBatch:
 
         check_segment("window", self.window_successes, self.window_failures)
         check_segment("before", self.before_successes, self.before_failures)
-        for successes, failures in self.short:
-            check_segment("short", successes, failures)
+        for k, (successes, failures) in enumerate(self.short):
+            if successes is None or failures is None:
+                raise ValueError(f"EvidenceBatch.short[{k}]: successes and failures go together")
+            check_segment(f"short[{k}]", successes, failures)
 
     def _segment_columns(self) -> tuple[Vector | None, ...]:
         return (

@@ -22,8 +22,9 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    spell) may not differ clearly from the few outcomes exploration gives it, but the spell does.
    And the last tick and the last two (``Evidence.short``) are each compared with the ticks
    before them: a change one tick old is a third of the window, and only its last tick shows
-   it clearly. Of the comparisons that find a change, the clearest (the largest statistic: the
-   likeliest change point) says which recent outcomes the row is judged on.
+   it clearly. Of the comparisons that find a change, the clearest (the largest statistic;
+   among those that split the same ticks, the likeliest change point) says which recent
+   outcomes the row is judged on.
    A model that recovered, or was upgraded, while exploration was all it got would otherwise
    stay judged on its bad past for several half-lives (the recovery scenario: 9 ticks); a
    degradation shows as fast.
@@ -92,6 +93,7 @@ if TYPE_CHECKING:
     from routelearn.domain.recency import Vector
 
     Flags = np.ndarray[Any, np.dtype[np.bool_]]
+    Indices = np.ndarray[Any, np.dtype[np.int64]]
 
 NAME = "calibrated"
 # Rounding and clamping happen in `settle`; a candidate within this of the threshold is passed
@@ -123,10 +125,11 @@ class CalibratedParams:
     # from the target moves straight to it: the evidence rules the current score out, so the
     # step limit would only delay the move. 0: always the bounded step.
     band_z: float = 2.0
-    # A change: the success rate over the learner's change window (its last few ticks) and
-    # the one of the older weighted evidence differ with a G statistic above shift_g [6.63,
-    # p = 0.01 for one degree of freedom], each side having at least shift_min outcomes. The
-    # row is then judged on the window alone. shift_g = 0: never.
+    # A change: the success rate over the learner's change window (its last few ticks), or a
+    # short window (the last tick, the last two), and the one of what came before it differ
+    # with a G statistic above shift_g [6.63, p = 0.01 for one degree of freedom], each side
+    # having at least shift_min outcomes. The row is then judged on that recent segment alone
+    # (step 1, `changes`). shift_g = 0: never.
     shift_g: float = 6.63
     shift_min: float = 5.0
     publish_threshold: float = 0.1
@@ -168,7 +171,23 @@ class Assessment:
     target: float
     spread: float  # the target's posterior standard deviation, in score points
     confidence: float
-    shifted: bool = False  # judged on the change window alone (step 1)
+    # Step 1's change: 0 none (judged on the weighted sums), 1 judged on the change window
+    # alone, 2 + k on short window k alone (the last tick, the last two ticks).
+    judged_on: int = 0
+
+    @property
+    def shifted(self) -> bool:
+        return self.judged_on > 0
+
+    @property
+    def judged_over(self) -> str:
+        """What the outcomes are, for the reason text."""
+        if self.judged_on == 0:
+            return "weighted outcomes"
+        if self.judged_on == 1:
+            return "outcomes of the change window"
+        ticks = self.judged_on - 1
+        return "outcomes of the last tick" if ticks == 1 else f"outcomes of the last {ticks} ticks"
 
     @property
     def effective_samples(self) -> float:
@@ -188,7 +207,11 @@ class Assessments:
     target: Vector
     spread: Vector
     confidence: Vector
-    shifted: Flags
+    judged_on: Indices  # Assessment.judged_on, per row
+
+    @property
+    def shifted(self) -> Flags:
+        return self.judged_on > 0
 
     def row(self, i: int) -> Assessment:
         def ms(value: float) -> float | None:
@@ -204,7 +227,7 @@ class Assessments:
             target=float(self.target[i]),
             spread=float(self.spread[i]),
             confidence=float(self.confidence[i]),
-            shifted=bool(self.shifted[i]),
+            judged_on=int(self.judged_on[i]),
         )
 
 
@@ -250,9 +273,10 @@ def changes(
     p: CalibratedParams,
     before: tuple[Vector, Vector] | None = None,
     short: Sequence[tuple[Vector, Vector]] = (),
-) -> tuple[Flags, Vector, Vector]:
-    """Rows whose recent success rate disagrees with what came before it, and the successes and
-    failures each row is then judged on (its weighted sums where nothing changed). Candidates,
+) -> tuple[Indices, Vector, Vector]:
+    """Which outcomes each row is judged on (`Assessment.judged_on`: 0 where nothing changed),
+    and their successes and failures (the weighted sums where nothing changed). A change is a
+    recent success rate that disagrees with what came before it. Candidates,
     each a G-test of a 2x2 table (recent, other) x (successes, failures):
 
     - the change window against the older evidence: the weighted sums less the window's
@@ -267,8 +291,10 @@ def changes(
       third of the change window, and the window does not disagree clearly with anything until
       most of it comes after the change; the last tick alone does.
 
-    The candidate with the largest statistic above ``shift_g`` wins (the likeliest change
-    point), and the row is judged on its recent side. NaN counts: not known, no candidate."""
+    The candidate with the largest statistic above ``shift_g`` wins, and the row is judged on
+    its recent side: among the comparisons that split the same ticks (the window against the
+    ticks before it, each short window against the rest), the likeliest change point. NaN
+    counts: not known, no candidate."""
     import numpy as np
 
     def known(pair: tuple[Vector, Vector]) -> Flags:
@@ -285,7 +311,8 @@ def changes(
     wf = np.nan_to_num(window_failures, nan=0.0)
     os_ = np.maximum(successes - ws, 0.0)
     of = np.maximum(failures - wf, 0.0)
-    recent_s, recent_f = [ws], [wf]
+    # Per candidate: its recent side's counts and what judging on it is called.
+    recent_s, recent_f, source = [ws], [wf], [1]
     g = [candidate(ws, wf, os_, of, window_known)]
     bs = bf = np.zeros(len(ws))
     if before is not None:
@@ -293,22 +320,25 @@ def changes(
         bs, bf = np.nan_to_num(before[0], nan=0.0), np.nan_to_num(before[1], nan=0.0)
         recent_s.append(ws)
         recent_f.append(wf)
+        source.append(1)
         g.append(candidate(ws, wf, bs, bf, window_known & before_known))
         bs, bf = np.where(before_known, bs, 0.0), np.where(before_known, bf, 0.0)
-    for pair in short:
+    for k, pair in enumerate(short):
         ks, kf = np.nan_to_num(pair[0], nan=0.0), np.nan_to_num(pair[1], nan=0.0)
         rest_s = np.maximum(ws - ks, 0.0) + bs
         rest_f = np.maximum(wf - kf, 0.0) + bf
         recent_s.append(ks)
         recent_f.append(kf)
+        source.append(2 + k)
         g.append(candidate(ks, kf, rest_s, rest_f, window_known & known(pair)))
     stats = np.column_stack(g)
     best = np.argmax(stats, axis=1)
     rows = np.arange(len(ws))
     change = (stats[rows, best] > p.shift_g) & (p.shift_g > 0)
+    judged_on: Indices = np.where(change, np.array(source, dtype=np.int64)[best], 0)
     judged_s = np.where(change, np.column_stack(recent_s)[rows, best], successes)
     judged_f = np.where(change, np.column_stack(recent_f)[rows, best], failures)
-    return change, judged_s, judged_f
+    return judged_on, judged_s, judged_f
 
 
 def assess_all(
@@ -327,9 +357,9 @@ def assess_all(
     p = params if params is not None else CalibratedParams()
     s, f = recent.successes, recent.failures
     if window is None:
-        change = np.zeros(len(s), dtype=bool)
+        judged_on = np.zeros(len(s), dtype=np.int64)
     else:
-        change, s, f = changes(s, f, window[0], window[1], p, before, short)
+        judged_on, s, f = changes(s, f, window[0], window[1], p, before, short)
     strength = p.prior_successes + p.prior_failures
     if p.prior_from_score:
         # The rate the current score stands for (its latency factor taken as 1).
@@ -361,7 +391,7 @@ def assess_all(
         target=MAX_SCORE * q_success * q_latency,
         spread=spread,
         confidence=n / (n + p.confidence_k),  # base.confidence: 0 without evidence
-        shifted=change,
+        judged_on=judged_on,
     )
 
 
@@ -435,7 +465,7 @@ def _decision(evidence: Evidence, a: Assessment, p: CalibratedParams) -> ScoreDe
         step = clamp(distance, -limit, limit)
         proposed = current + step
         bound = "none: outside the band" if math.isinf(limit) else f"{limit:.2f}"
-        over = "outcomes of the change window" if a.shifted else "weighted outcomes"
+        over = a.judged_over
         why = (
             f"{NAME}: success {a.success_rate:.3f} over {a.effective_samples:.1f} {over}, "
             f"p50 {_ms(a.p50_ms)}, p95 {_ms(a.p95_ms)}, latency factor {a.latency_factor:.2f}; "
