@@ -67,6 +67,8 @@ class Fleet:
             explore_strategy=self.scenario.exploration_strategy,
             # The scenario's clock runs in learner ticks: a score older than 6 ticks is stale.
             stale_after_s=6 * self.scenario.learner_interval,
+            # Production's 1,200 s is 20 ticks of 60 s.
+            probe_s=20 * self.scenario.learner_interval,
         )
         subscriber = ScoreUpdateSubscriber(
             self._settings, instance_id, catalog, request_snapshot=True

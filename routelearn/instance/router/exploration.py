@@ -54,6 +54,9 @@ _REACH_Z = 4.0
 # thompson: rounds of draws for a challenger that beats the leader's draw. When none can (the
 # leader is surely the best), one more draw of every challenger decides, as before top-two.
 _TOP_TWO_ROUNDS = 16
+# A model whose score is this much below the highest this router saw of it within the last
+# ``probe_s`` seconds was cut (a degraded model the learner marked down): it is probed.
+CUT_DROP = 1.0
 
 
 def _checked(entry: ModelEntry) -> bool:
@@ -78,11 +81,17 @@ class Explorer:
         clock: Callable[[], float],
         strategy: Strategy | str = Strategy.THOMPSON,
         estimates: EstimateBook | None = None,
+        probe_share: float = 0.5,
+        probe_s: float = 1200.0,
     ) -> None:
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"explore_share must be within 0.0-1.0, got {share!r}")
         if stale_after_s < 0:
             raise ValueError(f"stale_after_s must be >= 0, got {stale_after_s!r}")
+        if not 0.0 <= probe_share <= 1.0:
+            raise ValueError(f"probe_share must be within 0.0-1.0, got {probe_share!r}")
+        if not probe_s >= 0:
+            raise ValueError(f"probe_s must be >= 0, got {probe_s!r}")
         try:
             self.strategy = Strategy(strategy)
         except ValueError:
@@ -92,12 +101,17 @@ class Explorer:
             ) from None
         self.share = share
         self.stale_after_s = stale_after_s
+        self.probe_share = probe_share
+        self.probe_s = probe_s
         self._estimates = estimates if estimates is not None else EstimateBook()
         self._rng = rng
         self._clock = clock
         # When this router last chose each model, per complexity. Written without a lock: a
         # dict item assignment is atomic, and two racing writers both store "just now".
         self._last_chosen: dict[Complexity, dict[str, float]] = {c: {} for c in Complexity}
+        # The highest score this router saw of each model, per complexity, and when it last
+        # saw it that high (see `_cut`). Written without a lock, like _last_chosen.
+        self._peaks: dict[Complexity, dict[str, tuple[float, float]]] = {c: {} for c in Complexity}
 
     def should_explore(self) -> bool:
         return self.share > 0.0 and self._rng.random() < self.share
@@ -120,10 +134,20 @@ class Explorer:
         leader: ModelEntry | None = None,
     ) -> ModelEntry | None:
         """The model to explore among the ``eligible`` ones (None: none to explore);
-        ``leader`` is the one the decision takes if it does not explore."""
+        ``leader`` is the one the decision takes if it does not explore.
+
+        Under the directed strategies, a ``probe_share`` of the exploring decisions goes to a
+        challenger that was cut, if any (the one this router chose least lately): a degraded
+        model, whose posterior says it is poor, gets no exploration from the strategies below,
+        so nothing would show that it recovered. As a circuit breaker's half-open state does,
+        the probes ask."""
         if self.strategy is not Strategy.UNIFORM:
             report = self._estimates.report
             if report is not None and report.estimates:  # empty: a policy without any
+                cut = self._cut(ranked, complexity, eligible, leader)
+                if cut and self._rng.random() < self.probe_share:
+                    chosen = self._last_chosen[complexity]
+                    return min(cut, key=lambda entry: chosen.get(entry.name, -math.inf))
                 table = report.at(complexity.value)
                 if self.strategy is Strategy.THOMPSON and leader is not None:
                     bar = table.get(leader.name)
@@ -131,6 +155,28 @@ class Explorer:
                         return self._top_two(ranked, eligible, table, leader, bar)
                 return self._directed(ranked, eligible, table)
         return self._weighted(ranked, complexity, eligible)
+
+    def _cut(
+        self,
+        ranked: Sequence[tuple[ModelEntry, float]],
+        complexity: Complexity,
+        eligible: Callable[[ModelEntry], bool],
+        leader: ModelEntry | None,
+    ) -> list[ModelEntry]:
+        """The eligible challengers whose score is at least ``CUT_DROP`` below the highest
+        this router saw of them in the last ``probe_s`` seconds; notes what it sees."""
+        if self.probe_share <= 0.0:
+            return []
+        now = self._clock()
+        peaks = self._peaks[complexity]
+        cut = []
+        for entry, score in ranked:
+            peak = peaks.get(entry.name)
+            if peak is None or score >= peak[0] or now - peak[1] > self.probe_s:
+                peaks[entry.name] = (score, now)
+            elif peak[0] - score >= CUT_DROP and entry is not leader and eligible(entry):
+                cut.append(entry)
+        return cut
 
     def _top_two(
         self,

@@ -69,6 +69,8 @@ class ModelRouter:
         explore_share: float = 0.05,
         explore_strategy: Strategy | str = Strategy.THOMPSON,
         stale_after_s: float = 600.0,
+        probe_share: float = 0.5,
+        probe_s: float = 1200.0,
         tie_margin: float = 0.2,
         expected_completion_tokens: int = 256,
         publish_exploratory_flag: bool = True,
@@ -99,7 +101,14 @@ class ModelRouter:
         # floors judge (None: not known, not judged). Default: the fan-out's last report.
         self.quality: Callable[[str, str], Quality | None] = catalog.policy.quality_of
         self._explorer = Explorer(
-            explore_share, stale_after_s, rng, clock, explore_strategy, catalog.estimates
+            explore_share,
+            stale_after_s,
+            rng,
+            clock,
+            explore_strategy,
+            catalog.estimates,
+            probe_share=probe_share,
+            probe_s=probe_s,
         )
         self._selector = Selector(catalog, self.breaker, self._explorer, rng, tie_margin)
         self._counters = Counters()

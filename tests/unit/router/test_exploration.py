@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from dataclasses import replace
@@ -163,6 +164,59 @@ def test_a_leader_without_an_estimate_leaves_plain_thompson_sampling() -> None:
     counts = Counter(router.route("simple").model for _ in range(4000))
     assert set(counts) <= {"m2", "m3"}
     assert 0.27 <= counts["m3"] / 4000 <= 0.35, counts  # sd 0.007
+
+
+def test_a_cut_challenger_gets_the_probe_share_for_probe_s() -> None:
+    """A challenger whose score fell a point or more (the learner cut it: it degraded) gets
+    ``probe_share`` of the exploring decisions, though its estimate says it is poor, until
+    ``probe_s`` has passed since this router last saw it at its old score."""
+    cat = catalog(*five())
+    router, _, clock = make_router(
+        cat, explore_share=1.0, explore_strategy="thompson", probe_s=600.0
+    )
+    estimates = {"best": (4.8, 0.02), "m3": (3.5, 0.3), "m4": (3.0, 0.01), "m5": (2.0, 0.05)}
+    cat.estimates.apply(report(**estimates, m2=(4.0, 0.01)))
+    before = Counter(router.route("simple").model for _ in range(1000))
+    assert before["m2"] > 900  # the highest challenger draw (m3's beats it 5% of the time)
+    assert cat.apply_update("m2", "simple", 1.5, 5)  # cut: 4.0 -> 1.5
+    later = replace(report(**estimates, m2=(1.5, 0.3)), as_of=datetime(2026, 12, 4, 1, tzinfo=UTC))
+    cat.estimates.apply(later)
+    clock.advance(300.0)
+    cut = Counter(router.route("simple").model for _ in range(4000))
+    assert 0.46 <= cut["m2"] / 4000 <= 0.54, cut  # the probes (0.5; sd 0.008), nothing else
+    # The rest goes by the estimates: m3 is now the runner-up (m4 draws higher 5% of the time).
+    assert cut["m3"] / 4000 >= 0.42, cut
+    clock.advance(301.0)  # probe_s since m2 was last seen at 4.0
+    after = Counter(router.route("simple").model for _ in range(1000))
+    assert after["m2"] == 0, after
+    # Without probes (probe_share 0), a cut model gets what its estimate gives it: nothing.
+    plain, _, _ = make_router(cat, explore_share=1.0, probe_share=0.0)
+    assert cat.apply_update("m2", "simple", 4.0, 6)
+    plain.route("simple")
+    assert cat.apply_update("m2", "simple", 1.5, 7)
+    assert Counter(plain.route("simple").model for _ in range(1000))["m2"] == 0
+
+
+def test_probes_take_the_cut_challenger_chosen_least_lately() -> None:
+    cat = catalog(*five())
+    router, _, clock = make_router(cat, explore_share=1.0, probe_share=1.0)
+    cat.estimates.apply(
+        report(best=(4.8, 0.02), m2=(1.0, 0.1), m3=(1.0, 0.1), m4=(3.0, 0.01), m5=(2.0, 0.05))
+    )
+    router.route("simple")
+    assert cat.apply_update("m2", "simple", 1.0, 5)
+    assert cat.apply_update("m3", "simple", 1.0, 5)
+
+    def route() -> str:
+        clock.advance(0.1)
+        return router.route("simple").model
+
+    picks = [route() for _ in range(100)]
+    assert Counter(picks) == {"m2": 50, "m3": 50}
+    assert all(a != b for a, b in itertools.pairwise(picks))  # in turn
+    # m4 is not cut (3.0 all along); a probe never goes to the leader, cut or not.
+    assert cat.apply_update("best", "simple", 3.5, 5)
+    assert {router.route("simple").model for _ in range(50)} <= {"m2", "m3", "m4"}
 
 
 def test_ucb_explores_the_highest_optimistic_bound() -> None:
