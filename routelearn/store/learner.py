@@ -408,6 +408,9 @@ def run_learner(
         )
         new_rows, decided, batch = _decide(read, state, policy, default_score, segments)
         estimated = policy.estimate_all(batch)
+        kept = policy.state_after(batch)  # what the next tick starts from
+        if kept is not None:
+            state = kept
         # A policy without a posterior sends an empty report: it replaces whatever an earlier
         # policy left with the instances and in learner_estimates, and routers fall back on
         # their own weights.

@@ -299,6 +299,39 @@ def test_a_recovery_one_tick_old_is_found_in_the_last_tick(
         assert change.decision.new_score < 4.0
 
 
+def test_a_detected_change_restarts_the_weighted_sums(engine: Engine, clean: None) -> None:
+    """A busy good model degrades: the tick that finds it judges the row on the window and
+    keeps only the window's outcomes as its weighted sums. Then it loses its traffic (two
+    outcomes a tick, too few for any change test): it stays judged on its spell, not carried
+    back up by its good past."""
+    ingest_model(engine, "m", 0.97, 300, 300.0)
+    windowed_tick(engine, 90.0)
+    age_snapshots(engine, 40)
+    spell = []  # 12 of 30
+    for outcome in ["success"] * 12 + ["failure"] * 18:
+        spell += decision_pair(outcome, model="m", response_time_ms=300.0)
+    Ingestor(engine).ingest(spell, "test")
+    (cut,) = [c for c in windowed_tick(engine, 90.0).changes if c.model == "m"]
+    assert "over 30.0 outcomes of the change window" in cut.decision.reason
+    with engine.connect() as conn:
+        kept = conn.execute(
+            text(
+                "SELECT weighted_successes, weighted_failures FROM recent_outcomes"
+                " WHERE model_name = 'm'"
+            )
+        ).one()
+    assert tuple(kept) == (12.0, 18.0)  # the window's counts, not the good past's ~100
+    for _ in range(3):
+        age_snapshots(engine, 40)
+        Ingestor(engine).ingest(
+            decision_pair("success", model="m", response_time_ms=300.0)
+            + decision_pair("failure", model="m", response_time_ms=300.0),
+            "test",
+        )
+        windowed_tick(engine, 90.0)
+        assert scores(engine)["m"][0] < cut.decision.new_score + 0.5
+
+
 def test_the_task_asks_for_the_last_tick_and_the_last_two() -> None:
     windows = snapshot_windows(60.0, 600.0)
     assert windows["short_window_seconds"] == (30.0, 90.0)

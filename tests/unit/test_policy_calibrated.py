@@ -20,7 +20,7 @@ from routelearn.domain.policy import (
     Policy,
     make_policy,
 )
-from routelearn.domain.policy.calibrated import assess, decide
+from routelearn.domain.policy.calibrated import assess, decide, state_after
 from routelearn.domain.policy.classic import SEED_000
 from routelearn.domain.policy.classic import decide as classic_decide
 from routelearn.domain.recency import Decay, Recent, Rows, advance
@@ -338,6 +338,20 @@ def test_a_change_one_tick_old_is_found_in_the_last_tick() -> None:
     for short in (((3, 3), (6, 8)), ((3, 0), (6, 4)), (None, None)):
         assert not assess(replace(recovered, short=short)).shifted
     assert not assess(one_tick, CalibratedParams(shift_g=0)).shifted
+
+
+def test_a_row_judged_on_a_change_restarts_its_weighted_sums_from_it() -> None:
+    changed = replace(then_window(Window(40, 35), 1.0, 14, 7), before=(15, 15))
+    changed = replace(changed, short=((7, 0), (10, 4)))
+    steady_row = replace(changed, short=((3, 3), (6, 8)))  # nothing changed
+    batch = batch_of([changed, steady_row])
+    state = state_after(batch)
+    assert (state.successes.tolist(), state.failures.tolist()) == (
+        [7.0, batch.recent.successes[1]],
+        [0.0, batch.recent.failures[1]],
+    )
+    assert (state.histograms == batch.recent.histograms).all()
+    assert make_policy("classic").state_after(batch) is None
 
 
 def test_the_likeliest_change_point_is_the_one_judged_on() -> None:

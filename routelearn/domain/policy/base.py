@@ -300,6 +300,12 @@ class Policy(Protocol):
         routers' exploration; None for a policy that has no posterior to offer."""
         ...
 
+    def state_after(self, batch: EvidenceBatch) -> Rows | None:
+        """The recency state the learner keeps after this tick: ``batch.recent``, except where
+        the policy holds that what it weighed no longer describes the row (a change); None:
+        ``batch.recent`` as it is."""
+        ...
+
 
 def decide_each(policy: Policy, batch: EvidenceBatch) -> Iterator[tuple[int, ScoreDecision]]:
     """`Policy.decide_all` for a policy that weighs one row at a time."""

@@ -532,6 +532,29 @@ def estimate_all(
     return np.where(use, last.target, whole.target), np.where(use, last.spread, whole.spread)
 
 
+def state_after(batch: EvidenceBatch, params: CalibratedParams | None = None) -> recency.Rows:
+    """Step 1's change, kept: a row judged on a recent segment alone restarts its weighted sums
+    from that segment's counts (its histogram is kept: the percentiles do not depend on its
+    total). Otherwise the row goes back to its sums as soon as the change test stops firing,
+    which it does once a degraded model has lost its traffic and its windows hold too few
+    outcomes: its good past, decaying more slowly than the spell's few outcomes arrive,
+    carried it back up while it was still degraded (the simulator: from 2.0 to 3.9 two ticks
+    into a spell), and the routers' probes of a cut model (docs/router.md) stopped."""
+    import numpy as np
+
+    p = params if params is not None else CalibratedParams()
+    window = _window(batch)
+    if window is None:
+        return batch.recent
+    a = assess_all(batch.current_scores, batch.recent, p, window, _before(batch), batch.short)
+    shifted = a.shifted
+    return recency.Rows(
+        np.where(shifted, a.successes, batch.recent.successes),
+        np.where(shifted, a.failures, batch.recent.failures),
+        batch.recent.histograms,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CalibratedPolicy:
     """`decide` bound to its parameters, satisfying the `Policy` protocol."""
@@ -555,3 +578,7 @@ class CalibratedPolicy:
     def estimate_all(self, batch: EvidenceBatch) -> tuple[Vector, Vector]:
         """The target and spread of every row (step 5 of the module doc)."""
         return estimate_all(batch, self.params)
+
+    def state_after(self, batch: EvidenceBatch) -> recency.Rows:
+        """The recency state, restarted where a change was found (`state_after`)."""
+        return state_after(batch, self.params)

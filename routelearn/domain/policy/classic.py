@@ -35,7 +35,7 @@ from routelearn.domain.policy.base import (
 from routelearn.domain.recency import Decay
 
 if TYPE_CHECKING:
-    from routelearn.domain.recency import Vector
+    from routelearn.domain.recency import Rows, Vector
 
 NAME = "classic"
 
@@ -165,4 +165,8 @@ class ClassicPolicy:
     def estimate_all(self, batch: EvidenceBatch) -> tuple[Vector, Vector] | None:
         """Seed 000's rules step scores without a posterior: routers explore by their own
         uncertainty and staleness weights."""
+        return None
+
+    def state_after(self, batch: EvidenceBatch) -> Rows | None:
+        """Seed 000's rules read the all-time counters: the recency state is kept as it is."""
         return None
