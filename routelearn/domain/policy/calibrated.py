@@ -24,7 +24,8 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    before them: a change one tick old is a third of the window, and only its last tick shows
    it clearly. Of the comparisons that find a change, the clearest (the largest statistic;
    among those that split the same ticks, the likeliest change point) says which recent
-   outcomes the row is judged on.
+   outcomes the row is judged on, and the learner keeps them as the row's weighted sums
+   (`state_after`): the change is kept after the test stops firing.
    A model that recovered, or was upgraded, while exploration was all it got would otherwise
    stay judged on its bad past for several half-lives (the recovery scenario: 9 ticks); a
    degradation shows as fast.
@@ -281,7 +282,9 @@ def changes(
 
     - the change window against the older evidence: the weighted sums less the window's
       counts, which undercounts it a little (the window's own outcomes weigh a little under 1
-      in the sums), so the test errs toward "no change";
+      in the sums), so the test errs toward "no change" (except for a few ticks after
+      `state_after` restarted the sums from a window: the sums then hold less than the new
+      window, and what is left of the older side is mostly noise);
     - the change window against the ticks before it (``before``): a model that recovers after
       a bad spell has a good past, and its older evidence (good past and bad spell) may not
       differ clearly from a window of exploration's few outcomes, but the spell just before
@@ -540,19 +543,16 @@ def state_after(batch: EvidenceBatch, params: CalibratedParams | None = None) ->
     outcomes: its good past, decaying more slowly than the spell's few outcomes arrive,
     carried it back up while it was still degraded (the simulator: from 2.0 to 3.9 two ticks
     into a spell), and the routers' probes of a cut model (docs/router.md) stopped."""
-    import numpy as np
-
     p = params if params is not None else CalibratedParams()
     window = _window(batch)
+    recent = batch.recent
     if window is None:
-        return batch.recent
-    a = assess_all(batch.current_scores, batch.recent, p, window, _before(batch), batch.short)
-    shifted = a.shifted
-    return recency.Rows(
-        np.where(shifted, a.successes, batch.recent.successes),
-        np.where(shifted, a.failures, batch.recent.failures),
-        batch.recent.histograms,
+        return recent
+    # The sums where nothing changed, the judged segment's counts where something did.
+    _, successes, failures = changes(
+        recent.successes, recent.failures, window[0], window[1], p, _before(batch), batch.short
     )
+    return recency.Rows(successes, failures, recent.histograms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,18 +163,24 @@ class Explorer:
         eligible: Callable[[ModelEntry], bool],
         leader: ModelEntry | None,
     ) -> list[ModelEntry]:
-        """The eligible challengers whose score is at least ``CUT_DROP`` below the highest
-        this router saw of them in the last ``probe_s`` seconds; notes what it sees."""
+        """The eligible challengers whose learned score is at least ``CUT_DROP`` below the
+        highest this router saw of it in the last ``probe_s`` seconds, where that peak was
+        within ``CUT_DROP`` of the leader's score now: a model that could be the best again,
+        not one that was never in the running, nor an operator's guess (version 0) replaced
+        by its first learned score. Notes what it sees; it sees only at exploring decisions."""
         if self.probe_share <= 0.0:
             return []
         now = self._clock()
         peaks = self._peaks[complexity]
+        bar = -math.inf if leader is None else leader.scores[complexity] - CUT_DROP
         cut = []
         for entry, score in ranked:
+            if entry.versions[complexity] == 0:
+                continue
             peak = peaks.get(entry.name)
             if peak is None or score >= peak[0] or now - peak[1] > self.probe_s:
                 peaks[entry.name] = (score, now)
-            elif peak[0] - score >= CUT_DROP and entry is not leader and eligible(entry):
+            elif peak[0] - score >= CUT_DROP and peak[0] >= bar and eligible(entry):
                 cut.append(entry)
         return cut
 

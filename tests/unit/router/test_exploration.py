@@ -166,11 +166,18 @@ def test_a_leader_without_an_estimate_leaves_plain_thompson_sampling() -> None:
     assert 0.27 <= counts["m3"] / 4000 <= 0.35, counts  # sd 0.007
 
 
+def learned(cat: ModelCatalog, version: int = 1, **scores: float) -> None:
+    for name, score in scores.items():
+        assert cat.apply_update(name, "simple", score, version)
+
+
 def test_a_cut_challenger_gets_the_probe_share_for_probe_s() -> None:
-    """A challenger whose score fell a point or more (the learner cut it: it degraded) gets
-    ``probe_share`` of the exploring decisions, though its estimate says it is poor, until
-    ``probe_s`` has passed since this router last saw it at its old score."""
+    """A challenger whose learned score fell a point or more from near the top (the learner
+    cut it: it degraded) gets ``probe_share`` of the exploring decisions, though its estimate
+    says it is poor, until ``probe_s`` has passed since this router last saw it at its old
+    score."""
     cat = catalog(*five())
+    learned(cat, best=4.8, m2=4.0, m3=3.5, m4=3.0, m5=2.0)
     router, _, clock = make_router(
         cat, explore_share=1.0, explore_strategy="thompson", probe_s=600.0
     )
@@ -178,34 +185,55 @@ def test_a_cut_challenger_gets_the_probe_share_for_probe_s() -> None:
     cat.estimates.apply(report(**estimates, m2=(4.0, 0.01)))
     before = Counter(router.route("simple").model for _ in range(1000))
     assert before["m2"] > 900  # the highest challenger draw (m3's beats it 5% of the time)
-    assert cat.apply_update("m2", "simple", 1.5, 5)  # cut: 4.0 -> 1.5
+    clock.advance(400.0)
+    router.route("simple")  # seen at 4.0 again: the cut will run 600 s from now
+    learned(cat, 5, m2=1.5)  # cut: 4.0 -> 1.5
     later = replace(report(**estimates, m2=(1.5, 0.3)), as_of=datetime(2026, 12, 4, 1, tzinfo=UTC))
     cat.estimates.apply(later)
-    clock.advance(300.0)
+    clock.advance(100.0)
     cut = Counter(router.route("simple").model for _ in range(4000))
     assert 0.46 <= cut["m2"] / 4000 <= 0.54, cut  # the probes (0.5; sd 0.008), nothing else
     # The rest goes by the estimates: m3 is now the runner-up (m4 draws higher 5% of the time).
     assert cut["m3"] / 4000 >= 0.42, cut
-    clock.advance(301.0)  # probe_s since m2 was last seen at 4.0
+    clock.advance(450.0)  # 950 s after m2 was first seen at 4.0, 550 s after it was last
+    assert Counter(router.route("simple").model for _ in range(400))["m2"] >= 150
+    clock.advance(51.0)  # probe_s since m2 was last seen at 4.0
     after = Counter(router.route("simple").model for _ in range(1000))
     assert after["m2"] == 0, after
-    # Without probes (probe_share 0), a cut model gets what its estimate gives it: nothing.
-    plain, _, _ = make_router(cat, explore_share=1.0, probe_share=0.0)
-    assert cat.apply_update("m2", "simple", 4.0, 6)
-    plain.route("simple")
-    assert cat.apply_update("m2", "simple", 1.5, 7)
-    assert Counter(plain.route("simple").model for _ in range(1000))["m2"] == 0
+
+
+def test_only_a_model_that_was_near_the_top_is_cut() -> None:
+    """A drop of a point from far below the leader (m4, m5), or from the operator's guess to
+    the first learned score (m3, version 0 before), is no cut: probes (here every exploring
+    decision) would otherwise go to models that were never in the running."""
+    cat = catalog(*five())
+    learned(cat, best=4.8, m2=4.0, m4=3.0, m5=2.0)
+    router, _, _ = make_router(cat, explore_share=1.0, probe_share=1.0)
+    cat.estimates.apply(
+        report(best=(4.8, 0.02), m2=(4.0, 0.01), m3=(2.4, 0.1), m4=(1.9, 0.1), m5=(0.9, 0.1))
+    )
+    router.route("simple")
+    learned(cat, 5, m3=2.4, m4=1.9, m5=0.9)
+    assert {router.route("simple").model for _ in range(300)} == {"m2"}  # by the estimates
+    learned(cat, 6, m2=2.9)  # m2 was within a point of the leader: cut
+    cat.estimates.apply(
+        replace(
+            report(best=(4.8, 0.02), m2=(2.9, 0.1), m3=(3.5, 0.1), m4=(1.9, 0.1)),
+            as_of=datetime(2026, 12, 4, 1, tzinfo=UTC),
+        )
+    )
+    assert {router.route("simple").model for _ in range(300)} == {"m2"}  # the probes
 
 
 def test_probes_take_the_cut_challenger_chosen_least_lately() -> None:
     cat = catalog(*five())
+    learned(cat, best=4.8, m2=4.5, m3=4.2, m4=3.0, m5=2.0)
     router, _, clock = make_router(cat, explore_share=1.0, probe_share=1.0)
     cat.estimates.apply(
         report(best=(4.8, 0.02), m2=(1.0, 0.1), m3=(1.0, 0.1), m4=(3.0, 0.01), m5=(2.0, 0.05))
     )
     router.route("simple")
-    assert cat.apply_update("m2", "simple", 1.0, 5)
-    assert cat.apply_update("m3", "simple", 1.0, 5)
+    learned(cat, 5, m2=1.0, m3=1.0)
 
     def route() -> str:
         clock.advance(0.1)
@@ -214,9 +242,29 @@ def test_probes_take_the_cut_challenger_chosen_least_lately() -> None:
     picks = [route() for _ in range(100)]
     assert Counter(picks) == {"m2": 50, "m3": 50}
     assert all(a != b for a, b in itertools.pairwise(picks))  # in turn
-    # m4 is not cut (3.0 all along); a probe never goes to the leader, cut or not.
-    assert cat.apply_update("best", "simple", 3.5, 5)
-    assert {router.route("simple").model for _ in range(50)} <= {"m2", "m3", "m4"}
+
+
+def test_no_probes_under_uniform_or_without_a_report() -> None:
+    for strategy, estimates in (("uniform", True), ("thompson", False)):
+        cat = catalog(*five())
+        learned(cat, best=4.8, m2=4.5)
+        router, _, _ = make_router(
+            cat, explore_share=1.0, explore_strategy=strategy, probe_share=1.0
+        )
+        if estimates:
+            cat.estimates.apply(report(best=(4.8, 0.02), m2=(1.0, 0.1)))
+        router.route("simple")
+        learned(cat, 5, m2=1.0)
+        picks = Counter(router.route("simple").model for _ in range(300))
+        assert len(picks) > 1, (strategy, picks)  # by the weights, not all to the cut m2
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("probe_share", 1.5), ("probe_share", -0.1), ("probe_s", -1.0)]
+)
+def test_probe_settings_are_checked(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"{field} must be .*, got {value}"):
+        make_router(catalog(*five()), **{field: value})
 
 
 def test_ucb_explores_the_highest_optimistic_bound() -> None:
