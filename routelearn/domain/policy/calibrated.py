@@ -317,15 +317,14 @@ def changes(
     # Per candidate: its recent side's counts and what judging on it is called.
     recent_s, recent_f, source = [ws], [wf], [1]
     g = [candidate(ws, wf, os_, of, window_known)]
-    bs = bf = np.zeros(len(ws))
+    bs = bf = np.zeros(len(ws))  # the segment before the window; 0 where not known
     if before is not None:
         before_known = known(before)
-        bs, bf = np.nan_to_num(before[0], nan=0.0), np.nan_to_num(before[1], nan=0.0)
+        bs, bf = np.where(before_known, before[0], 0.0), np.where(before_known, before[1], 0.0)
         recent_s.append(ws)
         recent_f.append(wf)
         source.append(1)
         g.append(candidate(ws, wf, bs, bf, window_known & before_known))
-        bs, bf = np.where(before_known, bs, 0.0), np.where(before_known, bf, 0.0)
     for k, pair in enumerate(short):
         ks, kf = np.nan_to_num(pair[0], nan=0.0), np.nan_to_num(pair[1], nan=0.0)
         rest_s = np.maximum(ws - ks, 0.0) + bs
