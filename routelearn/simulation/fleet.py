@@ -87,6 +87,27 @@ class Fleet:
             thread.start()
             self._threads.append(thread)
 
+    def beliefs(self, t: float) -> list[dict[str, object]]:
+        """What the first instance holds at ``t`` of every model: its score and the learner's
+        estimate (mean, spread; None before a report lists it), per complexity. What the
+        exploration of every router acted on, since they all hold the same fan-out."""
+        catalog = self.instances[0].catalog
+        rows: list[dict[str, object]] = []
+        for complexity in Complexity:
+            for entry, score in catalog.candidates(complexity):
+                estimate = catalog.estimates.of(entry.name, complexity.value)
+                rows.append(
+                    {
+                        "t": round(t, 2),
+                        "model": entry.name,
+                        "complexity": complexity.value,
+                        "score": round(score, 3),
+                        "mean": None if estimate is None else estimate.mean,
+                        "spread": None if estimate is None else estimate.spread,
+                    }
+                )
+        return rows
+
     def elapsed(self) -> float:
         return time.monotonic() - self.started_at
 

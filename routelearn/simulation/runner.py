@@ -117,8 +117,9 @@ def simulate(
                     f"learner tick {scenario.learner_interval:g} s"
                 )
                 fleet.start()
+                beliefs: list[dict[str, object]] = []
                 try:
-                    _watch(fleet, scenario, echo)
+                    _watch(fleet, scenario, echo, beliefs)
                 finally:
                     fleet.stop()
             history = _score_history(engine, fleet.started_at_wall)
@@ -155,6 +156,7 @@ def simulate(
                 "moves": [asdict(m) for m in moves],
                 "curve": [asdict(p) for p in points],
                 "score_history": history,
+                "beliefs": beliefs,
             },
             indent=2,
             default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v),
@@ -186,14 +188,21 @@ def _score_history(engine: Engine, started_at: datetime) -> list[dict[str, objec
     ]
 
 
-def _watch(fleet: Fleet, scenario: Scenario, echo: Callable[[str], None]) -> None:
+def _watch(
+    fleet: Fleet,
+    scenario: Scenario,
+    echo: Callable[[str], None],
+    beliefs: list[dict[str, object]],
+) -> None:
     """One line per learner tick, about the tick that just ended; and a line as soon as the
-    traffic has moved away from a model that degraded."""
+    traffic has moved away from a model that degraded. Adds what the routers believed at each
+    tick's end (`Fleet.beliefs`) to ``beliefs``."""
     width = scenario.learner_interval
     edge = width
     pending: list[Move] = []
     while edge <= scenario.duration + 1e-9:
         time.sleep(max(0.0, edge - fleet.elapsed()) + 0.2)
+        beliefs += fleet.beliefs(fleet.elapsed())
         buckets = fleet.recorder.buckets()
         window = {s: b for s, b in buckets.items() if edge - width <= s < edge}
         if window:

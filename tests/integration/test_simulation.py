@@ -82,6 +82,12 @@ def test_learned_scores_move_traffic_away_from_a_degraded_model(tmp_path: Path) 
     assert lowered, data["score_history"]
     final = {(h["model"], h["complexity"]): h["new"] for h in data["score_history"]}
     assert final[("lead", "complex")] < final.get(("second", "complex"), 3.6)
+    # What the routers believed at each tick's end: lead's score and estimate fell with it.
+    lead = [b for b in data["beliefs"] if b["model"] == "lead" and b["complexity"] == "complex"]
+    assert len(lead) >= 15, lead  # one a tick (2 s) over 36 s
+    first, last = lead[0], lead[-1]
+    assert first["score"] >= 4.5 and last["score"] < 4.0, lead
+    assert last["mean"] is not None and last["mean"] < 4.0 and last["spread"] > 0, lead
     assert report.plot.stat().st_size > 10_000  # a PNG was drawn
     assert 0.9 < report.summary.relative_to_oracle <= 1.0
 

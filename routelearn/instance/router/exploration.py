@@ -83,6 +83,7 @@ class Explorer:
         estimates: EstimateBook | None = None,
         probe_share: float = 0.5,
         probe_s: float = 1200.0,
+        floor_share: float = 0.2,
     ) -> None:
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"explore_share must be within 0.0-1.0, got {share!r}")
@@ -90,6 +91,8 @@ class Explorer:
             raise ValueError(f"stale_after_s must be >= 0, got {stale_after_s!r}")
         if not 0.0 <= probe_share <= 1.0:
             raise ValueError(f"probe_share must be within 0.0-1.0, got {probe_share!r}")
+        if not 0.0 <= floor_share <= 1.0:
+            raise ValueError(f"floor_share must be within 0.0-1.0, got {floor_share!r}")
         if not probe_s >= 0:
             raise ValueError(f"probe_s must be >= 0, got {probe_s!r}")
         try:
@@ -103,6 +106,7 @@ class Explorer:
         self.stale_after_s = stale_after_s
         self.probe_share = probe_share
         self.probe_s = probe_s
+        self.floor_share = floor_share
         self._estimates = estimates if estimates is not None else EstimateBook()
         self._rng = rng
         self._clock = clock
@@ -137,24 +141,35 @@ class Explorer:
         ``leader`` is the one the decision takes if it does not explore.
 
         Under the directed strategies, a ``probe_share`` of the exploring decisions goes to a
-        challenger that was cut, if any (the one this router chose least lately): a degraded
-        model, whose posterior says it is poor, gets no exploration from the strategies below,
-        so nothing would show that it recovered. As a circuit breaker's half-open state does,
-        the probes ask."""
+        challenger that was cut, if any (the one this router chose least lately):
+        a degraded model, whose posterior says it is poor, gets no exploration from the
+        strategies below, so nothing would show that it recovered; as a circuit breaker's
+        half-open state does, the probes ask. Then a ``floor_share`` goes to the challenger
+        this router chose least lately, whatever the estimates say: a model they rate poorly
+        gets none of the directed share, so a change for the better (a provider's upgrade
+        under the same name) would not show until the estimates' spreads widen enough."""
         if self.strategy is not Strategy.UNIFORM:
             report = self._estimates.report
             if report is not None and report.estimates:  # empty: a policy without any
+                table = report.at(complexity.value)
                 cut = self._cut(ranked, complexity, eligible, leader)
                 if cut and self._rng.random() < self.probe_share:
-                    chosen = self._last_chosen[complexity]
-                    return min(cut, key=lambda entry: chosen.get(entry.name, -math.inf))
-                table = report.at(complexity.value)
+                    return self._least_lately(cut, complexity)
+                if self.floor_share > 0.0 and self._rng.random() < self.floor_share:
+                    others = [e for e, _ in ranked if e is not leader and eligible(e)]
+                    if others:
+                        return self._least_lately(others, complexity)
                 if self.strategy is Strategy.THOMPSON and leader is not None:
                     bar = table.get(leader.name)
                     if bar is not None:
                         return self._top_two(ranked, eligible, table, leader, bar)
                 return self._directed(ranked, eligible, table)
         return self._weighted(ranked, complexity, eligible)
+
+    def _least_lately(self, entries: Sequence[ModelEntry], complexity: Complexity) -> ModelEntry:
+        """The one of ``entries`` this router chose least lately (never chosen first)."""
+        chosen = self._last_chosen[complexity]
+        return min(entries, key=lambda entry: chosen.get(entry.name, -math.inf))
 
     def _cut(
         self,

@@ -13,7 +13,7 @@ import pytest
 from routelearn.domain.estimates import Estimate, EstimateReport
 from routelearn.instance.catalog.model import ModelCatalog
 from routelearn.instance.router import ModelRouter, Reason
-from tests.unit.router.fakes import catalog, make_router, model, validate
+from tests.unit.router.fakes import FakeClock, catalog, make_router, model, validate
 
 
 def five() -> list[dict[str, object]]:
@@ -121,9 +121,17 @@ def report(**rows: tuple[float, float]) -> EstimateReport:
     )
 
 
-def directed(strategy: str) -> tuple[ModelRouter, ModelCatalog]:
+def directed(strategy: str, floor_share: float = 0.0) -> tuple[ModelRouter, ModelCatalog]:
+    """A router that explores every decision (its clock a millisecond on at each reading);
+    the estimates alone direct it (no floor)."""
     cat = catalog(*five())
-    router, _, _ = make_router(cat, explore_share=1.0, explore_strategy=strategy)
+    router, _, _ = make_router(
+        cat,
+        explore_share=1.0,
+        explore_strategy=strategy,
+        floor_share=floor_share,
+        clock=FakeClock(step=0.001),
+    )
     return router, cat
 
 
@@ -179,7 +187,7 @@ def test_a_cut_challenger_gets_the_probe_share_for_probe_s() -> None:
     cat = catalog(*five())
     learned(cat, best=4.8, m2=4.0, m3=3.5, m4=3.0, m5=2.0)
     router, _, clock = make_router(
-        cat, explore_share=1.0, explore_strategy="thompson", probe_s=600.0
+        cat, explore_share=1.0, explore_strategy="thompson", probe_s=600.0, floor_share=0.0
     )
     estimates = {"best": (4.8, 0.02), "m3": (3.5, 0.3), "m4": (3.0, 0.01), "m5": (2.0, 0.05)}
     cat.estimates.apply(report(**estimates, m2=(4.0, 0.01)))
@@ -208,7 +216,7 @@ def test_only_a_model_that_was_near_the_top_is_cut() -> None:
     decision) would otherwise go to models that were never in the running."""
     cat = catalog(*five())
     learned(cat, best=4.8, m2=4.0, m4=3.0, m5=2.0)
-    router, _, _ = make_router(cat, explore_share=1.0, probe_share=1.0)
+    router, _, _ = make_router(cat, explore_share=1.0, probe_share=1.0, floor_share=0.0)
     cat.estimates.apply(
         report(best=(4.8, 0.02), m2=(4.0, 0.01), m3=(2.4, 0.1), m4=(1.9, 0.1), m5=(0.9, 0.1))
     )
@@ -259,8 +267,38 @@ def test_no_probes_under_uniform_or_without_a_report() -> None:
         assert len(picks) > 1, (strategy, picks)  # by the weights, not all to the cut m2
 
 
+def test_the_floor_explores_every_challenger_in_turn_whatever_the_estimates() -> None:
+    """``floor_share`` of the exploring decisions go to the challenger chosen least lately,
+    so that one the estimates rate far below the leader (m5: 2.0, which no
+    draw takes) still gets the evidence that would show it got better."""
+    estimates = report(
+        best=(4.8, 0.02), m2=(4.0, 0.01), m3=(3.5, 0.3), m4=(3.0, 0.01), m5=(2.0, 0.05)
+    )
+    unfloored, cat = directed("thompson")
+    cat.estimates.apply(estimates)
+    assert Counter(unfloored.route("simple").model for _ in range(2000))["m5"] == 0
+    router, cat = directed("thompson", floor_share=0.2)
+    cat.estimates.apply(estimates)
+    counts = Counter(router.route("simple").model for _ in range(8000))
+    # A fifth of the decisions go round the challengers, the one chosen least lately first:
+    # m4 and m5, which no draw takes, at least their equal share of it (0.05), at most half.
+    for name in ("m4", "m5"):
+        assert 0.05 <= counts[name] / 8000 <= 0.1, counts  # here 0.07 each
+    assert "best" not in counts
+    for _ in range(3):
+        router.breaker.record_failure("m5")
+    assert Counter(router.route("simple").model for _ in range(2000))["m5"] == 0  # open circuit
+
+
 @pytest.mark.parametrize(
-    ("field", "value"), [("probe_share", 1.5), ("probe_share", -0.1), ("probe_s", -1.0)]
+    ("field", "value"),
+    [
+        ("probe_share", 1.5),
+        ("probe_share", -0.1),
+        ("probe_s", -1.0),
+        ("floor_share", 1.01),
+        ("floor_share", -0.5),
+    ],
 )
 def test_probe_settings_are_checked(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=f"{field} must be .*, got {value}"):
