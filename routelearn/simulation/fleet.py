@@ -89,8 +89,9 @@ class Fleet:
 
     def beliefs(self, t: float) -> list[dict[str, object]]:
         """What the first instance holds at ``t`` of every model: its score and the learner's
-        estimate (mean, spread; None before a report lists it), per complexity. What the
-        exploration of every router acted on, since they all hold the same fan-out."""
+        estimate (mean, spread; None before a report lists it), per complexity: what it ranked
+        by and directed its exploration with (every instance gets the same fan-out, a moment
+        apart)."""
         catalog = self.instances[0].catalog
         rows: list[dict[str, object]] = []
         for complexity in Complexity:

@@ -116,8 +116,8 @@ def simulate(
                     f"policy {policy}, exploration {scenario.exploration_strategy}, "
                     f"learner tick {scenario.learner_interval:g} s"
                 )
-                fleet.start()
                 beliefs: list[dict[str, object]] = []
+                fleet.start()
                 try:
                     _watch(fleet, scenario, echo, beliefs)
                 finally:
@@ -196,7 +196,7 @@ def _watch(
 ) -> None:
     """One line per learner tick, about the tick that just ended; and a line as soon as the
     traffic has moved away from a model that degraded. Adds what the routers believed at each
-    tick's end (`Fleet.beliefs`) to ``beliefs``."""
+    edge of the run's ticks, a moment after it (`Fleet.beliefs`, timed), to ``beliefs``."""
     width = scenario.learner_interval
     edge = width
     pending: list[Move] = []

@@ -18,8 +18,11 @@ available, within budget), chosen by the strategy:
   Best Arm Identification", 2016). ``ucb`` takes the highest ``mean + UCB_Z * spread``. A
   model with little recent evidence has a wide spread, so it is explored until the evidence
   says where it stands; a model the estimates do not list at all (no evidence yet, such as one
-  just added) goes first. The share goes to the models that could be the best, instead of
-  being spread over every model.
+  just added) goes first. So most of the share goes to the models that could be the best,
+  instead of being spread over every model. Before the strategy draws, a ``probe_share`` of
+  the exploring decisions probes a model the learner cut (it degraded: has it recovered?), and
+  a ``floor_share`` of the rest goes round the challengers, least lately chosen first, so that
+  none is starved of the evidence that it changed (`Explorer.pick`).
 - ``uniform``, and the directed strategies until an estimate report arrives (or under the
   ``classic`` policy, which has none): a random pick weighted by ``UNCERTAIN_WEIGHT`` if the
   model's score for the complexity is *uncertain* (version 0, i.e. still the operator's guess
@@ -32,6 +35,7 @@ choices every run.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -113,6 +117,10 @@ class Explorer:
         # When this router last chose each model, per complexity. Written without a lock: a
         # dict item assignment is atomic, and two racing writers both store "just now".
         self._last_chosen: dict[Complexity, dict[str, float]] = {c: {} for c in Complexity}
+        # The same as an order (a decision count), for "least lately" without ties where the
+        # clock is coarse. next() of a count is atomic under the GIL.
+        self._decisions = itertools.count()
+        self._last_order: dict[Complexity, dict[str, int]] = {c: {} for c in Complexity}
         # The highest score this router saw of each model, per complexity, and when it last
         # saw it that high (see `_cut`). Written without a lock, like _last_chosen.
         self._peaks: dict[Complexity, dict[str, tuple[float, float]]] = {c: {} for c in Complexity}
@@ -122,6 +130,7 @@ class Explorer:
 
     def note(self, model: str, complexity: Complexity) -> None:
         self._last_chosen[complexity][model] = self._clock()
+        self._last_order[complexity][model] = next(self._decisions)
 
     def weight(self, entry: ModelEntry, complexity: Complexity, now: float) -> float:
         weight = UNCERTAIN_WEIGHT if entry.versions[complexity] == 0 else 0.0
@@ -168,8 +177,8 @@ class Explorer:
 
     def _least_lately(self, entries: Sequence[ModelEntry], complexity: Complexity) -> ModelEntry:
         """The one of ``entries`` this router chose least lately (never chosen first)."""
-        chosen = self._last_chosen[complexity]
-        return min(entries, key=lambda entry: chosen.get(entry.name, -math.inf))
+        order = self._last_order[complexity]
+        return min(entries, key=lambda entry: order.get(entry.name, -1))
 
     def _cut(
         self,
@@ -233,15 +242,15 @@ class Explorer:
         ranked: Sequence[tuple[ModelEntry, float]],
         eligible: Callable[[ModelEntry], bool],
         table: Mapping[str, Estimate],
-        floor: float = -math.inf,
+        least: float = -math.inf,
     ) -> ModelEntry | None:
         """The eligible model of highest draw (thompson) or bound (ucb), if not below
-        ``floor``; one the report does not list comes first. Ties go to a random one of
+        ``least``; one the report does not list comes first. Ties go to a random one of
         them."""
         rng = self._rng
         thompson = self.strategy is Strategy.THOMPSON
         best: ModelEntry | None = None
-        best_value = floor
+        best_value = least
         tied = 0
         for entry, _ in ranked:
             estimate = table.get(entry.name)

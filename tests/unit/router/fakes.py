@@ -35,14 +35,10 @@ class Collector:
 
 
 class FakeClock:
-    """A clock that moves when told, and by ``step`` at each reading."""
-
-    def __init__(self, start: float = 1000.0, step: float = 0.0) -> None:
+    def __init__(self, start: float = 1000.0) -> None:
         self.now = start
-        self.step = step
 
     def __call__(self) -> float:
-        self.now += self.step
         return self.now
 
     def advance(self, seconds: float) -> None:
