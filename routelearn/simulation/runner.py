@@ -127,7 +127,7 @@ def simulate(
             engine.dispose()
     buckets = fleet.recorder.buckets()
     summary = summarise(buckets)
-    moves = tuple(_moves(scenario, world, buckets))
+    moves = tuple(find_moves(scenario, world, buckets))
     tracked = [(m.complexity, m.model) for m in moves]
     points = curve(buckets, scenario.learner_interval, tracked)
     strategy = scenario.exploration_strategy
@@ -210,7 +210,9 @@ def _watch(
             echo(f"t={edge:6.1f}s  {line}")
         for event in scenario.events:
             if edge - width <= event.at < edge:
-                pending += [m for m in _moves(scenario, fleet.world, buckets) if m.at == event.at]
+                pending += [
+                    m for m in find_moves(scenario, fleet.world, buckets) if m.at == event.at
+                ]
         for move in [m for m in pending if m.kind == "away" and m.led]:
             seconds = time_to_move_away(buckets, move.complexity, move.model, move.at)
             if seconds is not None:
@@ -235,7 +237,7 @@ def _line(window: dict[int, Bucket]) -> str:
     )
 
 
-def _moves(scenario: Scenario, world: World, buckets: dict[int, Bucket]) -> list[Move]:
+def find_moves(scenario: Scenario, world: World, buckets: dict[int, Bucket]) -> list[Move]:
     moves: list[Move] = []
     tick = scenario.learner_interval
 
