@@ -20,9 +20,7 @@ available, within budget), chosen by the strategy:
   says where it stands; a model the estimates do not list at all (no evidence yet, such as one
   just added) goes first. So most of the share goes to the models that could be the best,
   instead of being spread over every model. Before the strategy draws, a ``probe_share`` of
-  the exploring decisions probes a model the learner cut (it degraded: has it recovered?), and
-  a ``floor_share`` of the rest goes round the challengers, least lately chosen first, so that
-  none is starved of the evidence that it changed (`Explorer.pick`).
+  the exploring decisions probes a model the learner cut (it degraded: has it recovered?).
 - ``uniform``, and the directed strategies until an estimate report arrives (or under the
   ``classic`` policy, which has none): a random pick weighted by ``UNCERTAIN_WEIGHT`` if the
   model's score for the complexity is *uncertain* (version 0, i.e. still the operator's guess
@@ -87,7 +85,6 @@ class Explorer:
         estimates: EstimateBook | None = None,
         probe_share: float = 0.5,
         probe_s: float = 1200.0,
-        floor_share: float = 0.2,
     ) -> None:
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"explore_share must be within 0.0-1.0, got {share!r}")
@@ -95,8 +92,6 @@ class Explorer:
             raise ValueError(f"stale_after_s must be >= 0, got {stale_after_s!r}")
         if not 0.0 <= probe_share <= 1.0:
             raise ValueError(f"probe_share must be within 0.0-1.0, got {probe_share!r}")
-        if not 0.0 <= floor_share <= 1.0:
-            raise ValueError(f"floor_share must be within 0.0-1.0, got {floor_share!r}")
         if not probe_s >= 0:
             raise ValueError(f"probe_s must be >= 0, got {probe_s!r}")
         try:
@@ -110,7 +105,6 @@ class Explorer:
         self.stale_after_s = stale_after_s
         self.probe_share = probe_share
         self.probe_s = probe_s
-        self.floor_share = floor_share
         self._estimates = estimates if estimates is not None else EstimateBook()
         self._rng = rng
         self._clock = clock
@@ -153,10 +147,7 @@ class Explorer:
         challenger that was cut, if any (the one this router chose least lately):
         a degraded model, whose posterior says it is poor, gets no exploration from the
         strategies below, so nothing would show that it recovered; as a circuit breaker's
-        half-open state does, the probes ask. Then a ``floor_share`` goes to the challenger
-        this router chose least lately, whatever the estimates say: a model they rate poorly
-        gets none of the directed share, so a change for the better (a provider's upgrade
-        under the same name) would not show until the estimates' spreads widen enough."""
+        half-open state does, the probes ask."""
         if self.strategy is not Strategy.UNIFORM:
             report = self._estimates.report
             if report is not None and report.estimates:  # empty: a policy without any
@@ -164,10 +155,6 @@ class Explorer:
                 cut = self._cut(ranked, complexity, eligible, leader)
                 if cut and self._rng.random() < self.probe_share:
                     return self._least_lately(cut, complexity)
-                if self.floor_share > 0.0 and self._rng.random() < self.floor_share:
-                    others = [e for e, _ in ranked if e is not leader and eligible(e)]
-                    if others:
-                        return self._least_lately(others, complexity)
                 if self.strategy is Strategy.THOMPSON and leader is not None:
                     bar = table.get(leader.name)
                     if bar is not None:

@@ -71,7 +71,6 @@ class ModelRouter:
         stale_after_s: float = 600.0,
         probe_share: float = 0.5,
         probe_s: float = 1200.0,
-        floor_share: float = 0.2,
         tie_margin: float = 0.2,
         expected_completion_tokens: int = 256,
         publish_exploratory_flag: bool = True,
@@ -110,7 +109,6 @@ class ModelRouter:
             catalog.estimates,
             probe_share=probe_share,
             probe_s=probe_s,
-            floor_share=floor_share,
         )
         self._selector = Selector(catalog, self.breaker, self._explorer, rng, tie_margin)
         self._counters = Counters()
