@@ -302,6 +302,18 @@ def test_a_recovery_is_judged_on_the_change_window() -> None:
         assert b.target < 3.5
 
 
+def test_rise_g_is_the_threshold_for_a_change_for_the_better_alone() -> None:
+    # 15 of 15 after 20 of 25, and 10 of 15 after 24 of 25: each a G between rise_g (3.84,
+    # p = 0.05) and shift_g (6.63, p = 0.01). The rise is a change; the fall is not.
+    rose = then_window(Window(20, 5), 3.0, 15, 0)
+    fell = then_window(Window(24, 1), 4.6, 10, 5)
+    assert assess(rose).shifted
+    assert (assess(rose).successes, assess(rose).failures) == (15, 0)
+    assert not assess(fell).shifted
+    assert not assess(rose, CalibratedParams(rise_g=None)).shifted  # shift_g for both
+    assert assess(fell, CalibratedParams(shift_g=3.84)).shifted
+
+
 def test_a_recovery_after_a_good_past_is_found_against_the_bad_spell_before_it() -> None:
     # A long good record (300 of 315) and a bad spell (25 of 40): weighted together, 325 of
     # 355 (0.92). Then 12 of 12 in the change window: against all the older evidence too few
@@ -399,15 +411,16 @@ def test_the_policy_estimates_what_it_assesses() -> None:
 
 
 def test_a_model_better_in_its_last_ticks_is_estimated_by_them() -> None:
-    # A weak record (30 weighted outcomes at 70%), then 8 successes in the change window: too
-    # few for the change test, but exploration should ask whether it is the best now.
-    better = then_window(Window(21, 9), 2.5, 8, 0)
+    # A weak record (30 weighted outcomes at 70%), then 5 successes in the change window: too
+    # few for the change test (even rise_g's), but exploration should ask whether it is the
+    # best now.
+    better = then_window(Window(21, 9), 2.5, 5, 0)
     worse = then_window(Window(21, 9), 2.5, 4, 4)
     assert not assess(better).shifted
     means, spreads = CalibratedPolicy().estimate_all(batch_of([better, worse]))
     whole = assess(better)
     assert means[0] > whole.target + 1.0
-    assert spreads[0] == pytest.approx(assess(replace(better, recent=Recent(8, 0, []))).spread)
+    assert spreads[0] == pytest.approx(assess(replace(better, recent=Recent(5, 0, []))).spread)
     # The window pointing lower changes nothing: the whole evidence stands.
     assert means[1] == pytest.approx(assess(worse).target)
 
@@ -500,6 +513,8 @@ def test_parameters_are_validated() -> None:
         CalibratedParams(p95_good_ms=6000)
     with pytest.raises(ValueError, match="success_floor < success_full"):
         CalibratedParams(success_floor=1.0)
+    with pytest.raises(ValueError, match=r"rise_g must be > 0"):
+        CalibratedParams(rise_g=0.0)
 
 
 def batch_of(rows: list[Evidence]) -> EvidenceBatch:

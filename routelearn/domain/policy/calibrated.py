@@ -15,8 +15,9 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    is. Evidence without a recency state is taken as first seen.
    A change cuts the memory short: when the outcomes of the learner's change window (its last
    three ticks, counted from the counter snapshots it keeps) disagree with the older evidence
-   (a G-test at ``P.shift_g`` [6.63, p = 0.01], ``P.shift_min`` [5] outcomes on each side), the
-   row is judged on the window alone. The window is also compared, the same way, with the
+   (a G-test at ``P.shift_g`` [6.63, p = 0.01], ``P.shift_min`` [5] outcomes on each side; for
+   a change for the better at ``P.rise_g`` [3.84, p = 0.05]), the row is judged on the window
+   alone. The window is also compared, the same way, with the
    segment just before it (the six ticks before, ``Evidence.before``): a leader that recovers
    after a bad spell has a good past, and its older evidence as a whole (good past and bad
    spell) may not differ clearly from the few outcomes exploration gives it, but the spell does.
@@ -130,14 +131,18 @@ class CalibratedParams:
     # short window (the last tick, the last two), and the one of what came before it differ
     # with a G statistic above shift_g [6.63, p = 0.01 for one degree of freedom], each side
     # having at least shift_min outcomes. The row is then judged on that recent segment alone
-    # (step 1, `changes`). shift_g = 0: never.
+    # (step 1, `changes`). shift_g = 0: never. rise_g [3.84, p = 0.05]: the threshold for a
+    # recent segment better than what came before it (None: shift_g). Laxer, because a model
+    # that got better is seen only through exploration's few outcomes, while a leader that got
+    # worse shows in its own traffic; a false rise costs a tick of a challenger's traffic.
     shift_g: float = 6.63
+    rise_g: float | None = 3.84
     shift_min: float = 5.0
     publish_threshold: float = 0.1
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if getattr(self, f.name) < 0:
+            if (getattr(self, f.name) or 0) < 0:
                 raise ValueError(f"CalibratedParams.{f.name} must be >= 0")
         for name in ("prior_successes", "prior_failures", "half_life_seconds", "confidence_k"):
             if getattr(self, name) <= 0:
@@ -147,6 +152,8 @@ class CalibratedParams:
         for prefix in ("p50", "p95"):
             if not 0 < getattr(self, f"{prefix}_good_ms") < getattr(self, f"{prefix}_bad_ms"):
                 raise ValueError(f"CalibratedParams needs 0 < {prefix}_good_ms < {prefix}_bad_ms")
+        if self.rise_g is not None and self.rise_g <= 0:
+            raise ValueError("CalibratedParams.rise_g must be > 0 (None: shift_g)")
         if self.latency_weight > 1:
             raise ValueError("CalibratedParams.latency_weight must be <= 1")
         try:
@@ -303,11 +310,19 @@ def changes(
     def known(pair: tuple[Vector, Vector]) -> Flags:
         return ~(np.isnan(pair[0]) | np.isnan(pair[1]))
 
+    rise_g = p.shift_g if p.rise_g is None else p.rise_g
+
     def candidate(
         recent_s: Vector, recent_f: Vector, other_s: Vector, other_f: Vector, usable: Flags
     ) -> Vector:
+        """The statistic in units of its threshold (above 1: a change)."""
         usable = usable & (recent_s + recent_f >= p.shift_min) & (other_s + other_f >= p.shift_min)
-        return np.where(usable, _g_statistic(recent_s, recent_f, other_s, other_f), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rose = recent_s * (other_s + other_f) > other_s * (recent_s + recent_f)
+            g = _g_statistic(recent_s, recent_f, other_s, other_f) / np.where(
+                rose, rise_g, p.shift_g
+            )
+        return np.where(usable, np.nan_to_num(g, nan=0.0, posinf=0.0), 0.0)
 
     window_known = known((window_successes, window_failures))
     ws = np.nan_to_num(window_successes, nan=0.0)
@@ -336,7 +351,7 @@ def changes(
     stats = np.column_stack(g)
     best = np.argmax(stats, axis=1)
     rows = np.arange(len(ws))
-    change = (stats[rows, best] > p.shift_g) & (p.shift_g > 0)
+    change = (stats[rows, best] > 1.0) & (p.shift_g > 0)
     judged_on: Indices = np.where(change, np.array(source, dtype=np.int64)[best], 0)
     judged_s = np.where(change, np.column_stack(recent_s)[rows, best], successes)
     judged_f = np.where(change, np.column_stack(recent_f)[rows, best], failures)
