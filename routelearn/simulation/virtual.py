@@ -9,12 +9,13 @@ policy's own functions (`decide_all`, `estimate_all`, `state_after`) and the rec
 counts in memory: the change window, the segment before it and the short windows from per-tick
 snapshots, as `routelearn.store.learner` takes them from ``metric_snapshots``. What it leaves
 out: latency (every latency factor is 1: no histograms), ingestion and fan-out delays (a tick
-sees every outcome before it, and every instance gets its result at once), circuit breakers,
-and requests spread over threads. So its figures compare designs with each other over many
+sees every outcome before it, and every instance gets its result at once), requests spread
+over threads, and chance in where a tick falls (ticks land on the scenario's whole intervals,
+where its events are). So its figures compare designs with each other over many
 seeds; the real simulator confirms the one chosen.
 
     python -m routelearn.simulation.virtual scenarios/model-upgraded.yaml --seeds 24 \\
-        --param shift_g=3.84 --router floor_share=0.4
+        --param rise_g=6.63 --router probe_share=0.25
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def run_virtual(
     scenario: Scenario,
     seed: int,
     router: Mapping[str, Any] | None = None,
-    params: Mapping[str, float] | None = None,
+    params: Mapping[str, float | str] | None = None,
 ) -> tuple[Summary, list[Move]]:
     """One run of ``scenario`` under the calibrated policy: its summary and its moves."""
     world = World(scenario)
@@ -181,6 +182,7 @@ def run_virtual(
         return now[0]
 
     rng = random.Random(seed)
+    breaker = scenario.circuit_breaker
     fleet: list[tuple[ModelRouter, ModelCatalog, random.Random]] = []
     for n in range(scenario.instances):
         catalog = ModelCatalog.from_config(scenario.catalog_config(0.0))
@@ -197,7 +199,12 @@ def run_virtual(
             instance_id=f"virtual-{n}",
             rng=random.Random(rng.random()),
             clock=clock,
-            breaker=CircuitBreaker(2**62, 0.0),  # off: not modelled
+            breaker=CircuitBreaker(
+                # Off: a threshold no run reaches (as the real simulator's fleet).
+                breaker.failures if breaker else 2**62,
+                breaker.reset_seconds if breaker else 0.0,
+                clock=clock,
+            ),
             **settings,
         )
         fleet.append((routed, catalog, random.Random(rng.random())))
@@ -212,8 +219,19 @@ def run_virtual(
     weights = list(scenario.mix.values())
     arrivals = scenario.arrivals()
     step = 1.0 / (scenario.instances * scenario.requests_per_second)
-    t, next_tick, k = 0.0, interval, 0
-    while t < scenario.duration:
+    next_tick, k = interval, 0
+    while True:
+        t = k * step
+        while t >= next_tick:  # the ticks due before this request
+            now[0] = next_tick
+            changes, report = learner.tick(_START + timedelta(seconds=next_tick))
+            for _, catalog, _ in fleet:
+                for (model, level), score, version in changes:
+                    catalog.apply_update(model, level, score, version)
+                catalog.estimates.apply(report)
+            next_tick += interval
+        if t >= scenario.duration:
+            break
         now[0] = t
         while arrivals and arrivals[0] <= t:
             config = scenario.catalog_config(arrivals.pop(0))
@@ -237,24 +255,21 @@ def run_virtual(
             cost=0.0,
             exploratory=decision.exploratory,
         )
-        t += step
-        if t >= next_tick:
-            now[0] = next_tick
-            changes, report = learner.tick(_START + timedelta(seconds=next_tick))
-            for _, catalog, _ in fleet:
-                for (model, level), score, version in changes:
-                    catalog.apply_update(model, level, score, version)
-                catalog.estimates.apply(report)
-            next_tick += interval
     buckets = recorder.buckets()
     return summarise(buckets), find_moves(scenario, world, buckets)
 
 
-def _settings(pairs: Sequence[str]) -> dict[str, float]:
-    settings = {}
+def _settings(pairs: Sequence[str]) -> dict[str, float | str]:
+    """NAME=VALUE pairs: a number where the value reads as one, else the text."""
+    settings: dict[str, float | str] = {}
     for pair in pairs:
-        name, _, value = pair.partition("=")
-        settings[name] = float(value)
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise SystemExit(f"expected NAME=VALUE, got {pair!r}")
+        try:
+            settings[name] = float(value)
+        except ValueError:
+            settings[name] = value
     return settings
 
 
@@ -268,10 +283,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rps", type=float)
     args = parser.parse_args(argv)
     scenario = load_scenario(args.scenario)
-    if args.instances:
-        scenario = scenario.model_copy(update={"instances": args.instances})
-    if args.rps:
-        scenario = scenario.model_copy(update={"requests_per_second": args.rps})
+    update = {"instances": args.instances, "requests_per_second": args.rps}
+    update = {k: v for k, v in update.items() if v is not None}
+    scenario = Scenario.model_validate({**scenario.model_dump(), **update})
     params, router = _settings(args.param), _settings(args.router)
     ratios: list[float] = []
     moves: dict[str, list[float]] = {}

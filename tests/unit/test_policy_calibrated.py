@@ -303,15 +303,30 @@ def test_a_recovery_is_judged_on_the_change_window() -> None:
 
 
 def test_rise_g_is_the_threshold_for_a_change_for_the_better_alone() -> None:
-    # 15 of 15 after 20 of 25, and 10 of 15 after 24 of 25: each a G between rise_g (3.84,
-    # p = 0.05) and shift_g (6.63, p = 0.01). The rise is a change; the fall is not.
+    # 15 of 15 after 20 of 25, and 10 of 15 after 24 of 25: each a G between 3.84 (p = 0.05)
+    # and the default 6.63 (p = 0.01). With rise_g at 3.84 the rise is a change, the fall not.
     rose = then_window(Window(20, 5), 3.0, 15, 0)
     fell = then_window(Window(24, 1), 4.6, 10, 5)
-    assert assess(rose).shifted
-    assert (assess(rose).successes, assess(rose).failures) == (15, 0)
-    assert not assess(fell).shifted
-    assert not assess(rose, CalibratedParams(rise_g=None)).shifted  # shift_g for both
+    lax = CalibratedParams(rise_g=3.84)
+    assert not assess(rose).shifted and not assess(fell).shifted
+    assert assess(rose, lax).shifted
+    assert (assess(rose, lax).successes, assess(rose, lax).failures) == (15, 0)
+    assert not assess(fell, lax).shifted
     assert assess(fell, CalibratedParams(shift_g=3.84)).shifted
+    assert not assess(rose, CalibratedParams(shift_g=0.0, rise_g=3.84)).shifted  # all off
+
+
+def test_each_comparison_passes_its_own_threshold_then_the_largest_statistic_wins() -> None:
+    # A flapping row: the window (24 of 30) is better than the six ticks before it (10 of 20),
+    # G 4.94 (above a rise_g of 3.84), but its last tick (1 of 6) is worse than everything before
+    # it, G 7.79 (above shift_g, 6.63). The fall is the clearer change: judged on the last
+    # tick, though the rise is further above its own threshold in units of it (1.29 to 1.17).
+    lax = CalibratedParams(rise_g=3.84)
+    flapping = replace(then_window(Window(48, 12), 3.5, 24, 6), before=(10, 10))
+    assert assess(flapping, lax).judged_on == 1  # the rise alone: judged on the window
+    a = assess(replace(flapping, short=((1, 5), None)), lax)
+    assert a.judged_on == 2, a
+    assert (a.successes, a.failures) == (1, 5)
 
 
 def test_a_recovery_after_a_good_past_is_found_against_the_bad_spell_before_it() -> None:
@@ -412,8 +427,8 @@ def test_the_policy_estimates_what_it_assesses() -> None:
 
 def test_a_model_better_in_its_last_ticks_is_estimated_by_them() -> None:
     # A weak record (30 weighted outcomes at 70%), then 5 successes in the change window: too
-    # few for the change test (even rise_g's), but exploration should ask whether it is the
-    # best now.
+    # few for the change test (even at a rise_g of 3.84), but exploration should ask whether
+    # it is the best now.
     better = then_window(Window(21, 9), 2.5, 5, 0)
     worse = then_window(Window(21, 9), 2.5, 4, 4)
     assert not assess(better).shifted
@@ -513,8 +528,9 @@ def test_parameters_are_validated() -> None:
         CalibratedParams(p95_good_ms=6000)
     with pytest.raises(ValueError, match="success_floor < success_full"):
         CalibratedParams(success_floor=1.0)
-    with pytest.raises(ValueError, match=r"rise_g must be > 0"):
-        CalibratedParams(rise_g=0.0)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"CalibratedParams\.rise_g must be"):
+            CalibratedParams(rise_g=bad)
 
 
 def batch_of(rows: list[Evidence]) -> EvidenceBatch:

@@ -16,11 +16,11 @@ With ``P`` = `CalibratedParams` (defaults in brackets):
    A change cuts the memory short: when the outcomes of the learner's change window (its last
    three ticks, counted from the counter snapshots it keeps) disagree with the older evidence
    (a G-test at ``P.shift_g`` [6.63, p = 0.01], ``P.shift_min`` [5] outcomes on each side; for
-   a change for the better at ``P.rise_g`` [3.84, p = 0.05]), the row is judged on the window
-   alone. The window is also compared, the same way, with the
-   segment just before it (the six ticks before, ``Evidence.before``): a leader that recovers
-   after a bad spell has a good past, and its older evidence as a whole (good past and bad
-   spell) may not differ clearly from the few outcomes exploration gives it, but the spell does.
+   a change for the better at ``P.rise_g`` [6.63]), the row is judged on the window alone.
+   The window is also compared, the same way, with the segment just before it (the six ticks
+   before, ``Evidence.before``): a leader that recovers after a bad spell has a good past, and
+   its older evidence as a whole (good past and bad spell) may not differ clearly from the few
+   outcomes exploration gives it, but the spell does.
    And the last tick and the last two (``Evidence.short``) are each compared with the ticks
    before them: a change one tick old is a third of the window, and only its last tick shows
    it clearly. Of the comparisons that find a change, the clearest (the largest statistic;
@@ -131,29 +131,36 @@ class CalibratedParams:
     # short window (the last tick, the last two), and the one of what came before it differ
     # with a G statistic above shift_g [6.63, p = 0.01 for one degree of freedom], each side
     # having at least shift_min outcomes. The row is then judged on that recent segment alone
-    # (step 1, `changes`). shift_g = 0: never. rise_g [3.84, p = 0.05]: the threshold for a
-    # recent segment better than what came before it (None: shift_g). Laxer, because a model
-    # that got better is seen only through exploration's few outcomes, while a leader that got
-    # worse shows in its own traffic; a false rise costs a tick of a challenger's traffic.
+    # (step 1, `changes`). shift_g = 0: never (rises included). rise_g [6.63]: the threshold
+    # for a recent segment better than what came before it. A laxer one (3.84, p = 0.05) finds
+    # an upgraded model sooner, since it is seen only through exploration's few outcomes, but
+    # judges a recovering one on its first few outcomes and then climbs slowly from them
+    # (docs/score-policies.md, "Many seeds"); a false rise is kept (`state_after`) until the
+    # row's own outcomes say otherwise.
     shift_g: float = 6.63
-    rise_g: float | None = 3.84
+    rise_g: float = 6.63
     shift_min: float = 5.0
     publish_threshold: float = 0.1
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if (getattr(self, f.name) or 0) < 0:
+            if getattr(self, f.name) < 0:
                 raise ValueError(f"CalibratedParams.{f.name} must be >= 0")
-        for name in ("prior_successes", "prior_failures", "half_life_seconds", "confidence_k"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"CalibratedParams.{name} must be > 0")
+        for name in (
+            "prior_successes",
+            "prior_failures",
+            "half_life_seconds",
+            "confidence_k",
+            "rise_g",
+        ):
+            value = getattr(self, name)
+            if not value > 0:  # NaN too
+                raise ValueError(f"CalibratedParams.{name} must be > 0, got {value!r}")
         if not 0 <= self.success_floor < self.success_full <= 1:
             raise ValueError("CalibratedParams needs 0 <= success_floor < success_full <= 1")
         for prefix in ("p50", "p95"):
             if not 0 < getattr(self, f"{prefix}_good_ms") < getattr(self, f"{prefix}_bad_ms"):
                 raise ValueError(f"CalibratedParams needs 0 < {prefix}_good_ms < {prefix}_bad_ms")
-        if self.rise_g is not None and self.rise_g <= 0:
-            raise ValueError("CalibratedParams.rise_g must be > 0 (None: shift_g)")
         if self.latency_weight > 1:
             raise ValueError("CalibratedParams.latency_weight must be <= 1")
         try:
@@ -301,28 +308,25 @@ def changes(
       third of the change window, and the window does not disagree clearly with anything until
       most of it comes after the change; the last tick alone does.
 
-    The candidate with the largest statistic above ``shift_g`` wins, and the row is judged on
-    its recent side: among the comparisons that split the same ticks (the window against the
-    ticks before it, each short window against the rest), the likeliest change point. NaN
-    counts: not known, no candidate."""
+    Of the candidates above their threshold (``rise_g`` for a recent side better than the
+    other, ``shift_g`` otherwise), the one with the largest statistic wins, and the row is
+    judged on its recent side: among the comparisons that split the same ticks (the window
+    against the ticks before it, each short window against the rest), the likeliest change
+    point. NaN counts: not known, no candidate."""
     import numpy as np
 
     def known(pair: tuple[Vector, Vector]) -> Flags:
         return ~(np.isnan(pair[0]) | np.isnan(pair[1]))
 
-    rise_g = p.shift_g if p.rise_g is None else p.rise_g
-
     def candidate(
         recent_s: Vector, recent_f: Vector, other_s: Vector, other_f: Vector, usable: Flags
     ) -> Vector:
-        """The statistic in units of its threshold (above 1: a change)."""
+        """The G statistic where it is above its threshold (rise_g where the recent side's
+        rate is the higher, else shift_g), 0 elsewhere: no change there."""
         usable = usable & (recent_s + recent_f >= p.shift_min) & (other_s + other_f >= p.shift_min)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rose = recent_s * (other_s + other_f) > other_s * (recent_s + recent_f)
-            g = _g_statistic(recent_s, recent_f, other_s, other_f) / np.where(
-                rose, rise_g, p.shift_g
-            )
-        return np.where(usable, np.nan_to_num(g, nan=0.0, posinf=0.0), 0.0)
+        g = _g_statistic(recent_s, recent_f, other_s, other_f)
+        rose = recent_s * (other_s + other_f) > other_s * (recent_s + recent_f)
+        return np.where(usable & (g > np.where(rose, p.rise_g, p.shift_g)), g, 0.0)
 
     window_known = known((window_successes, window_failures))
     ws = np.nan_to_num(window_successes, nan=0.0)
@@ -351,7 +355,7 @@ def changes(
     stats = np.column_stack(g)
     best = np.argmax(stats, axis=1)
     rows = np.arange(len(ws))
-    change = (stats[rows, best] > 1.0) & (p.shift_g > 0)
+    change = (stats[rows, best] > 0.0) & (p.shift_g > 0)
     judged_on: Indices = np.where(change, np.array(source, dtype=np.int64)[best], 0)
     judged_s = np.where(change, np.column_stack(recent_s)[rows, best], successes)
     judged_f = np.where(change, np.column_stack(recent_f)[rows, best], failures)
