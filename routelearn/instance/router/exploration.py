@@ -144,17 +144,17 @@ class Explorer:
         ``leader`` is the one the decision takes if it does not explore.
 
         Under the directed strategies, a ``probe_share`` of the exploring decisions goes to a
-        challenger that was cut, if any (the one this router chose least lately):
-        a degraded model, whose posterior says it is poor, gets no exploration from the
-        strategies below, so nothing would show that it recovered; as a circuit breaker's
-        half-open state does, the probes ask."""
+        challenger that was cut, if any (the one this router chose least lately): a degraded
+        model, whose posterior says it is poor, gets no exploration from the strategies below,
+        so nothing would show that it recovered. As a circuit breaker's half-open state does,
+        the probes ask."""
         if self.strategy is not Strategy.UNIFORM:
             report = self._estimates.report
             if report is not None and report.estimates:  # empty: a policy without any
-                table = report.at(complexity.value)
                 cut = self._cut(ranked, complexity, eligible, leader)
                 if cut and self._rng.random() < self.probe_share:
                     return self._least_lately(cut, complexity)
+                table = report.at(complexity.value)
                 if self.strategy is Strategy.THOMPSON and leader is not None:
                     bar = table.get(leader.name)
                     if bar is not None:
@@ -229,15 +229,15 @@ class Explorer:
         ranked: Sequence[tuple[ModelEntry, float]],
         eligible: Callable[[ModelEntry], bool],
         table: Mapping[str, Estimate],
-        least: float = -math.inf,
+        floor: float = -math.inf,
     ) -> ModelEntry | None:
         """The eligible model of highest draw (thompson) or bound (ucb), if not below
-        ``least``; one the report does not list comes first. Ties go to a random one of
+        ``floor``; one the report does not list comes first. Ties go to a random one of
         them."""
         rng = self._rng
         thompson = self.strategy is Strategy.THOMPSON
         best: ModelEntry | None = None
-        best_value = least
+        best_value = floor
         tied = 0
         for entry, _ in ranked:
             estimate = table.get(entry.name)
