@@ -109,3 +109,8 @@ SEED_MODEL: dict[str, Any] = {
     "status": "active",
     "tags": ["gpt-4", "high-quality", "reasoning"],
 }
+
+
+def behaviour(success: float) -> dict[str, dict[str, float]]:
+    """A simulated model's truth at every complexity: ``success``, 300 ms."""
+    return {c: {"success": success, "latency_ms": 300.0} for c in ("simple", "medium", "complex")}

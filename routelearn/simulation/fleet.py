@@ -6,13 +6,15 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from routelearn.domain.event import Complexity
 from routelearn.instance.catalog.model import ModelCatalog
 from routelearn.instance.publisher import EventPublisher
-from routelearn.instance.router import CircuitBreaker, ModelRouter
+from routelearn.instance.router import CircuitBreaker, EventSink, ModelRouter
 from routelearn.instance.subscriber import ScoreUpdateSubscriber
 from routelearn.settings import Settings
 from routelearn.simulation.metrics import Recorder
@@ -31,6 +33,42 @@ class Instance:
     publisher: EventPublisher
     subscriber: ScoreUpdateSubscriber
     rng: random.Random
+
+
+def scenario_router(
+    scenario: Scenario,
+    catalog: ModelCatalog,
+    publisher: EventSink,
+    instance_id: str,
+    rng: random.Random,
+    clock: Callable[[], float] = time.monotonic,
+    **overrides: Any,
+) -> ModelRouter:
+    """An instance's router as the scenario sets it up (``overrides``: other settings)."""
+    breaker = scenario.circuit_breaker
+    settings: dict[str, Any] = {
+        "explore_share": scenario.exploration,
+        "explore_strategy": scenario.exploration_strategy,
+        # The scenario's clock runs in learner ticks: a score older than 6 ticks is stale.
+        "stale_after_s": 6 * scenario.learner_interval,
+        # Production's 1,200 s is 20 ticks of 60 s.
+        "probe_s": 20 * scenario.learner_interval,
+        **overrides,
+    }
+    return ModelRouter(
+        catalog,
+        publisher,
+        instance_id=instance_id,
+        rng=rng,
+        clock=clock,
+        breaker=CircuitBreaker(
+            # Off: a threshold no run reaches.
+            breaker.failures if breaker else 2**62,
+            breaker.reset_seconds if breaker else 0.0,
+            clock=clock,
+        ),
+        **settings,
+    )
 
 
 class Fleet:
@@ -52,23 +90,8 @@ class Fleet:
         rng = random.Random(self.scenario.seed * 1000 + n)
         catalog = ModelCatalog.from_config(self.scenario.catalog_config(0.0))
         publisher = EventPublisher(self._settings)
-        breaker = self.scenario.circuit_breaker
-        router = ModelRouter(
-            catalog,
-            publisher,
-            instance_id=instance_id,
-            rng=random.Random(rng.random()),
-            breaker=CircuitBreaker(
-                # Off: a threshold no run reaches.
-                breaker.failures if breaker else 2**62,
-                breaker.reset_seconds if breaker else 0.0,
-            ),
-            explore_share=self.scenario.exploration,
-            explore_strategy=self.scenario.exploration_strategy,
-            # The scenario's clock runs in learner ticks: a score older than 6 ticks is stale.
-            stale_after_s=6 * self.scenario.learner_interval,
-            # Production's 1,200 s is 20 ticks of 60 s.
-            probe_s=20 * self.scenario.learner_interval,
+        router = scenario_router(
+            self.scenario, catalog, publisher, instance_id, random.Random(rng.random())
         )
         subscriber = ScoreUpdateSubscriber(
             self._settings, instance_id, catalog, request_snapshot=True

@@ -21,6 +21,7 @@ seeds; the real simulator confirms the one chosen.
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 from collections.abc import Mapping, Sequence
@@ -35,7 +36,8 @@ from routelearn.domain.latency import NUM_BUCKETS
 from routelearn.domain.policy.base import EvidenceBatch
 from routelearn.domain.policy.calibrated import CalibratedParams, CalibratedPolicy
 from routelearn.instance.catalog.model import ModelCatalog
-from routelearn.instance.router import CircuitBreaker, ModelRouter
+from routelearn.instance.router import ModelRouter
+from routelearn.simulation.fleet import scenario_router
 from routelearn.simulation.metrics import Recorder, Summary, summarise
 from routelearn.simulation.runner import Move, find_moves, policy_params
 from routelearn.simulation.scenario import Scenario, load_scenario
@@ -60,7 +62,7 @@ class _Sink:
 def _ticks_back(ticks: float) -> int:
     """How many snapshots back the newest one at least ``ticks`` intervals old is (a tick's
     snapshot is taken as it ends)."""
-    return int(ticks) + 1 if ticks > int(ticks) else int(ticks)
+    return math.ceil(ticks)
 
 
 @dataclass
@@ -182,30 +184,17 @@ def run_virtual(
         return now[0]
 
     rng = random.Random(seed)
-    breaker = scenario.circuit_breaker
     fleet: list[tuple[ModelRouter, ModelCatalog, random.Random]] = []
     for n in range(scenario.instances):
         catalog = ModelCatalog.from_config(scenario.catalog_config(0.0))
-        settings: dict[str, Any] = {
-            "explore_share": scenario.exploration,
-            "explore_strategy": scenario.exploration_strategy,
-            "stale_after_s": 6 * interval,  # as the real simulator's fleet
-            "probe_s": 20 * interval,
-            **(router or {}),
-        }
-        routed = ModelRouter(
+        routed = scenario_router(
+            scenario,
             catalog,
             _Sink(),
-            instance_id=f"virtual-{n}",
-            rng=random.Random(rng.random()),
-            clock=clock,
-            breaker=CircuitBreaker(
-                # Off: a threshold no run reaches (as the real simulator's fleet).
-                breaker.failures if breaker else 2**62,
-                breaker.reset_seconds if breaker else 0.0,
-                clock=clock,
-            ),
-            **settings,
+            f"virtual-{n}",
+            random.Random(rng.random()),
+            clock,
+            **(router or {}),
         )
         fleet.append((routed, catalog, random.Random(rng.random())))
     chosen: dict[str, Any] = {**policy_params("calibrated", scenario), **(params or {})}

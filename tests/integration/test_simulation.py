@@ -11,13 +11,10 @@ import pytest
 from routelearn.settings import Settings
 from routelearn.simulation.runner import simulate
 from routelearn.simulation.scenario import Change, Scenario
+from tests.factories import behaviour
 from tests.services import BROKER_BASE, PG_BASE, run_cli_process
 
 pytestmark = pytest.mark.integration
-
-
-def behaviour(success: float) -> dict[str, dict[str, float]]:
-    return {c: {"success": success, "latency_ms": 300.0} for c in ("simple", "medium", "complex")}
 
 
 SCENARIO = Scenario.model_validate(

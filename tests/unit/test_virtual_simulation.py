@@ -13,6 +13,7 @@ from routelearn.domain.policy.calibrated import CalibratedPolicy
 from routelearn.simulation.scenario import Scenario, load_scenario
 from routelearn.simulation.virtual import VirtualLearner, _ticks_back, run_virtual
 from routelearn.store.learner import BEFORE_WINDOW_TICKS, CHANGE_WINDOW_TICKS
+from tests.factories import behaviour
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -39,10 +40,6 @@ def test_the_learner_counts_each_segment_between_its_snapshots() -> None:
     assert (s[0], f[0]) == (8 + 7 + 6 + 5 + 4 + 3, 6)
     s, f = learner._between([("other", "complex")], 0, 1)
     assert math.isnan(s[0]) and math.isnan(f[0])
-
-
-def behaviour(success: float) -> dict[str, dict[str, float]]:
-    return {c: {"success": success, "latency_ms": 300.0} for c in ("simple", "medium", "complex")}
 
 
 def test_a_degraded_leader_loses_its_traffic_and_a_new_better_model_wins_it() -> None:
